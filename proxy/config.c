@@ -1,0 +1,1352 @@
+/*
+ * config: the ini file read into one config_t.
+ *
+ * inih splits "key = value" lines; our reader sits in front of it and sees
+ * every physical line first. It counts lines (Debian's inih hands the
+ * handler no line number), opens sections, and turns lines inih would
+ * reject into blank ones after reporting them, so inih never stops us and
+ * every message carries the right line. Errors are collected, sorted by line
+ * and printed at the end, so one run shows every problem in the file.
+ */
+#include <ctype.h>
+#include <errno.h>
+#include <limits.h>
+#include <netdb.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/types.h>
+#include <arpa/inet.h>
+#include <netinet/in.h>
+
+#include <ini.h>
+
+#include "config.h"
+#include "tls.h"
+
+#define CFG_MAX_ERRORS 100    /* then stop reading: this is not a config file */
+#define CFG_MAX_MSG 512       /* one formatted message, without FILE:LINE */
+#define CFG_MAX_SECTION 256   /* text between [ and ] */
+#define CFG_MAX_NAME 64       /* NAME in [inbound:NAME] */
+#define CFG_MAX_HOST 255      /* RFC 1035 2.3.4: a name's length */
+#define CFG_MAX_DOMAIN 253    /* RFC 1035 2.3.4, text form without final dot */
+#define CFG_MAX_LABEL 63      /* RFC 1035 2.3.4 */
+#define CFG_MAX_PORT 65535
+
+#define CFG_DEFAULT_MAX_SESSIONS 10000
+#define CFG_DEFAULT_IDLE_MS (300 * 1000)      /* RFC 5321 4.5.3.2.7 */
+#define CFG_DEFAULT_HANDSHAKE_MS (30 * 1000)
+#define CFG_DEFAULT_CONNECT_MS (30 * 1000)
+
+typedef enum {
+	SEC_NONE,       /* before the first section header */
+	SEC_GLOBAL,
+	SEC_INBOUND,
+	SEC_OUTBOUND,
+	SEC_POLICY,
+	SEC_SKIP,       /* unknown or broken header, already reported */
+} cfg_sec_t;
+
+#define SEC_BIT(s) (1u << (s))
+
+/* Index of each key in cfg_keys. */
+enum {
+	K_LOG_LEVEL,
+	K_LOG_FORMAT,
+	K_MAX_SESSIONS,
+	K_IDLE_TIMEOUT,
+	K_HANDSHAKE_TIMEOUT,
+	K_CONNECT_TIMEOUT,
+	K_LISTEN,
+	K_MIN_TLS,
+	K_BACKEND,
+	K_IN_TLS,
+	K_CERT,
+	K_KEY,
+	K_REQUIRE_TLS,
+	K_HIDE_AUTH,
+	K_MODE,
+	K_RELAY,
+	K_OUT_TLS,
+	K_HELO_NAME,
+	K_CA_FILE,
+	K_MARK,
+	K_POLICY_TLS,
+	K_MATCH,
+	K_COUNT
+};
+
+typedef struct {
+	char *msg;  /* without "FILE:LINE: "; owned */
+	int line;
+	int seq;    /* keeps messages of one line in the order found */
+} cfg_error_t;
+
+typedef struct {
+	const char *path;         /* borrowed */
+	FILE *fp;                 /* borrowed */
+	int check_files;
+	config_t *cfg;            /* being filled; borrowed */
+	char *buf;                /* getline's buffer; owned */
+	size_t bufcap;
+	int lineno;               /* physical line last read */
+	int read_errno;           /* reading stopped on this error */
+	int stopped;              /* too many errors, reading stopped */
+	int oom;                  /* a message was lost to a failed malloc */
+
+	cfg_error_t *errors;      /* owned */
+	int nerrors;
+	int errcap;
+
+	/* The section being read. */
+	cfg_sec_t sec;
+	char secname[CFG_MAX_SECTION];
+	int secline;
+	int cur;                  /* index in cfg->listeners or cfg->policies */
+	int open_cert;            /* cert still waiting for its key, or -1 */
+	int global_line;          /* line of [global], 0 until seen */
+	int key_line[K_COUNT];    /* first line of each key, 0 if absent */
+	unsigned char key_bad[K_COUNT];
+} cfg_parse_t;
+
+/*
+ * A setter parses value into the current section's object. It returns -1
+ * when the value does not parse; the caller then reports it with the key's
+ * expected text. Other problems (a name that does not resolve, a file that
+ * cannot be read) the setter reports itself, returning 0.
+ */
+typedef int (*cfg_set_fn)(cfg_parse_t *p, const char *value);
+
+typedef struct {
+	const char *name;
+	unsigned sections;        /* SEC_BIT mask where the key belongs */
+	cfg_set_fn set;
+	const char *expected;
+	int repeatable;
+} cfg_key_t;
+
+typedef struct {
+	const char *name;
+	int value;
+} cfg_enum_t;
+
+static const cfg_enum_t cfg_log_levels[] = {
+	{ "debug", LOG_DEBUG }, { "info", LOG_INFO }, { "warn", LOG_WARN },
+	{ "error", LOG_ERROR }, { NULL, 0 },
+};
+static const cfg_enum_t cfg_log_formats[] = {
+	{ "text", LOG_FORMAT_TEXT }, { "json", LOG_FORMAT_JSON }, { NULL, 0 },
+};
+static const cfg_enum_t cfg_in_tls[] = {
+	{ "starttls", IN_TLS_STARTTLS }, { "implicit", IN_TLS_IMPLICIT },
+	{ "off", IN_TLS_OFF }, { NULL, 0 },
+};
+static const cfg_enum_t cfg_out_tls[] = {
+	{ "none", OUT_TLS_NONE }, { "may", OUT_TLS_MAY },
+	{ "encrypt", OUT_TLS_ENCRYPT }, { "verify", OUT_TLS_VERIFY },
+	{ NULL, 0 },
+};
+static const cfg_enum_t cfg_policy_tls[] = {
+	{ "encrypt", OUT_TLS_ENCRYPT }, { "verify", OUT_TLS_VERIFY },
+	{ NULL, 0 },
+};
+static const cfg_enum_t cfg_modes[] = {
+	{ "relay", OUT_MODE_RELAY }, { "transparent", OUT_MODE_TRANSPARENT },
+	{ NULL, 0 },
+};
+static const cfg_enum_t cfg_tls_versions[] = {
+	{ "1.2", TLS1_2_VERSION }, { "1.3", TLS1_3_VERSION }, { NULL, 0 },
+};
+static const cfg_enum_t cfg_booleans[] = {
+	{ "yes", 1 }, { "no", 0 }, { "true", 1 }, { "false", 0 },
+	{ "on", 1 }, { "off", 0 }, { "1", 1 }, { "0", 0 }, { NULL, 0 },
+};
+
+__attribute__((format(printf, 3, 4)))
+static void
+cfg_err(cfg_parse_t *p, int line, const char *fmt, ...)
+{
+	char msg[CFG_MAX_MSG];
+	cfg_error_t *e;
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof msg, fmt, ap);
+	va_end(ap);
+
+	if (p->nerrors == p->errcap) {
+		int cap = p->errcap ? p->errcap * 2 : 16;
+		cfg_error_t *n = realloc(p->errors, (size_t)cap * sizeof *n);
+
+		if (n == NULL) {
+			p->oom = 1;
+			return;
+		}
+		p->errors = n;
+		p->errcap = cap;
+	}
+	e = &p->errors[p->nerrors];
+	if ((e->msg = strdup(msg)) == NULL) {
+		p->oom = 1;
+		return;
+	}
+	e->line = line;
+	e->seq = p->nerrors++;
+}
+
+static int
+cfg_error_cmp(const void *a, const void *b)
+{
+	const cfg_error_t *x = a, *y = b;
+
+	if (x->line != y->line)
+		return x->line < y->line ? -1 : 1;
+	return x->seq < y->seq ? -1 : x->seq > y->seq;
+}
+
+/* cfg_strdup copies s, reporting a failure at the current line. */
+static char *
+cfg_strdup(cfg_parse_t *p, const char *s)
+{
+	char *d = strdup(s);
+
+	if (d == NULL)
+		cfg_err(p, p->lineno, "out of memory");
+	return d;
+}
+
+static int
+cfg_enum(const cfg_enum_t *t, const char *v, int *out)
+{
+	for (; t->name != NULL; t++) {
+		if (strcasecmp(t->name, v) == 0) {
+			*out = t->value;
+			return 0;
+		}
+	}
+	return -1;
+}
+
+/*
+ * cfg_u64 reads digits of base 10 or 16 from *s up to the first non-digit,
+ * advancing *s. Returns -1 when there is no digit or the value passes max.
+ */
+static int
+cfg_u64(const char **s, int base, uint64_t max, uint64_t *out)
+{
+	const char *c = *s;
+	uint64_t v = 0;
+	int d;
+
+	for (;; c++) {
+		if (*c >= '0' && *c <= '9')
+			d = *c - '0';
+		else if (base == 16 && *c >= 'a' && *c <= 'f')
+			d = *c - 'a' + 10;
+		else if (base == 16 && *c >= 'A' && *c <= 'F')
+			d = *c - 'A' + 10;
+		else
+			break;
+		if (v > (max - (uint64_t)d) / (uint64_t)base)
+			return -1;
+		v = v * (uint64_t)base + (uint64_t)d;
+	}
+	if (c == *s)
+		return -1;
+	*s = c;
+	*out = v;
+	return 0;
+}
+
+int
+config_parse_duration(const char *s, uint64_t *ms)
+{
+	static const struct {
+		const char *suffix;
+		uint64_t ms;
+	} units[] = {
+		{ "", 1000 }, { "s", 1000 }, { "ms", 1 }, { "m", 60 * 1000 },
+		{ "h", 60 * 60 * 1000 },
+	};
+	uint64_t v;
+	size_t i;
+
+	if (cfg_u64(&s, 10, UINT64_MAX, &v) == -1 || v == 0)
+		return -1;
+	for (i = 0; i < sizeof units / sizeof units[0]; i++) {
+		if (strcmp(s, units[i].suffix) != 0)
+			continue;
+		if (v > UINT64_MAX / units[i].ms)
+			return -1;
+		*ms = v * units[i].ms;
+		return 0;
+	}
+	return -1;
+}
+
+static int
+cfg_host_char(int c, int bracketed)
+{
+	if (isalnum(c) || c == '.' || c == '-' || c == '_')
+		return 1;
+	/* ':' for IPv6, '%' for a scope id such as fe80::1%eth0 */
+	return bracketed && (c == ':' || c == '%');
+}
+
+int
+config_parse_hostport(const char *s, char **host, uint16_t *port)
+{
+	const char *h, *he, *c;
+	uint64_t v;
+	char *out;
+
+	if (*s == '[') {
+		h = s + 1;
+		if ((he = strchr(h, ']')) == NULL || he[1] != ':')
+			return -1;
+		c = he + 2;
+	} else {
+		h = s;
+		if ((he = strchr(h, ':')) == NULL)
+			return -1;
+		c = he + 1;
+	}
+	if (he == h || he - h > CFG_MAX_HOST)
+		return -1;
+	if (!(*s != '[' && he - h == 1 && *h == '*')) {
+		const char *x;
+
+		for (x = h; x < he; x++)
+			if (!cfg_host_char((unsigned char)*x, *s == '['))
+				return -1;
+	}
+	if (cfg_u64(&c, 10, CFG_MAX_PORT, &v) == -1 || *c != '\0' || v == 0)
+		return -1;
+	if ((out = malloc((size_t)(he - h) + 1)) == NULL)
+		return -1;
+	memcpy(out, h, (size_t)(he - h));
+	out[he - h] = '\0';
+	*host = out;
+	*port = (uint16_t)v;
+	return 0;
+}
+
+/*
+ * cfg_domain checks the n bytes of s as a DNS name and returns a lower-case
+ * copy without the trailing dot (caller frees), or NULL. With suffix, a
+ * leading dot (".example.com": any name below) is allowed and kept.
+ */
+static char *
+cfg_domain(const char *s, size_t n, int suffix)
+{
+	size_t i, label = 0, start = 0;
+	char *out;
+
+	if (suffix && n > 0 && s[0] == '.')
+		start = 1;
+	if (n > start && s[n - 1] == '.')
+		n--;
+	if (n <= start || n - start > CFG_MAX_DOMAIN)
+		return NULL;
+	for (i = start; i < n; i++) {
+		unsigned char c = (unsigned char)s[i];
+
+		if (c == '.') {
+			if (label == 0)
+				return NULL;
+			label = 0;
+		} else if (isalnum(c) || c == '-' || c == '_') {
+			if (++label > CFG_MAX_LABEL)
+				return NULL;
+		} else {
+			return NULL;
+		}
+	}
+	if (label == 0)
+		return NULL;
+	if ((out = malloc(n + 1)) == NULL)
+		return NULL;
+	for (i = 0; i < n; i++)
+		out[i] = (char)tolower((unsigned char)s[i]);
+	out[n] = '\0';
+	return out;
+}
+
+static config_listener_t *
+cfg_listener(cfg_parse_t *p)
+{
+	return &p->cfg->listeners[p->cur];
+}
+
+static config_policy_t *
+cfg_policy(cfg_parse_t *p)
+{
+	return &p->cfg->policies[p->cur];
+}
+
+/*
+ * cfg_addr parses "host:port" into a. listen: numeric addresses and "*"
+ * only; otherwise names are resolved now and a failure is reported here.
+ */
+static int
+cfg_addr(cfg_parse_t *p, config_addr_t *a, const char *v, int listen,
+    const char *key)
+{
+	struct addrinfo hints, *res;
+	char *host;
+	uint16_t port;
+	int rc;
+
+	if (config_parse_hostport(v, &host, &port) == -1)
+		return -1;
+	memset(&hints, 0, sizeof hints);
+	hints.ai_socktype = SOCK_STREAM;
+	if (strcmp(host, "*") == 0) {
+		if (!listen) {
+			free(host);
+			return -1;
+		}
+		hints.ai_family = AF_INET;
+		hints.ai_flags = AI_PASSIVE;
+		rc = getaddrinfo(NULL, "0", &hints, &res);
+	} else {
+		hints.ai_family = AF_UNSPEC;
+		hints.ai_flags = listen ? AI_NUMERICHOST : 0;
+		rc = getaddrinfo(host, NULL, &hints, &res);
+	}
+	if (rc != 0) {
+		if (listen) {
+			free(host);
+			return -1;
+		}
+		cfg_err(p, p->lineno, "cannot resolve %s host '%s': %s", key,
+		    host, gai_strerror(rc));
+		free(host);
+		return 0;
+	}
+	free(a->host);
+	a->host = host;
+	a->port = port;
+	memcpy(&a->addr, res->ai_addr, res->ai_addrlen);
+	a->addrlen = (socklen_t)res->ai_addrlen;
+	if (a->addr.ss_family == AF_INET)
+		((struct sockaddr_in *)&a->addr)->sin_port = htons(port);
+	else
+		((struct sockaddr_in6 *)&a->addr)->sin6_port = htons(port);
+	freeaddrinfo(res);
+	return 0;
+}
+
+/* Two listen addresses collide when bind would refuse the second. */
+static int
+cfg_addr_overlap(const config_addr_t *a, const config_addr_t *b)
+{
+	if (a->addrlen == 0 || b->addrlen == 0 ||
+	    a->addr.ss_family != b->addr.ss_family || a->port != b->port)
+		return 0;
+	if (a->addr.ss_family == AF_INET) {
+		const struct sockaddr_in *x = (const void *)&a->addr;
+		const struct sockaddr_in *y = (const void *)&b->addr;
+
+		return x->sin_addr.s_addr == y->sin_addr.s_addr ||
+		    x->sin_addr.s_addr == htonl(INADDR_ANY) ||
+		    y->sin_addr.s_addr == htonl(INADDR_ANY);
+	} else {
+		const struct sockaddr_in6 *x = (const void *)&a->addr;
+		const struct sockaddr_in6 *y = (const void *)&b->addr;
+
+		return IN6_ARE_ADDR_EQUAL(&x->sin6_addr, &y->sin6_addr) ||
+		    IN6_IS_ADDR_UNSPECIFIED(&x->sin6_addr) ||
+		    IN6_IS_ADDR_UNSPECIFIED(&y->sin6_addr);
+	}
+}
+
+static int
+set_log_level(cfg_parse_t *p, const char *v)
+{
+	int x;
+
+	if (cfg_enum(cfg_log_levels, v, &x) == -1)
+		return -1;
+	p->cfg->log_level = (log_level_t)x;
+	return 0;
+}
+
+static int
+set_log_format(cfg_parse_t *p, const char *v)
+{
+	int x;
+
+	if (cfg_enum(cfg_log_formats, v, &x) == -1)
+		return -1;
+	p->cfg->log_format = (log_format_t)x;
+	return 0;
+}
+
+static int
+set_max_sessions(cfg_parse_t *p, const char *v)
+{
+	uint64_t n;
+
+	if (cfg_u64(&v, 10, UINT_MAX, &n) == -1 || *v != '\0' || n == 0)
+		return -1;
+	p->cfg->max_sessions = (unsigned)n;
+	return 0;
+}
+
+static int
+set_idle_timeout(cfg_parse_t *p, const char *v)
+{
+	return config_parse_duration(v, &p->cfg->idle_timeout_ms);
+}
+
+static int
+set_handshake_timeout(cfg_parse_t *p, const char *v)
+{
+	return config_parse_duration(v, &p->cfg->handshake_timeout_ms);
+}
+
+static int
+set_connect_timeout(cfg_parse_t *p, const char *v)
+{
+	return config_parse_duration(v, &p->cfg->connect_timeout_ms);
+}
+
+static int
+set_listen(cfg_parse_t *p, const char *v)
+{
+	config_listener_t *l = cfg_listener(p);
+	int i;
+
+	if (cfg_addr(p, &l->listen, v, 1, "listen") == -1)
+		return -1;
+	for (i = 0; i < p->cur; i++) {
+		const config_listener_t *o = &p->cfg->listeners[i];
+
+		if (cfg_addr_overlap(&l->listen, &o->listen)) {
+			cfg_err(p, p->lineno, "listen address %s is already "
+			    "used by [%s] (line %d)", v, o->name, o->line);
+			break;
+		}
+	}
+	return 0;
+}
+
+static int
+set_min_tls(cfg_parse_t *p, const char *v)
+{
+	int x;
+
+	if (cfg_enum(cfg_tls_versions, v, &x) == -1)
+		return -1;
+	cfg_listener(p)->min_tls = (uint16_t)x;
+	return 0;
+}
+
+static int
+set_backend(cfg_parse_t *p, const char *v)
+{
+	return cfg_addr(p, &cfg_listener(p)->backend, v, 0, "backend");
+}
+
+static int
+set_in_tls(cfg_parse_t *p, const char *v)
+{
+	int x;
+
+	if (cfg_enum(cfg_in_tls, v, &x) == -1)
+		return -1;
+	cfg_listener(p)->in_tls = (in_tls_t)x;
+	return 0;
+}
+
+static void
+cfg_cert_without_key(cfg_parse_t *p)
+{
+	config_listener_t *l = cfg_listener(p);
+
+	if (p->open_cert < 0)
+		return;
+	cfg_err(p, l->certs[p->open_cert].line,
+	    "cert without key (each cert = must be followed by its key =)");
+	p->open_cert = -1;
+}
+
+static int
+set_cert(cfg_parse_t *p, const char *v)
+{
+	config_listener_t *l = cfg_listener(p);
+	config_certpair_t *c;
+
+	if (*v == '\0')
+		return -1;
+	cfg_cert_without_key(p);
+	if (l->ncerts == CONFIG_MAX_CERTS) {
+		cfg_err(p, p->lineno, "too many cert/key pairs in [%s] "
+		    "(at most %d)", p->secname, CONFIG_MAX_CERTS);
+		return 0;
+	}
+	c = &l->certs[l->ncerts++];
+	c->cert = cfg_strdup(p, v);
+	c->line = p->lineno;
+	p->open_cert = l->ncerts - 1;
+	return 0;
+}
+
+static int
+set_key(cfg_parse_t *p, const char *v)
+{
+	config_listener_t *l = cfg_listener(p);
+
+	if (*v == '\0')
+		return -1;
+	if (p->open_cert < 0) {
+		cfg_err(p, p->lineno,
+		    "key without cert (each key = must follow its cert =)");
+		return 0;
+	}
+	l->certs[p->open_cert].key = cfg_strdup(p, v);
+	p->open_cert = -1;
+	return 0;
+}
+
+static int
+set_require_tls(cfg_parse_t *p, const char *v)
+{
+	return cfg_enum(cfg_booleans, v, &cfg_listener(p)->require_tls);
+}
+
+static int
+set_hide_auth(cfg_parse_t *p, const char *v)
+{
+	return cfg_enum(cfg_booleans, v,
+	    &cfg_listener(p)->hide_auth_before_tls);
+}
+
+static int
+set_mode(cfg_parse_t *p, const char *v)
+{
+	int x;
+
+	if (cfg_enum(cfg_modes, v, &x) == -1)
+		return -1;
+	cfg_listener(p)->out_mode = (out_mode_t)x;
+	return 0;
+}
+
+static int
+set_relay(cfg_parse_t *p, const char *v)
+{
+	/* The host stays as written: it is the name TLS verifies. */
+	return cfg_addr(p, &cfg_listener(p)->relay, v, 0, "relay");
+}
+
+static int
+set_out_tls(cfg_parse_t *p, const char *v)
+{
+	int x;
+
+	if (cfg_enum(cfg_out_tls, v, &x) == -1)
+		return -1;
+	cfg_listener(p)->out_tls = (out_tls_t)x;
+	return 0;
+}
+
+static int
+set_helo_name(cfg_parse_t *p, const char *v)
+{
+	config_listener_t *l = cfg_listener(p);
+	size_t n = strlen(v), i;
+	char *d;
+
+	/* It goes on the wire after EHLO: a name or an address literal. */
+	if (n >= 2 && v[0] == '[' && v[n - 1] == ']') {
+		for (i = 1; i + 1 < n; i++)
+			if (!isalnum((unsigned char)v[i]) && v[i] != ':' &&
+			    v[i] != '.')
+				return -1;
+		if (n == 2 || n > CFG_MAX_HOST)
+			return -1;
+	} else {
+		if ((d = cfg_domain(v, n, 0)) == NULL)
+			return -1;
+		free(d);
+	}
+	free(l->helo_name);
+	l->helo_name = cfg_strdup(p, v);
+	return 0;
+}
+
+/* cfg_readable checks that path can be opened and read as a file. */
+static int
+cfg_readable(const char *path, int *err)
+{
+	FILE *f = fopen(path, "r");
+
+	if (f == NULL) {
+		*err = errno;
+		return -1;
+	}
+	errno = 0;
+	if (getc(f) == EOF && ferror(f)) {
+		*err = errno;
+		fclose(f);
+		return -1;
+	}
+	fclose(f);
+	return 0;
+}
+
+static int
+set_ca_file(cfg_parse_t *p, const char *v)
+{
+	config_listener_t *l = cfg_listener(p);
+	int e;
+
+	if (*v == '\0')
+		return -1;
+	free(l->ca_file);
+	l->ca_file = cfg_strdup(p, v);
+	if (p->check_files && cfg_readable(v, &e) == -1)
+		cfg_err(p, p->lineno, "cannot read ca_file '%s': %s", v,
+		    strerror(e));
+	return 0;
+}
+
+static int
+set_mark(cfg_parse_t *p, const char *v)
+{
+	uint64_t m;
+	int base = 10;
+
+	if (v[0] == '0' && (v[1] == 'x' || v[1] == 'X')) {
+		v += 2;
+		base = 16;
+	}
+	if (cfg_u64(&v, base, UINT32_MAX, &m) == -1 || *v != '\0' || m == 0)
+		return -1;
+	cfg_listener(p)->mark = (uint32_t)m;
+	return 0;
+}
+
+static int
+set_policy_tls(cfg_parse_t *p, const char *v)
+{
+	int x;
+
+	if (cfg_enum(cfg_policy_tls, v, &x) == -1)
+		return -1;
+	cfg_policy(p)->tls = (out_tls_t)x;
+	return 0;
+}
+
+static int
+set_match(cfg_parse_t *p, const char *v)
+{
+	static const char sep[] = " \t,";
+	config_policy_t *pol = cfg_policy(p);
+	char *names[CONFIG_MAX_MATCH];
+	int n = 0, i;
+	size_t len;
+
+	/* All names or none: a bad list leaves the policy as it was. */
+	for (v += strspn(v, sep); *v != '\0'; v += strspn(v, sep)) {
+		len = strcspn(v, sep);
+		if (pol->nmatch + n == CONFIG_MAX_MATCH ||
+		    (names[n] = cfg_domain(v, len, 1)) == NULL)
+			goto bad;
+		n++;
+		v += len;
+	}
+	if (n == 0)
+		return -1;
+	for (i = 0; i < n; i++)
+		pol->match[pol->nmatch++] = names[i];
+	return 0;
+bad:
+	for (i = 0; i < n; i++)
+		free(names[i]);
+	return -1;
+}
+
+#define G SEC_BIT(SEC_GLOBAL)
+#define IN SEC_BIT(SEC_INBOUND)
+#define OUT SEC_BIT(SEC_OUTBOUND)
+#define POL SEC_BIT(SEC_POLICY)
+
+static const char cfg_duration_expected[] =
+    "a duration such as 30, 30s, 5m, 1h or 250ms, not 0";
+static const char cfg_bool_expected[] = "yes or no";
+
+/* Every key, where it belongs, how it is read. */
+static const cfg_key_t cfg_keys[K_COUNT] = {
+	[K_LOG_LEVEL] = { "log_level", G, set_log_level,
+	    "debug, info, warn or error", 0 },
+	[K_LOG_FORMAT] = { "log_format", G, set_log_format,
+	    "text or json", 0 },
+	[K_MAX_SESSIONS] = { "max_sessions", G, set_max_sessions,
+	    "a positive integer", 0 },
+	[K_IDLE_TIMEOUT] = { "idle_timeout", G, set_idle_timeout,
+	    cfg_duration_expected, 0 },
+	[K_HANDSHAKE_TIMEOUT] = { "handshake_timeout", G,
+	    set_handshake_timeout, cfg_duration_expected, 0 },
+	[K_CONNECT_TIMEOUT] = { "connect_timeout", G, set_connect_timeout,
+	    cfg_duration_expected, 0 },
+	[K_LISTEN] = { "listen", IN | OUT, set_listen,
+	    "a numeric address and port: 127.0.0.1:25, [::1]:25, *:25", 0 },
+	[K_MIN_TLS] = { "min_tls", IN | OUT, set_min_tls, "1.2 or 1.3", 0 },
+	[K_BACKEND] = { "backend", IN, set_backend,
+	    "host:port or [v6]:port", 0 },
+	[K_IN_TLS] = { "tls", IN, set_in_tls, "starttls, implicit or off", 0 },
+	[K_CERT] = { "cert", IN, set_cert, "a file name", 1 },
+	[K_KEY] = { "key", IN, set_key, "a file name", 1 },
+	[K_REQUIRE_TLS] = { "require_tls", IN, set_require_tls,
+	    cfg_bool_expected, 0 },
+	[K_HIDE_AUTH] = { "hide_auth_before_tls", IN, set_hide_auth,
+	    cfg_bool_expected, 0 },
+	[K_MODE] = { "mode", OUT, set_mode, "relay or transparent", 0 },
+	[K_RELAY] = { "relay", OUT, set_relay,
+	    "host:port or [v6]:port", 0 },
+	[K_OUT_TLS] = { "tls", OUT, set_out_tls,
+	    "none, may, encrypt or verify", 0 },
+	[K_HELO_NAME] = { "helo_name", OUT, set_helo_name,
+	    "a host name or an [address] literal", 0 },
+	[K_CA_FILE] = { "ca_file", OUT, set_ca_file, "a file name", 0 },
+	[K_MARK] = { "mark", OUT, set_mark,
+	    "a nonzero 32-bit number, decimal or 0x hex", 0 },
+	[K_POLICY_TLS] = { "tls", POL, set_policy_tls, "encrypt or verify", 0 },
+	[K_MATCH] = { "match", POL, set_match,
+	    "host names or .domain suffixes separated by spaces or commas, "
+	    "at most 16", 1 },
+};
+
+#undef G
+#undef IN
+#undef OUT
+#undef POL
+
+static void
+cfg_missing(cfg_parse_t *p, int k, const char *why)
+{
+	if (p->key_line[k] == 0)
+		cfg_err(p, p->secline, "missing required key '%s' in [%s]%s",
+		    cfg_keys[k].name, p->secname, why);
+}
+
+/* key_ok: the key was given and its value parsed. */
+static int
+cfg_key_ok(const cfg_parse_t *p, int k)
+{
+	return p->key_line[k] != 0 && !p->key_bad[k];
+}
+
+static void
+cfg_end_inbound(cfg_parse_t *p)
+{
+	config_listener_t *l = cfg_listener(p);
+	char err[256];
+	int i;
+
+	cfg_missing(p, K_LISTEN, "");
+	cfg_missing(p, K_BACKEND, "");
+	cfg_cert_without_key(p);
+	if (!p->key_bad[K_IN_TLS] && l->in_tls != IN_TLS_OFF &&
+	    l->ncerts == 0)
+		cfg_missing(p, K_CERT, " (needed unless tls = off)");
+	if (cfg_key_ok(p, K_IN_TLS) && l->in_tls == IN_TLS_OFF &&
+	    l->require_tls)
+		cfg_err(p, p->key_line[K_REQUIRE_TLS],
+		    "require_tls = yes cannot be met with tls = off");
+	if (!p->check_files)
+		return;
+	for (i = 0; i < l->ncerts; i++) {
+		config_certpair_t *c = &l->certs[i];
+
+		if (c->cert == NULL || c->key == NULL)
+			continue;
+		err[0] = '\0';
+		if (tls_check_keypair(c->cert, c->key, err, sizeof err) == -1)
+			cfg_err(p, c->line, "cert/key: %s", err);
+	}
+}
+
+static void
+cfg_end_outbound(cfg_parse_t *p)
+{
+	config_listener_t *l = cfg_listener(p);
+
+	cfg_missing(p, K_LISTEN, "");
+	cfg_missing(p, K_MODE, "");
+	if (!cfg_key_ok(p, K_MODE))
+		return;
+	if (l->out_mode == OUT_MODE_RELAY) {
+		cfg_missing(p, K_RELAY, " (needed for mode = relay)");
+		return;
+	}
+	if (p->key_line[K_RELAY] != 0)
+		cfg_err(p, p->key_line[K_RELAY],
+		    "relay is only allowed with mode = relay");
+	if (cfg_key_ok(p, K_OUT_TLS) && l->out_tls == OUT_TLS_VERIFY)
+		cfg_err(p, p->key_line[K_OUT_TLS],
+		    "tls = verify needs a name to verify, which transparent "
+		    "mode does not know; use [policy:DOMAIN] sections");
+}
+
+static void
+cfg_end_policy(cfg_parse_t *p)
+{
+	config_policy_t *pol = cfg_policy(p);
+
+	cfg_missing(p, K_POLICY_TLS, "");
+	if (pol->nmatch == 0) {
+		pol->match[0] = cfg_strdup(p, pol->domain);
+		if (pol->match[0] != NULL)
+			pol->nmatch = 1;
+	}
+}
+
+/* cfg_end_section checks what needs the whole section. */
+static void
+cfg_end_section(cfg_parse_t *p)
+{
+	switch (p->sec) {
+	case SEC_INBOUND:
+		cfg_end_inbound(p);
+		break;
+	case SEC_OUTBOUND:
+		cfg_end_outbound(p);
+		break;
+	case SEC_POLICY:
+		cfg_end_policy(p);
+		break;
+	case SEC_NONE:
+	case SEC_GLOBAL:
+	case SEC_SKIP:
+		break;
+	}
+	p->sec = SEC_SKIP;
+}
+
+static int
+cfg_listener_name_ok(const char *s)
+{
+	size_t n = strlen(s), i;
+
+	if (n == 0 || n > CFG_MAX_NAME)
+		return 0;
+	for (i = 0; i < n; i++)
+		if (!isalnum((unsigned char)s[i]) && s[i] != '.' &&
+		    s[i] != '-' && s[i] != '_')
+			return 0;
+	return 1;
+}
+
+/* cfg_grow makes room for one more element in *arr (n used). */
+static int
+cfg_grow(void **arr, int n, size_t size)
+{
+	void *a;
+
+	/* Grow at powers of two: n is a power of two when the array is full. */
+	if (n != 0 && (n & (n - 1)) != 0)
+		return 0;
+	if ((a = realloc(*arr, (size_t)(n ? n * 2 : 1) * size)) == NULL)
+		return -1;
+	*arr = a;
+	return 0;
+}
+
+static void
+cfg_begin_listener(cfg_parse_t *p, direction_t dir, const char *arg)
+{
+	config_t *cfg = p->cfg;
+	config_listener_t *l;
+	int i;
+
+	if (arg != NULL && !cfg_listener_name_ok(arg)) {
+		cfg_err(p, p->lineno, "bad section name [%s] (NAME in "
+		    "[%s:NAME] is 1 to %d letters, digits, '.', '-' or '_')",
+		    p->secname, dir == DIR_INBOUND ? "inbound" : "outbound",
+		    CFG_MAX_NAME);
+		return;
+	}
+	for (i = 0; i < cfg->nlisteners; i++) {
+		if (strcmp(cfg->listeners[i].name, p->secname) == 0) {
+			cfg_err(p, p->lineno, "duplicate section [%s] "
+			    "(first at line %d)", p->secname,
+			    cfg->listeners[i].line);
+			return;
+		}
+	}
+	if (cfg->nlisteners == CONFIG_MAX_LISTENERS) {
+		cfg_err(p, p->lineno, "too many listeners (at most %d)",
+		    CONFIG_MAX_LISTENERS);
+		return;
+	}
+	if (cfg_grow((void **)&cfg->listeners, cfg->nlisteners,
+	    sizeof *cfg->listeners) == -1) {
+		cfg_err(p, p->lineno, "out of memory");
+		return;
+	}
+	l = &cfg->listeners[cfg->nlisteners];
+	memset(l, 0, sizeof *l);
+	if ((l->name = cfg_strdup(p, p->secname)) == NULL)
+		return;
+	cfg->nlisteners++;
+	l->dir = dir;
+	l->line = p->lineno;
+	l->in_tls = IN_TLS_STARTTLS;
+	l->require_tls = 0;
+	l->hide_auth_before_tls = 1;
+	l->min_tls = TLS1_2_VERSION;
+	l->out_mode = OUT_MODE_RELAY;
+	l->out_tls = OUT_TLS_MAY;
+	p->cur = cfg->nlisteners - 1;
+	p->sec = dir == DIR_INBOUND ? SEC_INBOUND : SEC_OUTBOUND;
+}
+
+static void
+cfg_begin_policy(cfg_parse_t *p, const char *arg)
+{
+	config_t *cfg = p->cfg;
+	config_policy_t *pol;
+	char *domain;
+	int i;
+
+	if (arg == NULL || (domain = cfg_domain(arg, strlen(arg), 1)) == NULL) {
+		cfg_err(p, p->lineno, "bad section name [%s] "
+		    "(expected [policy:DOMAIN])", p->secname);
+		return;
+	}
+	for (i = 0; i < cfg->npolicies; i++) {
+		if (strcmp(cfg->policies[i].domain, domain) == 0) {
+			cfg_err(p, p->lineno, "duplicate policy for %s "
+			    "(first at line %d)", domain,
+			    cfg->policies[i].line);
+			free(domain);
+			return;
+		}
+	}
+	if (cfg->npolicies == CONFIG_MAX_POLICIES ||
+	    cfg_grow((void **)&cfg->policies, cfg->npolicies,
+	    sizeof *cfg->policies) == -1) {
+		if (cfg->npolicies == CONFIG_MAX_POLICIES)
+			cfg_err(p, p->lineno, "too many policies (at most %d)",
+			    CONFIG_MAX_POLICIES);
+		else
+			cfg_err(p, p->lineno, "out of memory");
+		free(domain);
+		return;
+	}
+	pol = &cfg->policies[cfg->npolicies++];
+	memset(pol, 0, sizeof *pol);
+	pol->domain = domain;
+	pol->line = p->lineno;
+	p->cur = cfg->npolicies - 1;
+	p->sec = SEC_POLICY;
+}
+
+/*
+ * cfg_begin_section handles a header line s ("[...]" and maybe a comment):
+ * it closes the previous section and opens the new one. An unusable header
+ * is reported once, and its keys are skipped silently.
+ */
+static void
+cfg_begin_section(cfg_parse_t *p, char *s)
+{
+	char *end, *name, *arg, *rest;
+
+	cfg_end_section(p);
+	memset(p->key_line, 0, sizeof p->key_line);
+	memset(p->key_bad, 0, sizeof p->key_bad);
+	p->open_cert = -1;
+	p->secline = p->lineno;
+
+	if ((end = strchr(s, ']')) == NULL) {
+		cfg_err(p, p->lineno, "bad section header: missing ']'");
+		return;
+	}
+	rest = end + 1;
+	rest += strspn(rest, " \t");
+	if (*rest != '\0' && *rest != ';' && *rest != '#') {
+		cfg_err(p, p->lineno, "bad section header: text after ']'");
+		return;
+	}
+	name = s + 1;
+	name += strspn(name, " \t");
+	while (end > name && (end[-1] == ' ' || end[-1] == '\t'))
+		end--;
+	*end = '\0';
+	if ((size_t)(end - name) >= sizeof p->secname) {
+		cfg_err(p, p->lineno, "bad section header: name too long");
+		return;
+	}
+	memcpy(p->secname, name, (size_t)(end - name) + 1);
+
+	if ((arg = strchr(name, ':')) != NULL)
+		*arg++ = '\0';
+	if (strcmp(name, "global") == 0 && arg == NULL) {
+		if (p->global_line != 0) {
+			cfg_err(p, p->lineno, "duplicate section [global] "
+			    "(first at line %d)", p->global_line);
+			return;
+		}
+		p->global_line = p->lineno;
+		p->sec = SEC_GLOBAL;
+	} else if (strcmp(name, "inbound") == 0) {
+		cfg_begin_listener(p, DIR_INBOUND, arg);
+	} else if (strcmp(name, "outbound") == 0) {
+		cfg_begin_listener(p, DIR_OUTBOUND, arg);
+	} else if (strcmp(name, "policy") == 0) {
+		cfg_begin_policy(p, arg);
+	} else {
+		cfg_err(p, p->lineno, "unknown section [%s]", p->secname);
+	}
+}
+
+/*
+ * has_separator says whether inih will find '=' or ':' in s before an
+ * inline comment (';' after white space), i.e. whether s is a key line.
+ */
+static int
+cfg_has_separator(const char *s)
+{
+	const char *c;
+
+	for (c = s; *c != '\0'; c++) {
+		if (*c == '=' || *c == ':')
+			return 1;
+		if (*c == ';' && c > s && isspace((unsigned char)c[-1]))
+			return 0;
+	}
+	return 0;
+}
+
+static char *
+cfg_blank(char *str)
+{
+	str[0] = '\n';
+	str[1] = '\0';
+	return str;
+}
+
+/*
+ * cfg_reader is inih's line source: one call, one physical line. Lines that
+ * inih would misread come back blank after they have been reported; white
+ * space is stripped in front so that inih never joins continuation lines.
+ */
+static char *
+cfg_reader(char *str, int num, void *stream)
+{
+	cfg_parse_t *p = stream;
+	char *s, *e;
+	ssize_t n;
+
+	if (num < 2)
+		return NULL;
+	if (p->nerrors >= CFG_MAX_ERRORS) {
+		p->stopped = 1;
+		return NULL;
+	}
+	errno = 0;
+	if ((n = getline(&p->buf, &p->bufcap, p->fp)) < 0) {
+		if (ferror(p->fp))
+			p->read_errno = errno ? errno : EIO;
+		return NULL;
+	}
+	p->lineno++;
+	s = p->buf;
+	e = s + n;
+	if (p->lineno == 1 && n >= 3 && memcmp(s, "\xEF\xBB\xBF", 3) == 0)
+		s += 3;   /* a UTF-8 byte order mark */
+	if (memchr(s, '\0', (size_t)(e - s)) != NULL) {
+		cfg_err(p, p->lineno, "NUL byte in line");
+		return cfg_blank(str);
+	}
+	while (e > s && isspace((unsigned char)e[-1]))
+		e--;
+	while (s < e && isspace((unsigned char)*s))
+		s++;
+	*e = '\0';
+	if (s == e || *s == ';' || *s == '#')
+		return cfg_blank(str);
+	if (e - s > num - 2) {
+		cfg_err(p, p->lineno, "line too long (at most %d characters)",
+		    num - 2);
+		return cfg_blank(str);
+	}
+	if (*s == '[') {
+		cfg_begin_section(p, s);
+		return cfg_blank(str);
+	}
+	if (!cfg_has_separator(s)) {
+		cfg_err(p, p->lineno,
+		    "expected 'key = value', '[section]' or a comment");
+		return cfg_blank(str);
+	}
+	memcpy(str, s, (size_t)(e - s));
+	str[e - s] = '\n';
+	str[e - s + 1] = '\0';
+	return str;
+}
+
+/* cfg_handler gets each key; the reader has set the section and line. */
+static int
+cfg_handler(void *user, const char *section, const char *name,
+    const char *value)
+{
+	cfg_parse_t *p = user;
+	const cfg_key_t *k = NULL;
+	int i;
+
+	(void)section;
+	if (p->sec == SEC_SKIP)
+		return 1;
+	if (p->sec == SEC_NONE) {
+		cfg_err(p, p->lineno, "key '%s' outside any section", name);
+		return 1;
+	}
+	for (i = 0; i < K_COUNT; i++) {
+		if ((cfg_keys[i].sections & SEC_BIT(p->sec)) &&
+		    strcmp(cfg_keys[i].name, name) == 0) {
+			k = &cfg_keys[i];
+			break;
+		}
+	}
+	if (k == NULL) {
+		cfg_err(p, p->lineno, "unknown key '%s' in [%s]", name,
+		    p->secname);
+		return 1;
+	}
+	if (p->key_line[i] != 0 && !k->repeatable) {
+		cfg_err(p, p->lineno, "duplicate key '%s' in [%s] "
+		    "(first at line %d)", name, p->secname, p->key_line[i]);
+		return 1;
+	}
+	if (p->key_line[i] == 0)
+		p->key_line[i] = p->lineno;
+	if (k->set(p, value) == -1) {
+		p->key_bad[i] = 1;
+		cfg_err(p, p->lineno, "bad value for %s: '%s' (expected %s)",
+		    name, value, k->expected);
+	}
+	/* Never 0: inih would keep only the first error line. */
+	return 1;
+}
+
+static void
+cfg_parse(cfg_parse_t *p)
+{
+	int rc;
+
+	rc = ini_parse_stream(cfg_reader, p, cfg_handler, p);
+	if (rc == -2)
+		cfg_err(p, 0, "out of memory");
+	else if (rc > 0 && p->nerrors == 0)
+		cfg_err(p, rc, "syntax error");
+	cfg_end_section(p);
+	if (p->read_errno != 0) {
+		cfg_err(p, 0, "cannot read: %s", strerror(p->read_errno));
+		return;
+	}
+	if (p->stopped) {
+		cfg_err(p, 0, "too many errors, stopped at line %d", p->lineno);
+		return;
+	}
+	if (p->cfg->nlisteners == 0)
+		cfg_err(p, 0, "no [inbound] or [outbound] listener");
+}
+
+config_t *
+config_load(const char *path, int check_files, FILE *errs)
+{
+	cfg_parse_t p;
+	config_t *cfg;
+	int i;
+
+	memset(&p, 0, sizeof p);
+	p.path = path;
+	p.check_files = check_files;
+	p.sec = SEC_NONE;
+	p.open_cert = -1;
+	if ((cfg = calloc(1, sizeof *cfg)) == NULL ||
+	    (cfg->path = strdup(path)) == NULL) {
+		if (errs != NULL)
+			fprintf(errs, "%s:0: out of memory\n", path);
+		config_free(cfg);
+		return NULL;
+	}
+	cfg->log_level = LOG_INFO;
+	cfg->log_format = LOG_FORMAT_TEXT;
+	cfg->max_sessions = CFG_DEFAULT_MAX_SESSIONS;
+	cfg->idle_timeout_ms = CFG_DEFAULT_IDLE_MS;
+	cfg->handshake_timeout_ms = CFG_DEFAULT_HANDSHAKE_MS;
+	cfg->connect_timeout_ms = CFG_DEFAULT_CONNECT_MS;
+	p.cfg = cfg;
+
+	if ((p.fp = fopen(path, "r")) == NULL) {
+		cfg_err(&p, 0, "cannot read: %s", strerror(errno));
+	} else {
+		cfg_parse(&p);
+		fclose(p.fp);
+	}
+	free(p.buf);
+
+	if (p.nerrors > 0)
+		qsort(p.errors, (size_t)p.nerrors, sizeof *p.errors,
+		    cfg_error_cmp);
+	for (i = 0; i < p.nerrors; i++) {
+		if (errs != NULL)
+			fprintf(errs, "%s:%d: %s\n", path, p.errors[i].line,
+			    p.errors[i].msg);
+		free(p.errors[i].msg);
+	}
+	if (p.oom && errs != NULL)
+		fprintf(errs, "%s:0: out of memory\n", path);
+	free(p.errors);
+	if (p.nerrors > 0 || p.oom) {
+		config_free(cfg);
+		return NULL;
+	}
+	return cfg;
+}
+
+static void
+cfg_addr_cleanup(config_addr_t *a)
+{
+	free(a->host);
+}
+
+void
+config_free(config_t *cfg)
+{
+	int i, j;
+
+	if (cfg == NULL)
+		return;
+	for (i = 0; i < cfg->nlisteners; i++) {
+		config_listener_t *l = &cfg->listeners[i];
+
+		free(l->name);
+		cfg_addr_cleanup(&l->listen);
+		cfg_addr_cleanup(&l->backend);
+		cfg_addr_cleanup(&l->relay);
+		for (j = 0; j < l->ncerts; j++) {
+			free(l->certs[j].cert);
+			free(l->certs[j].key);
+		}
+		free(l->helo_name);
+		free(l->ca_file);
+	}
+	free(cfg->listeners);
+	for (i = 0; i < cfg->npolicies; i++) {
+		free(cfg->policies[i].domain);
+		for (j = 0; j < cfg->policies[i].nmatch; j++)
+			free(cfg->policies[i].match[j]);
+	}
+	free(cfg->policies);
+	free(cfg->path);
+	free(cfg);
+}

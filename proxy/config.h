@@ -1,0 +1,111 @@
+/*
+ * config: the ini file (inih) read into one immutable config_t.
+ *
+ * Every problem is reported as "FILE:LINE: message" (LINE 0 when it concerns
+ * the whole file); config_load keeps going after an error so that -t shows
+ * all of them at once.
+ */
+#ifndef CONFIG_H
+#define CONFIG_H
+
+#include <stdint.h>
+#include <stdio.h>
+#include <sys/socket.h>
+
+#include "log.h"
+
+#define CONFIG_MAX_CERTS 8        /* cert/key pairs per inbound listener */
+#define CONFIG_MAX_LISTENERS 64
+#define CONFIG_MAX_POLICIES 4096
+#define CONFIG_MAX_MATCH 16       /* names in one policy's match = */
+
+typedef enum { DIR_INBOUND, DIR_OUTBOUND } direction_t;
+
+typedef enum { IN_TLS_OFF, IN_TLS_STARTTLS, IN_TLS_IMPLICIT } in_tls_t;
+typedef enum { OUT_MODE_RELAY, OUT_MODE_TRANSPARENT } out_mode_t;
+typedef enum { OUT_TLS_NONE, OUT_TLS_MAY, OUT_TLS_ENCRYPT, OUT_TLS_VERIFY } out_tls_t;
+
+/* host:port as written, plus the address it resolved to at load time. */
+typedef struct {
+	char *host;                  /* without brackets; owned */
+	uint16_t port;
+	struct sockaddr_storage addr;
+	socklen_t addrlen;
+} config_addr_t;
+
+typedef struct {
+	char *cert; /* PEM chain path; owned */
+	char *key;  /* PEM key path; owned */
+	int line;   /* line of the cert key, for later error reports */
+} config_certpair_t;
+
+typedef struct {
+	direction_t dir;
+	char *name;        /* "inbound", "inbound:NAME", "outbound", ...; owned */
+	int line;          /* line of the section header */
+	config_addr_t listen;
+
+	/* inbound */
+	config_addr_t backend;
+	in_tls_t in_tls;                       /* default IN_TLS_STARTTLS */
+	config_certpair_t certs[CONFIG_MAX_CERTS];
+	int ncerts;
+	int require_tls;                       /* default 0 */
+	int hide_auth_before_tls;              /* default 1 */
+
+	/* both: minimum TLS version as a BoringSSL constant (default TLS1_2_VERSION
+	 * = 0x0303; "1.2" -> 0x0303, "1.3" -> 0x0304) */
+	uint16_t min_tls;
+
+	/* outbound */
+	out_mode_t out_mode;                   /* required for outbound */
+	config_addr_t relay;                   /* mode = relay */
+	out_tls_t out_tls;                     /* default OUT_TLS_MAY */
+	char *helo_name;                       /* NULL if unset; owned */
+	char *ca_file;                         /* NULL: the system bundle; owned */
+	uint32_t mark;                         /* 0: unset */
+} config_listener_t;
+
+typedef struct {
+	char *domain;                   /* lower case, no trailing dot; owned */
+	out_tls_t tls;                  /* OUT_TLS_ENCRYPT or OUT_TLS_VERIFY */
+	char *match[CONFIG_MAX_MATCH];  /* owned; default { domain } */
+	int nmatch;
+	int line;
+} config_policy_t;
+
+typedef struct {
+	char *path;                     /* owned */
+	log_level_t log_level;          /* default LOG_INFO */
+	log_format_t log_format;        /* default LOG_FORMAT_TEXT */
+	unsigned max_sessions;          /* default 10000 */
+	uint64_t idle_timeout_ms;       /* default 300 s (RFC 5321 4.5.3.2.7) */
+	uint64_t handshake_timeout_ms;  /* default 30 s */
+	uint64_t connect_timeout_ms;    /* default 30 s */
+	config_listener_t *listeners;   /* owned array */
+	int nlisteners;
+	config_policy_t *policies;      /* owned array */
+	int npolicies;
+} config_t;
+
+/*
+ * config_load reads and validates path. Returns a new config (free it with
+ * config_free), or NULL after writing every problem to errs as
+ * "FILE:LINE: message\n". When check_files is set, certificate and key files
+ * must be readable PEM and each key must match its certificate.
+ */
+config_t *config_load(const char *path, int check_files, FILE *errs);
+
+/* config_free releases cfg and everything it owns; NULL does nothing. */
+void config_free(config_t *cfg);
+
+/* "30", "30s", "5m", "1h", "250ms" -> milliseconds. Returns 0 or -1. */
+int config_parse_duration(const char *s, uint64_t *ms);
+
+/*
+ * "host:port", "[v6]:port" -> host (allocated, brackets removed) and port.
+ * Returns 0 or -1.
+ */
+int config_parse_hostport(const char *s, char **host, uint16_t *port);
+
+#endif

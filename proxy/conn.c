@@ -1,0 +1,597 @@
+/*
+ * conn: a socket leg, plaintext or TLS over memory BIOs.
+ *
+ * Data path. Plaintext legs read straight into rbuf. TLS legs read
+ * ciphertext into the loop's scratch buffer, hand it to rbio, and decrypt
+ * into rbuf as far as it has room (conn_fill). Output collected with
+ * conn_write goes out in conn_flush: through SSL_write into wbio, then to the
+ * socket with uv_try_write; only what the kernel does not take at once is
+ * copied into a write request.
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <openssl/err.h>
+
+#include "conn.h"
+
+/* A write request owns its bytes, which follow it in one allocation. */
+typedef struct {
+	uv_write_t req;
+	size_t len;
+	uint8_t data[];
+} conn_wreq_t;
+
+static void conn_read_update(conn_t *c);
+
+/* Moves unread bytes to the front so reads see all the free room. */
+static void
+conn_rcompact(conn_t *c)
+{
+	if (c->rpos == 0)
+		return;
+	memmove(c->rbuf, c->rbuf + c->rpos, c->rlen - c->rpos);
+	c->rlen -= c->rpos;
+	c->rpos = 0;
+}
+
+/* Records the first failure of the leg: "what: detail". */
+static void
+conn_fail(conn_t *c, const char *what, const char *detail)
+{
+	if (!c->failed) {
+		snprintf(c->err, sizeof(c->err), "%s: %s", what, detail);
+		c->failed = 1;
+	}
+}
+
+static void
+conn_fail_ssl(conn_t *c, const char *what)
+{
+	char buf[128];
+	uint32_t e = ERR_get_error();
+
+	if (e)
+		ERR_error_string_n(e, buf, sizeof(buf));
+	else
+		snprintf(buf, sizeof(buf), "unexpected close");
+	ERR_clear_error();
+	if (!c->failed) {
+		snprintf(c->err, sizeof(c->err), "%s: %s", what, buf);
+		c->failed = 1;
+	}
+}
+
+int
+conn_init(conn_t *c, uv_loop_t *loop, void *owner, conn_event_cb *cb,
+    uint8_t *scratch)
+{
+	/* rbuf is last and needs no clearing. */
+	memset(c, 0, offsetof(conn_t, rbuf));
+	c->owner = owner;
+	c->cb = cb;
+	c->scratch = scratch;
+	if (uv_tcp_init(loop, &c->tcp) != 0)
+		return -1;
+	c->tcp.data = c;
+	c->open = 1;
+	return 0;
+}
+
+static void
+conn_nodelay(conn_t *c)
+{
+	/* Replies are small and latency-bound; Nagle would stall them. */
+	uv_tcp_nodelay(&c->tcp, 1);
+}
+
+int
+conn_accept(conn_t *c, uv_stream_t *server)
+{
+	if (uv_accept(server, (uv_stream_t *)&c->tcp) != 0)
+		return -1;
+	c->connected = 1;
+	conn_nodelay(c);
+	return 0;
+}
+
+static void
+conn_connect_cb(uv_connect_t *req, int status)
+{
+	conn_t *c = req->data;
+
+	if (!c->open)
+		return;
+	if (status < 0) {
+		conn_fail(c, "connect", uv_strerror(status));
+		c->cb(c, CONN_EV_CONNECT_FAILED);
+		return;
+	}
+	c->connected = 1;
+	conn_nodelay(c);
+	c->cb(c, CONN_EV_CONNECTED);
+}
+
+int
+conn_connect(conn_t *c, const struct sockaddr *addr, uint32_t mark)
+{
+	int r;
+
+	if (mark != 0) {
+		/* The socket must exist before connect to carry the mark. */
+		int s = socket(addr->sa_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
+		if (s < 0) {
+			conn_fail(c, "socket", strerror(errno));
+			return -1;
+		}
+		if (setsockopt(s, SOL_SOCKET, SO_MARK, &mark,
+		    sizeof(mark)) != 0) {
+			conn_fail(c, "SO_MARK", strerror(errno));
+			close(s);
+			return -1;
+		}
+		if (uv_tcp_open(&c->tcp, s) != 0) {
+			close(s);
+			return -1;
+		}
+	}
+	c->connect_req.data = c;
+	r = uv_tcp_connect(&c->connect_req, &c->tcp, addr, conn_connect_cb);
+	if (r < 0) {
+		conn_fail(c, "connect", uv_strerror(r));
+		return -1;
+	}
+	return 0;
+}
+
+static void
+conn_write_cb(uv_write_t *req, int status)
+{
+	conn_wreq_t *w = (conn_wreq_t *)req;
+	conn_t *c = req->data;
+
+	c->wq_bytes -= w->len;
+	free(w);
+	if (!c->open)
+		return;
+	if (status < 0) {
+		conn_fail(c, "write", uv_strerror(status));
+		c->cb(c, CONN_EV_ERROR);
+		return;
+	}
+	if (c->wq_bytes == 0 && c->close_on_drain) {
+		conn_close(c);
+		return;
+	}
+	if (c->wq_high && c->wq_bytes < CONN_WQ_LOW) {
+		c->wq_high = 0;
+		c->cb(c, CONN_EV_DRAINED);
+	}
+}
+
+/* Sends ciphertext or plaintext bytes to the socket, in order. */
+static void
+conn_sock_write(conn_t *c, const uint8_t *p, size_t n)
+{
+	conn_wreq_t *w;
+	uv_buf_t b;
+	int r;
+
+	if (n == 0 || c->failed || !c->open)
+		return;
+	if (c->wq_bytes == 0) {
+		b = uv_buf_init((char *)p, (unsigned)n);
+		r = uv_try_write((uv_stream_t *)&c->tcp, &b, 1);
+		if (r > 0) {
+			p += r;
+			n -= (size_t)r;
+		} else if (r != UV_EAGAIN && r != UV_ENOSYS) {
+			conn_fail(c, "write", uv_strerror(r));
+			return;
+		}
+		if (n == 0)
+			return;
+	}
+	if ((w = malloc(sizeof(*w) + n)) == NULL) {
+		conn_fail(c, "write", "out of memory");
+		return;
+	}
+	memcpy(w->data, p, n);
+	w->len = n;
+	w->req.data = c;
+	b = uv_buf_init((char *)w->data, (unsigned)n);
+	if ((r = uv_write(&w->req, (uv_stream_t *)&c->tcp, &b, 1,
+	    conn_write_cb)) < 0) {
+		free(w);
+		conn_fail(c, "write", uv_strerror(r));
+		return;
+	}
+	c->wq_bytes += n;
+	if (c->wq_bytes > CONN_WQ_HIGH)
+		c->wq_high = 1;
+}
+
+/* Moves whatever BoringSSL produced in wbio to the socket. */
+static void
+conn_tls_out(conn_t *c)
+{
+	const uint8_t *p;
+	size_t n;
+
+	if (c->wbio == NULL || !BIO_mem_contents(c->wbio, &p, &n) || n == 0)
+		return;
+	conn_sock_write(c, p, n);
+	BIO_reset(c->wbio);
+}
+
+int
+conn_write(conn_t *c, const void *p, size_t n)
+{
+	uint8_t *dst = conn_reserve(c, n);
+
+	if (dst == NULL)
+		return -1;
+	memcpy(dst, p, n);
+	c->olen += n;
+	return 0;
+}
+
+uint8_t *
+conn_reserve(conn_t *c, size_t n)
+{
+	if (!c->open)
+		return NULL; /* closed: output has nowhere to go */
+	if (c->olen + n > c->ocap) {
+		size_t cap = c->ocap ? c->ocap : 4096;
+		uint8_t *nb;
+		while (cap < c->olen + n)
+			cap *= 2;
+		if ((nb = realloc(c->obuf, cap)) == NULL)
+			return NULL;
+		c->obuf = nb;
+		c->ocap = cap;
+	}
+	return c->obuf + c->olen;
+}
+
+void
+conn_commit(conn_t *c, size_t n)
+{
+	c->olen += n;
+}
+
+int
+conn_write_str(conn_t *c, const char *s)
+{
+	return conn_write(c, s, strlen(s));
+}
+
+void
+conn_flush(conn_t *c)
+{
+	size_t off = 0;
+
+	if (c->olen == 0)
+		return;
+	c->bytes_out += c->olen;
+	if (c->ssl == NULL) {
+		conn_sock_write(c, c->obuf, c->olen);
+	} else if (c->handshake_done) {
+		while (off < c->olen) {
+			int r = SSL_write(c->ssl, c->obuf + off,
+			    (int)(c->olen - off));
+			if (r <= 0) {
+				conn_fail_ssl(c, "tls write");
+				break;
+			}
+			off += (size_t)r;
+		}
+		conn_tls_out(c);
+	} else {
+		/* Nothing may be written before the handshake completes. */
+		return;
+	}
+	c->olen = 0;
+	/* A large body chunk should not pin memory on an idle session. */
+	if (c->ocap > 4 * CONN_RBUF_SIZE) {
+		free(c->obuf);
+		c->obuf = NULL;
+		c->ocap = 0;
+	}
+}
+
+/*
+ * Drives the handshake, then decrypts into rbuf. Reports CONN_EV_HANDSHAKE_DONE
+ * once. Returns plaintext bytes added, or 0 (check c->failed).
+ */
+static size_t
+conn_tls_in(conn_t *c, int events)
+{
+	size_t added = 0;
+	int r;
+
+	if (!c->handshake_done) {
+		r = SSL_do_handshake(c->ssl);
+		conn_tls_out(c);
+		if (r != 1) {
+			int e = SSL_get_error(c->ssl, r);
+			if (e != SSL_ERROR_WANT_READ && e != SSL_ERROR_WANT_WRITE)
+				conn_fail_ssl(c, "tls handshake");
+			return 0;
+		}
+		c->handshake_done = 1;
+		if (events)
+			c->cb(c, CONN_EV_HANDSHAKE_DONE);
+		if (!c->open || c->failed)
+			return 0;
+	}
+	conn_rcompact(c);
+	while (c->rlen < CONN_RBUF_SIZE) {
+		r = SSL_read(c->ssl, c->rbuf + c->rlen,
+		    (int)(CONN_RBUF_SIZE - c->rlen));
+		if (r > 0) {
+			c->rlen += (size_t)r;
+			added += (size_t)r;
+			continue;
+		}
+		switch (SSL_get_error(c->ssl, r)) {
+		case SSL_ERROR_WANT_READ:
+		case SSL_ERROR_WANT_WRITE:
+			break;
+		case SSL_ERROR_ZERO_RETURN:
+			c->eof = 1;
+			break;
+		default:
+			conn_fail_ssl(c, "tls read");
+			break;
+		}
+		break;
+	}
+	/* Alerts or key updates may have produced output. */
+	conn_tls_out(c);
+	c->bytes_in += added;
+	return added;
+}
+
+size_t
+conn_fill(conn_t *c)
+{
+	size_t n;
+
+	/* The handshake is driven by reads only, where its event is reported. */
+	if (c->ssl == NULL || !c->open || c->failed || !c->handshake_done)
+		return 0;
+	n = conn_tls_in(c, 0);
+	conn_read_update(c);
+	return n;
+}
+
+static void
+conn_alloc_cb(uv_handle_t *h, size_t suggested, uv_buf_t *buf)
+{
+	conn_t *c = h->data;
+
+	(void)suggested;
+	conn_rcompact(c);
+	if (c->ssl != NULL)
+		*buf = uv_buf_init((char *)c->scratch, CONN_SCRATCH_SIZE);
+	else
+		*buf = uv_buf_init((char *)c->rbuf + c->rlen,
+		    (unsigned)(CONN_RBUF_SIZE - c->rlen));
+}
+
+static void
+conn_read_cb(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf)
+{
+	conn_t *c = s->data;
+
+	if (!c->open)
+		return;
+	if (nread == UV_EOF) {
+		c->eof = 1;
+		conn_read_update(c);
+		c->cb(c, CONN_EV_EOF);
+		return;
+	}
+	if (nread < 0) {
+		conn_fail(c, "read", uv_strerror((int)nread));
+		c->cb(c, CONN_EV_ERROR);
+		return;
+	}
+	if (nread == 0)
+		return;
+	if (c->ssl == NULL) {
+		c->rlen += (size_t)nread;
+		c->bytes_in += (uint64_t)nread;
+	} else {
+		int hs = c->handshake_done;
+		if (BIO_write(c->rbio, buf->base, (int)nread) != (int)nread) {
+			conn_fail(c, "tls", "buffer");
+			c->cb(c, CONN_EV_ERROR);
+			return;
+		}
+		conn_tls_in(c, 1);
+		if (!c->open)
+			return;
+		if (c->failed) {
+			c->cb(c, CONN_EV_ERROR);
+			return;
+		}
+		if (c->eof) {
+			conn_read_update(c);
+			if (conn_rsize(c))
+				c->cb(c, CONN_EV_READ);
+			if (c->open)
+				c->cb(c, CONN_EV_EOF);
+			return;
+		}
+		if (!hs && !c->handshake_done)
+			return; /* handshake still in progress */
+	}
+	conn_read_update(c);
+	c->cb(c, CONN_EV_READ);
+}
+
+/* Starts or stops uv reading from want_read and buffer room. */
+static void
+conn_read_update(conn_t *c)
+{
+	int room;
+
+	if (!c->open || !c->connected)
+		return;
+	if (c->ssl != NULL)
+		room = BIO_pending(c->rbio) < CONN_TLS_IN_MAX &&
+		    (conn_rsize(c) < CONN_RBUF_SIZE || !c->handshake_done);
+	else
+		room = conn_rsize(c) < CONN_RBUF_SIZE;
+	if (c->want_read && room && !c->eof && !c->failed) {
+		if (!c->reading &&
+		    uv_read_start((uv_stream_t *)&c->tcp, conn_alloc_cb,
+		    conn_read_cb) == 0)
+			c->reading = 1;
+	} else if (c->reading) {
+		uv_read_stop((uv_stream_t *)&c->tcp);
+		c->reading = 0;
+	}
+}
+
+void
+conn_set_read(conn_t *c, int want)
+{
+	c->want_read = want ? 1 : 0;
+	conn_read_update(c);
+}
+
+void
+conn_consume(conn_t *c, size_t n)
+{
+	/* No move here: the owner may still hold pointers into consumed
+	 * bytes until it returns; conn_rcompact moves data before a read. */
+	if (n >= conn_rsize(c))
+		c->rpos = c->rlen = 0;
+	else
+		c->rpos += n;
+}
+
+int
+conn_start_tls(conn_t *c, SSL_CTX *ctx, conn_tls_role_t role,
+    const char *sni, size_t *discarded)
+{
+	*discarded = conn_rsize(c);
+	c->rpos = c->rlen = 0;
+	if ((c->ssl = SSL_new(ctx)) == NULL)
+		goto err0;
+	c->rbio = BIO_new(BIO_s_mem());
+	c->wbio = BIO_new(BIO_s_mem());
+	if (c->rbio == NULL || c->wbio == NULL) {
+		BIO_free(c->rbio);
+		BIO_free(c->wbio);
+		c->rbio = c->wbio = NULL;
+		goto err1;
+	}
+	/* An empty memory BIO means "retry later", not end of file. */
+	BIO_set_mem_eof_return(c->rbio, -1);
+	SSL_set_bio(c->ssl, c->rbio, c->wbio);
+	SSL_set_app_data(c->ssl, c);
+	c->tls_role = role;
+	if (role == CONN_TLS_SERVER) {
+		SSL_set_accept_state(c->ssl);
+	} else {
+		SSL_set_connect_state(c->ssl);
+		if (sni != NULL && !SSL_set_tlsext_host_name(c->ssl, sni))
+			goto err1;
+		/* Send the ClientHello now. */
+		SSL_do_handshake(c->ssl);
+		conn_tls_out(c);
+	}
+	conn_read_update(c);
+	return 0;
+
+err1:
+	SSL_free(c->ssl);
+	c->ssl = NULL;
+	c->rbio = c->wbio = NULL;
+err0:
+	conn_fail_ssl(c, "tls setup");
+	return -1;
+}
+
+static void
+conn_close_cb(uv_handle_t *h)
+{
+	conn_t *c = h->data;
+
+	c->cb(c, CONN_EV_CLOSED);
+}
+
+void
+conn_close(conn_t *c)
+{
+	if (!c->open)
+		return;
+	c->open = 0;
+	c->reading = 0;
+	if (c->ssl != NULL) {
+		SSL_free(c->ssl);
+		c->ssl = NULL;
+		c->rbio = c->wbio = NULL;
+	}
+	free(c->obuf);
+	c->obuf = NULL;
+	c->olen = c->ocap = 0;
+	uv_close((uv_handle_t *)&c->tcp, conn_close_cb);
+}
+
+void
+conn_close_after_flush(conn_t *c)
+{
+	if (!c->open)
+		return;
+	conn_flush(c);
+	if (c->ssl != NULL && c->handshake_done) {
+		/* close_notify; the peer's answer is not awaited. */
+		SSL_shutdown(c->ssl);
+		conn_tls_out(c);
+	}
+	if (c->wq_bytes == 0 || c->failed)
+		conn_close(c);
+	else {
+		c->close_on_drain = 1;
+		conn_set_read(c, 0);
+	}
+}
+
+size_t
+conn_pending(const conn_t *c)
+{
+	return c->wq_bytes + c->olen;
+}
+
+void
+conn_peer(const conn_t *c, char *out, size_t outlen)
+{
+	struct sockaddr_storage ss;
+	int len = sizeof(ss);
+	char host[INET6_ADDRSTRLEN];
+
+	snprintf(out, outlen, "-");
+	if (uv_tcp_getpeername(&c->tcp, (struct sockaddr *)&ss, &len) != 0)
+		return;
+	if (ss.ss_family == AF_INET) {
+		const struct sockaddr_in *a = (const struct sockaddr_in *)&ss;
+		inet_ntop(AF_INET, &a->sin_addr, host, sizeof(host));
+		snprintf(out, outlen, "%s:%u", host, ntohs(a->sin_port));
+	} else if (ss.ss_family == AF_INET6) {
+		const struct sockaddr_in6 *a = (const struct sockaddr_in6 *)&ss;
+		inet_ntop(AF_INET6, &a->sin6_addr, host, sizeof(host));
+		snprintf(out, outlen, "[%s]:%u", host, ntohs(a->sin6_port));
+	}
+}

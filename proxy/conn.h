@@ -1,0 +1,170 @@
+/*
+ * conn: one TCP leg of a session. A libuv stream, an optional BoringSSL
+ * SSL* over memory BIOs (server or client role), a bounded plaintext read
+ * buffer the owner consumes from, an output buffer flushed once per turn,
+ * and the count of bytes queued in the kernel-bound write queue for
+ * back-pressure.
+ *
+ * Events go to one owner callback. The owner never frees a conn itself:
+ * conn_close starts uv_close and CONN_EV_CLOSED reports the end, after which
+ * the memory may go.
+ */
+#ifndef CONN_H
+#define CONN_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <uv.h>
+#include <openssl/ssl.h>
+
+/*
+ * Plaintext read buffer. It must hold one whole command line
+ * (SMTP_CMD_LINE_MAX) so an over-long line is always detected; 16 KiB is
+ * also the largest TLS record's plaintext.
+ */
+#define CONN_RBUF_SIZE (16 * 1024)
+/* Ciphertext read chunk (shared scratch per event loop). */
+#define CONN_SCRATCH_SIZE (64 * 1024)
+/* Write queue marks: above HIGH the other leg stops reading; below LOW it
+ * resumes (CONN_EV_DRAINED). */
+#define CONN_WQ_HIGH (256 * 1024)
+#define CONN_WQ_LOW (64 * 1024)
+/* Ciphertext buffered but not yet decrypted before the socket is paused. */
+#define CONN_TLS_IN_MAX (64 * 1024)
+
+typedef enum {
+	CONN_EV_CONNECTED,      /* conn_connect finished */
+	CONN_EV_CONNECT_FAILED, /* conn_connect failed; conn->err says why */
+	CONN_EV_READ,           /* new plaintext in the read buffer */
+	CONN_EV_HANDSHAKE_DONE, /* TLS established */
+	CONN_EV_EOF,            /* peer closed (after any READ) */
+	CONN_EV_ERROR,          /* I/O or TLS error; conn->err says why */
+	CONN_EV_DRAINED,        /* write queue fell below CONN_WQ_LOW */
+	CONN_EV_CLOSED          /* uv_close finished: last event */
+} conn_event_t;
+
+typedef struct conn conn_t;
+typedef void conn_event_cb(conn_t *c, conn_event_t ev);
+
+typedef enum { CONN_TLS_NONE, CONN_TLS_SERVER, CONN_TLS_CLIENT } conn_tls_role_t;
+
+struct conn {
+	uv_tcp_t tcp;
+	uv_connect_t connect_req;
+	void *owner;             /* borrowed: the session */
+	conn_event_cb *cb;
+	uint8_t *scratch;        /* borrowed: the loop's CONN_SCRATCH_SIZE buffer */
+
+	SSL *ssl;                /* owned; NULL while plaintext */
+	BIO *rbio;               /* owned by ssl: ciphertext in */
+	BIO *wbio;               /* owned by ssl: ciphertext out */
+	conn_tls_role_t tls_role;
+	int handshake_done;
+
+	size_t rpos;             /* rbuf[rpos..rlen) is unread */
+	size_t rlen;
+	uint8_t *obuf;           /* owned: output collected this turn */
+	size_t olen, ocap;
+
+	size_t wq_bytes;         /* bytes in uv_write requests in flight */
+	int wq_high;             /* wq_bytes went above CONN_WQ_HIGH */
+
+	uint64_t bytes_in;       /* plaintext bytes read */
+	uint64_t bytes_out;      /* plaintext bytes written */
+
+	unsigned open : 1;       /* tcp initialised, uv_close not yet called */
+	unsigned connected : 1;
+	unsigned reading : 1;    /* uv_read_start in force */
+	unsigned want_read : 1;  /* owner wants input */
+	unsigned eof : 1;
+	unsigned failed : 1;
+	unsigned close_on_drain : 1;
+
+	char err[160];           /* why the conn failed, for the log */
+
+	uint8_t rbuf[CONN_RBUF_SIZE]; /* plaintext read, not yet consumed; last */
+};
+
+/*
+ * conn_init prepares c (caller storage) on loop; owner and cb receive the
+ * events; scratch is borrowed for ciphertext reads. Returns 0 or -1.
+ */
+int conn_init(conn_t *c, uv_loop_t *loop, void *owner, conn_event_cb *cb,
+    uint8_t *scratch);
+
+/* conn_accept takes the pending connection of server. Returns 0 or -1. */
+int conn_accept(conn_t *c, uv_stream_t *server);
+
+/* conn_connect starts a connection to addr, optionally with SO_MARK. */
+int conn_connect(conn_t *c, const struct sockaddr *addr, uint32_t mark);
+
+/*
+ * conn_start_tls switches the leg to TLS from the next byte read on: ctx is
+ * borrowed (SSL_new takes its own reference), sni (client role, may be NULL)
+ * is sent as server name. Whatever sat unread in the plaintext read buffer
+ * is discarded (its length is returned through *discarded), because bytes
+ * that arrived before the handshake must never be taken as protected data.
+ * Returns 0 or -1.
+ */
+int conn_start_tls(conn_t *c, SSL_CTX *ctx, conn_tls_role_t role,
+    const char *sni, size_t *discarded);
+
+/* conn_write appends p[0..n) to the output of this turn (copied). */
+int conn_write(conn_t *c, const void *p, size_t n);
+int conn_write_str(conn_t *c, const char *s);
+
+/*
+ * conn_reserve returns room for n more output bytes (owned by c, valid until
+ * the next write or flush), or NULL; conn_commit adds the n bytes written
+ * there. Lets a filter write straight into the output.
+ */
+uint8_t *conn_reserve(conn_t *c, size_t n);
+void conn_commit(conn_t *c, size_t n);
+
+/* conn_flush sends the collected output (through TLS if on). */
+void conn_flush(conn_t *c);
+
+/* The unread plaintext, borrowed until the next read or conn_fill. */
+static inline const uint8_t *
+conn_rdata(const conn_t *c)
+{
+	return c->rbuf + c->rpos;
+}
+
+static inline size_t
+conn_rsize(const conn_t *c)
+{
+	return c->rlen - c->rpos;
+}
+
+/*
+ * conn_consume drops n bytes from the front of the read buffer; the bytes
+ * stay readable at their address until the next read or conn_fill.
+ */
+void conn_consume(conn_t *c, size_t n);
+
+/*
+ * conn_fill decrypts ciphertext already received into free read buffer
+ * space (no events). Returns the number of plaintext bytes added.
+ */
+size_t conn_fill(conn_t *c);
+
+/*
+ * conn_set_read says whether the owner wants input. Reading also pauses
+ * while the read buffer is full.
+ */
+void conn_set_read(conn_t *c, int want);
+
+/* conn_close_after_flush closes once everything queued has been written. */
+void conn_close_after_flush(conn_t *c);
+
+/* conn_close closes now (idempotent); CONN_EV_CLOSED follows. */
+void conn_close(conn_t *c);
+
+/* conn_pending is the number of bytes queued toward the peer. */
+size_t conn_pending(const conn_t *c);
+
+/* conn_peer formats the peer address as "ip:port" (or "[ip6]:port"). */
+void conn_peer(const conn_t *c, char *out, size_t outlen);
+
+#endif

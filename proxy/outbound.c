@@ -1,0 +1,446 @@
+/*
+ * outbound: the legacy server sends mail through the proxy, which upgrades
+ * the upstream leg with STARTTLS (TLS in client role) and applies the
+ * listener's and each recipient domain's TLS demands.
+ *
+ * The upgrade, on the legacy server's first EHLO or HELO:
+ *   EHLO ->  (STEP_EHLO1: capabilities, not relayed)
+ *   STARTTLS -> 220 (STEP_STARTTLS) -> handshake -> checks
+ *   EHLO -> relayed to the legacy server with STARTTLS removed (a HELO
+ *           gets one 250 line)
+ *
+ * What must stay true:
+ * - The legacy server never sees STARTTLS and never handles TLS.
+ * - Bytes the upstream sends after its 220 to STARTTLS are discarded by
+ *   conn_start_tls and never read as replies (CVE-2021-38371 class); the
+ *   capabilities from before TLS are forgotten.
+ * - When a demand cannot be met nothing of the message goes upstream, QUIT
+ *   is sent (inside TLS where it exists), and the legacy server gets a 4xx:
+ *   421 at session level, 450 per recipient. Never a 5xx, never plaintext.
+ */
+#include <stdio.h>
+#include <string.h>
+#include <arpa/inet.h>
+#include <linux/netfilter_ipv4.h>
+#include <linux/netfilter_ipv6/ip6_tables.h>
+#include <netinet/in.h>
+
+#include "log.h"
+#include "policy.h"
+#include "session_int.h"
+#include "tls.h"
+
+enum {
+	STEP_EHLO1,        /* capabilities before TLS */
+	STEP_STARTTLS,     /* the upstream's answer to STARTTLS */
+	STEP_RETRY_BANNER  /* banner of the plaintext retry connection */
+};
+
+static const char R_NO_TLS[] =
+    "421 4.7.4 TLS required but not offered by the remote server, "
+    "try again later\r\n";
+static const char R_TLS_REFUSED[] =
+    "421 4.7.4 TLS required but refused by the remote server, "
+    "try again later\r\n";
+static const char R_TLS_FAILED[] =
+    "421 4.7.5 TLS handshake with the remote server failed, "
+    "try again later\r\n";
+static const char R_NOT_VERIFIED[] =
+    "421 4.7.5 Remote server certificate not verified, "
+    "try again later\r\n";
+static const char R_NO_DEST[] =
+    "421 4.3.0 No original destination, closing connection\r\n";
+static const char R_STARTTLS_LOCAL[] = "454 4.7.0 TLS not available\r\n";
+static const char R_AUTH_PLAIN[] =
+    "454 4.7.0 AUTH refused: the remote server connection is not "
+    "encrypted\r\n";
+static const char R_RCPT_NO_TLS[] =
+    "450 4.7.4 TLS required for this recipient's domain but not "
+    "available\r\n";
+static const char R_RCPT_NOT_VERIFIED[] =
+    "450 4.7.5 Certificate verification failed for this recipient's "
+    "domain\r\n";
+
+static policy_verify_t
+outbound_verify(const session_t *s)
+{
+	if (!s->tls)
+		return VERIFY_NONE;
+	if (!s->verified)
+		return VERIFY_UNTRUSTED;
+	return s->name_ok ? VERIFY_VERIFIED : VERIFY_TRUSTED;
+}
+
+static int
+outbound_demands_tls(const session_t *s)
+{
+	return s->lc->out_tls == OUT_TLS_ENCRYPT ||
+	    s->lc->out_tls == OUT_TLS_VERIFY;
+}
+
+/*
+ * Reads the address the legacy server dialled before the REDIRECT rule
+ * sent it here. Returns 0 or -1.
+ */
+static int
+outbound_original_dst(session_t *s)
+{
+	uv_os_fd_t fd;
+	struct sockaddr_storage ss;
+	socklen_t len = sizeof(ss);
+	char host[INET6_ADDRSTRLEN] = "?";
+	uint16_t port = 0;
+
+	if (uv_fileno((uv_handle_t *)&s->client->tcp, &fd) != 0)
+		return -1;
+	if (getsockname(fd, (struct sockaddr *)&ss, &len) != 0)
+		return -1;
+	len = sizeof(ss);
+	if (ss.ss_family == AF_INET6) {
+		struct sockaddr_in6 *a = (struct sockaddr_in6 *)&ss;
+		if (getsockopt(fd, SOL_IPV6, IP6T_SO_ORIGINAL_DST, &ss,
+		    &len) != 0)
+			return -1;
+		inet_ntop(AF_INET6, &a->sin6_addr, host, sizeof(host));
+		port = ntohs(a->sin6_port);
+		snprintf(s->dest_str, sizeof(s->dest_str), "[%s]:%u", host,
+		    port);
+	} else {
+		struct sockaddr_in *a = (struct sockaddr_in *)&ss;
+		if (getsockopt(fd, SOL_IP, SO_ORIGINAL_DST, &ss, &len) != 0)
+			return -1;
+		inet_ntop(AF_INET, &a->sin_addr, host, sizeof(host));
+		port = ntohs(a->sin_port);
+		snprintf(s->dest_str, sizeof(s->dest_str), "%s:%u", host, port);
+	}
+	/* Without a REDIRECT the "original" destination is the listener
+	 * itself: connecting there would loop. */
+	if (port == s->lc->listen.port &&
+	    memcmp(&ss, &s->lc->listen.addr, sizeof(struct sockaddr_in)) == 0)
+		return -1;
+	memcpy(&s->dest, &ss, sizeof(ss));
+	return 0;
+}
+
+static int
+outbound_is_ip(const char *host)
+{
+	struct in6_addr a;
+
+	return inet_pton(AF_INET, host, &a) == 1 ||
+	    inet_pton(AF_INET6, host, &a) == 1;
+}
+
+void
+outbound_start(session_t *s)
+{
+	const config_listener_t *lc = s->lc;
+
+	if (lc->out_mode == OUT_MODE_RELAY) {
+		memcpy(&s->dest, &lc->relay.addr, lc->relay.addrlen);
+		snprintf(s->dest_str, sizeof(s->dest_str), "%s:%u",
+		    lc->relay.host, lc->relay.port);
+		s->dest_name = lc->relay.host;
+	} else if (outbound_original_dst(s) == -1) {
+		session_reply(s, R_NO_DEST);
+		session_close(s, "no original destination", 1);
+		return;
+	}
+	session_connect_server(s, (const struct sockaddr *)&s->dest, lc->mark);
+}
+
+/* "EHLO name" or "HELO name" toward the upstream. */
+static void
+outbound_send_helo(session_t *s, const char *verb, pend_kind_t kind, int step)
+{
+	const char *name = s->lc->helo_name;
+
+	conn_write_str(s->server, verb);
+	conn_write(s->server, " ", 1);
+	if (name != NULL)
+		conn_write_str(s->server, name);
+	else
+		conn_write(s->server, s->helo_line, s->helo_len);
+	conn_write(s->server, "\r\n", 2);
+	session_pend_push(s, kind, step, NULL);
+}
+
+/* Gives the legacy server the upstream's capabilities (or its HELO line). */
+static void
+outbound_relay_helo(session_t *s)
+{
+	outbound_send_helo(s, "EHLO", s->helo_is_ehlo ? PEND_EHLO : PEND_HELO,
+	    0);
+	session_enter(s, SS_COMMAND);
+}
+
+/*
+ * A session-level demand failed: QUIT upstream (inside TLS if up), a 421
+ * to the legacy server, close.
+ */
+static void
+outbound_fail(session_t *s, const char *reply, const char *why)
+{
+	log_event(LOG_WARN, "tls_required_failed", "session", s->id,
+	    "dest", s->dest_str, "relay", s->dest_name ? s->dest_name : "-",
+	    "reason", why, NULL);
+	if (!s->server->failed && (s->server->ssl == NULL ||
+	    s->server->handshake_done))
+		conn_write_str(s->server, "QUIT\r\n");
+	s->tls_fail = why;
+	session_reply(s, reply);
+	session_close(s, why, 1);
+}
+
+static int
+outbound_matches(void *arg, const char *name)
+{
+	return tls_peer_matches(arg, name);
+}
+
+void
+outbound_command(session_t *s, const uint8_t *text, size_t len,
+    const smtp_cmd_info_t *ci)
+{
+	const uint8_t *dom;
+	size_t domlen;
+
+	switch (ci->cmd) {
+	case SMTP_CMD_STARTTLS:
+		/* Never offered to the legacy server. */
+		session_local(s, R_STARTTLS_LOCAL);
+		return;
+	case SMTP_CMD_EHLO:
+	case SMTP_CMD_HELO:
+		s->helo_is_ehlo = ci->cmd == SMTP_CMD_EHLO;
+		if (ci->arg_len > sizeof(s->helo_line))
+			return; /* cannot happen: bounded by the line limit */
+		memcpy(s->helo_line, text + ci->arg_off, ci->arg_len);
+		s->helo_len = ci->arg_len;
+		if (s->helo_len == 0)
+			memcpy(s->helo_line, "localhost", s->helo_len = 9);
+		if (s->tls || s->retried || s->tls_fail != NULL ||
+		    s->lc->out_tls == OUT_TLS_NONE) {
+			/* Upgrade done or not wanted: an ordinary EHLO. */
+			outbound_send_helo(s, s->helo_is_ehlo ? "EHLO" :
+			    "HELO", s->helo_is_ehlo ? PEND_EHLO : PEND_RELAY,
+			    0);
+			return;
+		}
+		outbound_send_helo(s, "EHLO", PEND_INTERNAL, STEP_EHLO1);
+		session_enter(s, SS_UPGRADE);
+		return;
+	case SMTP_CMD_AUTH:
+		if (!s->tls) {
+			session_local(s, R_AUTH_PLAIN);
+			return;
+		}
+		break;
+	case SMTP_CMD_RCPT:
+		if (s->px->cfg->npolicies > 0 &&
+		    smtp_addr_domain(text + ci->arg_off, ci->arg_len, &dom,
+		    &domlen) == 0) {
+			const config_policy_t *p = policy_find(s->px->cfg, dom,
+			    domlen);
+			policy_facts_t f = { s->tls, s->verified,
+				outbound_matches, s->server->ssl };
+			policy_outcome_t o;
+
+			if (p == NULL)
+				break;
+			o = policy_check(p, &f);
+			log_event(o == POLICY_OK ? LOG_INFO : LOG_WARN,
+			    "policy", "session", s->id, "domain", p->domain,
+			    "demand", p->tls == OUT_TLS_VERIFY ? "verify" :
+			    "encrypt", "verify", policy_verify_name(
+			    outbound_verify(s)), "outcome",
+			    policy_outcome_name(o), NULL);
+			if (o == POLICY_NO_TLS) {
+				session_local(s, R_RCPT_NO_TLS);
+				return;
+			}
+			if (o == POLICY_NOT_VERIFIED) {
+				session_local(s, R_RCPT_NOT_VERIFIED);
+				return;
+			}
+		}
+		break;
+	case SMTP_CMD_DATA:
+		session_forward(s, text, len, PEND_DATA);
+		session_enter(s, SS_DATA_WAIT);
+		return;
+	case SMTP_CMD_QUIT:
+		session_forward(s, text, len, PEND_QUIT);
+		s->quit = 1;
+		return;
+	default:
+		break;
+	}
+	session_forward(s, text, len, PEND_RELAY);
+}
+
+/* STARTTLS is not to be had: fail if demanded, else go on in plaintext. */
+static void
+outbound_no_tls(session_t *s, const char *reply, const char *why)
+{
+	if (outbound_demands_tls(s)) {
+		outbound_fail(s, reply, why);
+		return;
+	}
+	s->tls_fail = why;
+	log_event(LOG_INFO, "tls_not_used", "session", s->id, "dest",
+	    s->dest_str, "reason", why, NULL);
+	outbound_send_helo(s, s->helo_is_ehlo ? "EHLO" : "HELO",
+	    s->helo_is_ehlo ? PEND_EHLO : PEND_RELAY, 0);
+	session_enter(s, SS_COMMAND);
+}
+
+void
+outbound_internal_reply(session_t *s, int step, int code)
+{
+	size_t discarded = 0;
+
+	switch (step) {
+	case STEP_EHLO1:
+		if (code != 250) {
+			outbound_no_tls(s, R_NO_TLS, "EHLO refused");
+			return;
+		}
+		if (!(smtp_ehlo_caps(s->ehlo, s->ehlo_len) & SMTP_CAP_STARTTLS)) {
+			outbound_no_tls(s, R_NO_TLS, "STARTTLS not offered");
+			return;
+		}
+		conn_write_str(s->server, "STARTTLS\r\n");
+		session_pend_push(s, PEND_INTERNAL, STEP_STARTTLS, NULL);
+		return;
+	case STEP_STARTTLS:
+		if (code != 220) {
+			outbound_no_tls(s, R_TLS_REFUSED, "STARTTLS refused");
+			return;
+		}
+		if (conn_start_tls(s->server, s->l->tls, CONN_TLS_CLIENT,
+		    s->dest_name != NULL && !outbound_is_ip(s->dest_name) ?
+		    s->dest_name : NULL, &discarded) == -1) {
+			outbound_fail(s, R_TLS_FAILED, "tls setup failed");
+			return;
+		}
+		if (discarded > 0) {
+			char n[24];
+			snprintf(n, sizeof(n), "%zu", discarded);
+			log_event(LOG_WARN, "starttls_discard", "session",
+			    s->id, "dest", s->dest_str, "bytes", n, NULL);
+		}
+		session_enter(s, SS_TLS_HANDSHAKE);
+		return;
+	case STEP_RETRY_BANNER:
+		if (code != 220) {
+			session_reply(s, "421 4.3.0 Remote server refused the "
+			    "plaintext retry, try again later\r\n");
+			session_close(s, "retry refused", 1);
+			return;
+		}
+		outbound_send_helo(s, s->helo_is_ehlo ? "EHLO" : "HELO",
+		    s->helo_is_ehlo ? PEND_EHLO : PEND_RELAY, 0);
+		session_enter(s, SS_COMMAND);
+		return;
+	default:
+		return;
+	}
+}
+
+void
+outbound_server_tls_done(session_t *s)
+{
+	SSL *ssl = s->server->ssl;
+
+	s->verified = tls_peer_trusted(ssl);
+	s->name_ok = s->verified && s->dest_name != NULL &&
+	    tls_peer_matches(ssl, s->dest_name);
+	if (s->lc->out_tls == OUT_TLS_VERIFY && !s->name_ok) {
+		outbound_fail(s, R_NOT_VERIFIED, s->verified ?
+		    "certificate name mismatch" : "certificate not trusted");
+		return;
+	}
+	outbound_relay_helo(s);
+}
+
+/* The plaintext retry connection is up: its banner is not relayed. */
+int
+outbound_server_connected(session_t *s)
+{
+	if (s->lc->dir != DIR_OUTBOUND || !s->retried)
+		return 0;
+	session_pend_push(s, PEND_INTERNAL, STEP_RETRY_BANNER, NULL);
+	session_enter(s, SS_UPGRADE);
+	return 1;
+}
+
+int
+outbound_server_failed(session_t *s)
+{
+	if (s->lc->dir != DIR_OUTBOUND)
+		return 0;
+	if (outbound_demands_tls(s)) {
+		outbound_fail(s, R_TLS_FAILED, s->server->err[0] ?
+		    s->server->err : "tls handshake failed");
+		return 1;
+	}
+	if (s->retried)
+		return 0;
+	/* tls = may: once more in plaintext, never on the broken leg. */
+	log_event(LOG_WARN, "tls_fallback", "session", s->id, "dest",
+	    s->dest_str, "error", s->server->err[0] ? s->server->err :
+	    "tls handshake failed", NULL);
+	s->retried = 1;
+	s->tls = 0;
+	s->tls_fail = "tls handshake failed";
+	/* Replies owed by the old leg will never come. */
+	s->phead = s->pcount = 0;
+	if (session_new_server(s) == -1) {
+		session_reply(s, "421 4.3.0 Service not available, closing "
+		    "connection\r\n");
+		session_close(s, "out of memory", 1);
+		return 1;
+	}
+	session_connect_server(s, (const struct sockaddr *)&s->dest,
+	    s->lc->mark);
+	return 1;
+}
+
+unsigned
+outbound_ehlo_flags(const session_t *s)
+{
+	unsigned f = SMTP_EHLO_DEL_STARTTLS | SMTP_EHLO_DEL_CHUNKING |
+	    SMTP_EHLO_DEL_XCLIENT;
+
+	/* Credentials never cross an unencrypted upstream leg. */
+	if (!s->tls)
+		f |= SMTP_EHLO_DEL_AUTH;
+	return f;
+}
+
+void
+outbound_log_close(const session_t *s)
+{
+	char dur[24], msgs[16], bin[24], bout[24];
+	const SSL *ssl = s->server->ssl;
+	const char *cipher = "-";
+
+	if (ssl != NULL && s->tls)
+		cipher = SSL_CIPHER_get_name(SSL_get_current_cipher(ssl));
+	snprintf(dur, sizeof(dur), "%llu", (unsigned long long)
+	    (uv_now(s->px->loop) - s->start_ms));
+	snprintf(msgs, sizeof(msgs), "%u", s->messages);
+	snprintf(bin, sizeof(bin), "%llu",
+	    (unsigned long long)s->client->bytes_in);
+	snprintf(bout, sizeof(bout), "%llu",
+	    (unsigned long long)s->client->bytes_out);
+	log_event(LOG_INFO, "session_close", "session", s->id, "listener",
+	    s->lc->name, "client", s->peer, "dest", s->dest_str, "relay",
+	    s->dest_name ? s->dest_name : "-", "tls",
+	    s->tls ? tls_version_name(ssl) : "none", "cipher", cipher,
+	    "verify", policy_verify_name(outbound_verify(s)), "tls_fail",
+	    s->tls_fail ? s->tls_fail : "-", "messages", msgs, "bytes_in",
+	    bin, "bytes_out", bout, "duration_ms", dur, "reason", s->reason,
+	    NULL);
+}

@@ -1,0 +1,890 @@
+/*
+ * session: the relay engine shared by both directions.
+ *
+ * A session joins two conns: the client leg (the party that opened the
+ * SMTP session: a remote sender inbound, the legacy server outbound) and the
+ * server leg (the legacy backend inbound, the remote MX outbound). Commands
+ * from the client are framed one line at a time and handed to the
+ * direction (inbound.c, outbound.c). Each command the server will answer,
+ * and each reply the proxy gives itself, takes one place in a FIFO of
+ * pending replies, so pipelined commands and local replies reach the client
+ * in the order the commands were sent. Server replies are relayed line by
+ * line as they arrive; EHLO replies alone are gathered whole and rewritten.
+ *
+ * What must stay true:
+ * - In SS_BODY client bytes go through smtp_body_filter and are never read
+ *   as commands; a body the client did not finish never gets an end-of-data.
+ * - No reply is invented that the server did not send, except the proxy's
+ *   own error and STARTTLS replies, which never claim acceptance.
+ * - Client bytes that arrive when the client must be silent (before the
+ *   banner, between DATA and 354) are never forwarded.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "log.h"
+#include "session.h"
+#include "session_int.h"
+#include "tls.h"
+
+static const char *const session_state_names[] = {
+	"tls-accept", "connect", "greeting", "command", "data-wait", "body",
+	"starttls", "tls-handshake", "upgrade", "closing"
+};
+
+static void session_pump(session_t *s);
+
+/* Replies the engine gives itself. */
+static const char R_BAD_LINE[] =
+    "500 5.5.2 Syntax error: bare CR, bare LF or NUL in command\r\n";
+static const char R_TOO_LONG[] = "500 5.5.2 Line too long\r\n";
+static const char R_NO_CHUNKING[] =
+    "521 5.5.1 BDAT without CHUNKING, closing connection\r\n";
+static const char R_NOT_RECOGNIZED[] =
+    "502 5.5.1 Command not recognized\r\n";
+static const char R_SYNC[] =
+    "554 5.5.0 SMTP synchronization error, closing connection\r\n";
+static const char R_TOO_MANY_ERRORS[] =
+    "421 4.7.0 Too many errors, closing connection\r\n";
+static const char R_SERVER_DOWN[] =
+    "421 4.3.0 Service not available, closing connection\r\n";
+static const char R_SERVER_LOST[] =
+    "421 4.4.2 Connection to mail server lost, closing connection\r\n";
+static const char R_TIMEOUT[] =
+    "421 4.4.2 Timeout, closing connection\r\n";
+static const char R_BUSY[] =
+    "421 4.3.2 Too many connections, try again later\r\n";
+
+void
+session_enter(session_t *s, session_state_t st)
+{
+	if (log_enabled(LOG_DEBUG) && s->state != st)
+		log_event(LOG_DEBUG, "state", "session", s->id, "from",
+		    session_state_names[s->state], "to",
+		    session_state_names[st], NULL);
+	s->state = st;
+	switch (st) {
+	case SS_TLS_ACCEPT:
+	case SS_TLS_HANDSHAKE:
+		s->timeout_ms = s->px->cfg->handshake_timeout_ms;
+		break;
+	case SS_CONNECT:
+		s->timeout_ms = s->px->cfg->connect_timeout_ms;
+		break;
+	case SS_CLOSING:
+		s->timeout_ms = SESSION_LINGER_MS;
+		break;
+	default:
+		s->timeout_ms = s->px->cfg->idle_timeout_ms;
+		break;
+	}
+	s->active_ms = uv_now(s->px->loop);
+}
+
+int
+session_needs_tls(smtp_cmd_t cmd)
+{
+	return cmd == SMTP_CMD_MAIL || cmd == SMTP_CMD_RCPT ||
+	    cmd == SMTP_CMD_DATA || cmd == SMTP_CMD_BDAT ||
+	    cmd == SMTP_CMD_AUTH;
+}
+
+/* Pending replies ------------------------------------------------------ */
+
+static pend_t *
+session_pend_head(session_t *s)
+{
+	return s->pcount ? &s->pend[s->phead] : NULL;
+}
+
+/*
+ * Callers leave room: commands are parsed only while two places are free,
+ * one for the command and one for a command the proxy adds (RSET, QUIT).
+ */
+void
+session_pend_push(session_t *s, pend_kind_t kind, int step, const char *reply)
+{
+	pend_t *p = &s->pend[(s->phead + s->pcount) % SESSION_PIPELINE_MAX];
+
+	if (s->pcount >= SESSION_PIPELINE_MAX) {
+		/* A broken invariant must not overwrite a pending reply. */
+		session_close(s, "pending reply queue overflow", 0);
+		return;
+	}
+	p->kind = kind;
+	p->step = step;
+	p->reply = reply;
+	s->pcount++;
+}
+
+static void
+session_pend_pop(session_t *s)
+{
+	s->phead = (s->phead + 1) % SESSION_PIPELINE_MAX;
+	s->pcount--;
+}
+
+void
+session_reply(session_t *s, const char *text)
+{
+	conn_write_str(s->client, text);
+	s->last_code = (text[0] - '0') * 100 + (text[1] - '0') * 10 +
+	    (text[2] - '0');
+}
+
+/* Emits the proxy's own replies that have reached the head of the FIFO. */
+void
+session_pend_run(session_t *s)
+{
+	pend_t *p;
+
+	while ((p = session_pend_head(s)) != NULL && s->state != SS_CLOSING) {
+		switch (p->kind) {
+		case PEND_LOCAL:
+			session_reply(s, p->reply);
+			session_pend_pop(s);
+			break;
+		case PEND_LOCAL_CLOSE:
+			session_reply(s, p->reply);
+			session_pend_pop(s);
+			session_close(s, p->reply, 1);
+			return;
+		case PEND_STARTTLS:
+			session_pend_pop(s);
+			inbound_starttls_go(s);
+			return;
+		default:
+			return;
+		}
+	}
+}
+
+void
+session_local(session_t *s, const char *reply)
+{
+	session_pend_push(s, PEND_LOCAL, 0, reply);
+	session_pend_run(s);
+}
+
+/* A protocol error by the client; too many end the session. */
+void
+session_error(session_t *s, const char *reply)
+{
+	if (++s->errors >= SESSION_ERRORS_MAX)
+		session_pend_push(s, PEND_LOCAL_CLOSE, 0, R_TOO_MANY_ERRORS);
+	else
+		session_pend_push(s, PEND_LOCAL, 0, reply);
+	session_pend_run(s);
+}
+
+/* Sends a client command to the server, re-serialised with CRLF. */
+void
+session_forward(session_t *s, const uint8_t *text, size_t len,
+    pend_kind_t kind)
+{
+	conn_write(s->server, text, len);
+	conn_write(s->server, "\r\n", 2);
+	session_pend_push(s, kind, 0, NULL);
+}
+
+/* Server replies ------------------------------------------------------- */
+
+/*
+ * Relays one reply line with a CRLF. The text is the server's, byte-exact,
+ * except that CR and NUL inside it become spaces so it cannot split into two
+ * lines on the client side.
+ */
+static void
+session_relay_line(session_t *s, const uint8_t *text, size_t len,
+    unsigned flags)
+{
+	uint8_t *dst;
+
+	if ((flags & (SMTP_LINE_BARE_CR | SMTP_LINE_NUL)) == 0) {
+		conn_write(s->client, text, len);
+	} else if ((dst = conn_reserve(s->client, len)) != NULL) {
+		for (size_t i = 0; i < len; i++)
+			dst[i] = (text[i] == '\r' || text[i] == '\0') ? ' ' :
+			    text[i];
+		conn_commit(s->client, len);
+	}
+	conn_write(s->client, "\r\n", 2);
+}
+
+/* Relays the gathered EHLO reply, rewritten with flags when well-formed. */
+void
+session_ehlo_relay(session_t *s, unsigned flags)
+{
+	uint8_t out[2 * SMTP_EHLO_REPLY_MAX + 16];
+	size_t outlen;
+
+	if (smtp_ehlo_rewrite(s->ehlo, s->ehlo_len, flags, out, sizeof(out),
+	    &outlen) == 0)
+		conn_write(s->client, out, outlen);
+	else
+		conn_write(s->client, s->ehlo, s->ehlo_len);
+	s->last_code = 250;
+	s->ehlo_len = 0;
+}
+
+/*
+ * Relays the gathered EHLO reply to a client that said HELO: one line,
+ * "250 " and the text of the first line (RFC 5321 4.1.1.1).
+ */
+static void
+session_helo_relay(session_t *s)
+{
+	const uint8_t *lf = memchr(s->ehlo, '\n', s->ehlo_len);
+	size_t n = lf ? (size_t)(lf - s->ehlo) : s->ehlo_len;
+
+	if (n > 0 && s->ehlo[n - 1] == '\r')
+		n--;
+	if (n >= 4) {
+		conn_write(s->client, "250 ", 4);
+		conn_write(s->client, s->ehlo + 4, n - 4);
+		conn_write(s->client, "\r\n", 2);
+	} else
+		conn_write(s->client, "250\r\n", 5);
+	s->last_code = 250;
+	s->ehlo_len = 0;
+}
+
+/* A reply is complete: what the command it answers leads to. */
+static void
+session_reply_done(session_t *s, const pend_t *p, int code)
+{
+	switch (p->kind) {
+	case PEND_GREETING:
+		session_enter(s, SS_COMMAND);
+		break;
+	case PEND_DATA:
+		if (code == 354) {
+			smtp_body_init(&s->body);
+			session_enter(s, SS_BODY);
+		} else
+			session_enter(s, SS_COMMAND);
+		break;
+	case PEND_EOD:
+		if (code >= 200 && code < 300)
+			s->messages++;
+		break;
+	case PEND_QUIT:
+		session_close(s, "quit", 1);
+		break;
+	case PEND_INTERNAL:
+		outbound_internal_reply(s, p->step, code);
+		break;
+	default:
+		break;
+	}
+}
+
+/* Whether a reply line is gathered rather than relayed at once. */
+static int
+session_gathers(const pend_t *p, int code)
+{
+	switch (p->kind) {
+	case PEND_EHLO:
+	case PEND_HELO:
+		return code == 250;
+	case PEND_INTERNAL:
+		return 1;
+	default:
+		return 0;
+	}
+}
+
+static void
+session_server_input(session_t *s)
+{
+	conn_t *c = s->server;
+	const uint8_t *data = conn_rdata(c);
+	size_t size = conn_rsize(c), off = 0;
+
+	SSL *ssl = c->ssl;
+
+	while (s->state != SS_CLOSING && off < size) {
+		size_t linelen, textlen;
+		unsigned flags;
+		smtp_reply_line_t r;
+		const uint8_t *line = data + off;
+		pend_t *p, done;
+		smtp_line_status_t st = smtp_line_find(line, size - off,
+		    SMTP_REPLY_LINE_MAX, &linelen, &textlen, &flags);
+
+		if (st == SMTP_LINE_PARTIAL)
+			break;
+		if (st == SMTP_LINE_TOO_LONG ||
+		    smtp_reply_line_parse(line, textlen, &r) == -1) {
+			if (s->last_code != 421)
+				session_reply(s, R_SERVER_LOST);
+			session_close(s, "server protocol error", 1);
+			return;
+		}
+		off += linelen;
+		conn_consume(c, linelen);
+		if ((p = session_pend_head(s)) == NULL) {
+			/* Unsolicited, e.g. a 421 before the server closes. */
+			session_relay_line(s, line, textlen, flags);
+			if (r.last)
+				s->last_code = r.code;
+			continue;
+		}
+		if (p->kind == PEND_SWALLOW) {
+			if (r.last)
+				session_pend_pop(s);
+			continue;
+		}
+		if (session_gathers(p, r.code)) {
+			if (s->ehlo_len + textlen + 2 > sizeof(s->ehlo)) {
+				if (s->last_code != 421)
+					session_reply(s, R_SERVER_LOST);
+				session_close(s, "server EHLO reply too long",
+				    1);
+				return;
+			}
+			memcpy(s->ehlo + s->ehlo_len, line, textlen);
+			memcpy(s->ehlo + s->ehlo_len + textlen, "\r\n", 2);
+			s->ehlo_len += textlen + 2;
+			if (r.last && p->kind == PEND_EHLO)
+				session_ehlo_relay(s, s->lc->dir == DIR_INBOUND ?
+				    inbound_ehlo_flags(s) :
+				    outbound_ehlo_flags(s));
+			else if (r.last && p->kind == PEND_HELO)
+				session_helo_relay(s);
+		} else {
+			if (s->ehlo_len > 0) {
+				/* A 250 start turned into something else. */
+				conn_write(s->client, s->ehlo, s->ehlo_len);
+				s->ehlo_len = 0;
+			}
+			session_relay_line(s, line, textlen, flags);
+		}
+		if (r.last) {
+			if (p->kind != PEND_INTERNAL)
+				s->last_code = r.code;
+			done = *p;
+			session_pend_pop(s);
+			session_reply_done(s, &done, r.code);
+			if (done.kind == PEND_INTERNAL)
+				s->ehlo_len = 0;
+			session_pend_run(s);
+			/* A step may have replaced or upgraded the leg; what
+			 * is left of this read is not to be trusted. */
+			if (c != s->server || c->ssl != ssl)
+				break;
+		}
+	}
+	if (off > 0)
+		s->active_ms = uv_now(s->px->loop);
+}
+
+/* Client commands ------------------------------------------------------ */
+
+/* Handles one complete command line (text without its terminator). */
+static void
+session_command(session_t *s, const uint8_t *text, size_t len,
+    unsigned flags)
+{
+	smtp_cmd_info_t ci;
+
+	if (flags != 0) {
+		session_error(s, R_BAD_LINE);
+		return;
+	}
+	smtp_cmd_parse(text, len, &ci);
+	switch (ci.cmd) {
+	case SMTP_CMD_BDAT:
+		/* CHUNKING is never offered: the body length would have to be
+		 * tracked through pipelining for no gain over DATA. */
+		session_pend_push(s, PEND_LOCAL_CLOSE, 0, R_NO_CHUNKING);
+		session_pend_run(s);
+		return;
+	case SMTP_CMD_XCLIENT:
+		/* Only the proxy may speak for the client's identity. */
+		session_error(s, R_NOT_RECOGNIZED);
+		return;
+	default:
+		break;
+	}
+	if (s->lc->dir == DIR_INBOUND)
+		inbound_command(s, text, len, &ci);
+	else
+		outbound_command(s, text, len, &ci);
+}
+
+/* Relays body bytes through the smuggling-safe filter. */
+static void
+session_body_input(session_t *s)
+{
+	conn_t *c = s->client;
+	size_t used, outlen;
+	int done = 0;
+	uint8_t *dst = conn_reserve(s->server,
+	    SMTP_BODY_OUT_MAX(conn_rsize(c)));
+
+	if (dst == NULL) {
+		session_close(s, "out of memory", 0);
+		return;
+	}
+	used = smtp_body_filter(&s->body, conn_rdata(c), conn_rsize(c), dst,
+	    &outlen, &done);
+	conn_commit(s->server, outlen);
+	conn_consume(c, used);
+	if (done) {
+		session_pend_push(s, PEND_EOD, 0, NULL);
+		session_enter(s, SS_COMMAND);
+	}
+}
+
+static void
+session_client_input(session_t *s)
+{
+	conn_t *c = s->client;
+
+	while (conn_rsize(c) > 0 && s->state != SS_CLOSING) {
+		size_t linelen, textlen;
+		unsigned flags;
+		const uint8_t *line;
+		smtp_line_status_t st;
+
+		switch (s->state) {
+		case SS_CONNECT:
+		case SS_GREETING:
+		case SS_DATA_WAIT:
+			/* Talking before being asked to (RFC 5321 4.3.1;
+			 * RFC 2920 3.1): pipelining abuse or a spam bot.
+			 * The bytes are never forwarded; the reply owed
+			 * for the banner or DATA is moot once we close. */
+			conn_consume(c, conn_rsize(c));
+			session_reply(s, R_SYNC);
+			session_close(s, "synchronization error", 1);
+			return;
+		case SS_BODY:
+			session_body_input(s);
+			continue;
+		case SS_COMMAND:
+			break;
+		default:
+			return;
+		}
+		if (s->quit || s->pcount + 2 > SESSION_PIPELINE_MAX)
+			return;
+		if (s->skipping) {
+			const uint8_t *p = conn_rdata(c);
+			const uint8_t *lf = memchr(p, '\n', conn_rsize(c));
+			size_t n = lf ? (size_t)(lf - p) + 1 : conn_rsize(c);
+			conn_consume(c, n);
+			s->skipping += n;
+			if (lf != NULL)
+				s->skipping = 0;
+			else if (s->skipping > SESSION_SKIP_MAX)
+				session_close(s, "line too long", 0);
+			continue;
+		}
+		line = conn_rdata(c);
+		st = smtp_line_find(line, conn_rsize(c), SMTP_CMD_LINE_MAX,
+		    &linelen, &textlen, &flags);
+		if (st == SMTP_LINE_PARTIAL)
+			return;
+		if (st == SMTP_LINE_TOO_LONG) {
+			s->skipping = 1;
+			session_error(s, R_TOO_LONG);
+			continue;
+		}
+		/* Consumed first: STARTTLS discards what follows the line. */
+		conn_consume(c, linelen);
+		s->active_ms = uv_now(s->px->loop);
+		session_command(s, line, textlen, flags);
+	}
+}
+
+/* The pump ------------------------------------------------------------- */
+
+/* Reading resumes and pauses here, from state and the other leg's queue. */
+static void
+session_update_reads(session_t *s)
+{
+	int cr = 0;
+
+	switch (s->state) {
+	case SS_TLS_ACCEPT:
+	case SS_TLS_HANDSHAKE:
+	case SS_CONNECT:
+	case SS_GREETING:
+	case SS_DATA_WAIT:
+		cr = 1;
+		break;
+	case SS_COMMAND:
+		cr = !s->quit && s->pcount + 2 <= SESSION_PIPELINE_MAX &&
+		    conn_pending(s->server) < CONN_WQ_HIGH;
+		break;
+	case SS_BODY:
+		cr = conn_pending(s->server) < CONN_WQ_HIGH;
+		break;
+	default:
+		break;
+	}
+	/* Outbound, the client leg is plaintext and never handshakes. */
+	if (s->state == SS_TLS_HANDSHAKE && s->lc->dir == DIR_OUTBOUND)
+		cr = 0;
+	conn_set_read(s->client, cr && !s->client_eof);
+	conn_set_read(s->server, s->state != SS_CLOSING &&
+	    s->server->connected && conn_pending(s->client) < CONN_WQ_HIGH);
+}
+
+static void
+session_pump(session_t *s)
+{
+	size_t more;
+
+	do {
+		if (s->state == SS_CLOSING)
+			return;
+		if (s->server->connected)
+			session_server_input(s);
+		if (s->state == SS_CLOSING)
+			return;
+		session_client_input(s);
+		if (s->state == SS_CLOSING)
+			return;
+		more = conn_fill(s->client) + conn_fill(s->server);
+	} while (more > 0);
+
+	if (s->client_eof && s->pcount == 0) {
+		session_close(s, "client closed", 1);
+		return;
+	}
+	conn_flush(s->client);
+	conn_flush(s->server);
+	if (s->client->failed) {
+		session_close(s, s->client->err, 0);
+		return;
+	}
+	if (s->server->failed) {
+		if (s->last_code != 421)
+			session_reply(s, R_SERVER_LOST);
+		session_close(s, s->server->err, 1);
+		return;
+	}
+	session_update_reads(s);
+}
+
+/* Teardown ------------------------------------------------------------- */
+
+static void session_timer_close_cb(uv_handle_t *h);
+
+static void
+session_timer_stop(session_t *s)
+{
+	if (!s->timer_closing) {
+		s->timer_closing = 1;
+		uv_close((uv_handle_t *)&s->timer, session_timer_close_cb);
+	}
+}
+
+static void
+session_handle_closed(session_t *s)
+{
+	/* Both legs gone: the linger timer has nothing left to wait for. */
+	if (--s->handles == 1 && !s->timer_closing)
+		session_timer_stop(s);
+	if (s->handles > 0)
+		return;
+	s->px->nsessions--;
+	free(s->client);
+	free(s->server);
+	free(s);
+}
+
+static void
+session_timer_close_cb(uv_handle_t *h)
+{
+	session_handle_closed(h->data);
+}
+
+static void
+session_log_close(session_t *s)
+{
+	char dur[24], msgs[16], bin[24], bout[24];
+	const SSL *ssl = s->client->ssl;
+	const char *cipher = "-", *sni = NULL;
+
+	if (s->lc->dir == DIR_OUTBOUND) {
+		outbound_log_close(s);
+		return;
+	}
+	if (ssl != NULL && s->tls) {
+		cipher = SSL_CIPHER_get_name(SSL_get_current_cipher(ssl));
+		sni = SSL_get_servername(ssl, TLSEXT_NAMETYPE_host_name);
+	}
+	snprintf(dur, sizeof(dur), "%llu", (unsigned long long)
+	    (uv_now(s->px->loop) - s->start_ms));
+	snprintf(msgs, sizeof(msgs), "%u", s->messages);
+	snprintf(bin, sizeof(bin), "%llu",
+	    (unsigned long long)s->client->bytes_in);
+	snprintf(bout, sizeof(bout), "%llu",
+	    (unsigned long long)s->client->bytes_out);
+	log_event(LOG_INFO, "session_close", "session", s->id, "listener",
+	    s->lc->name, "client", s->peer, "tls",
+	    s->tls ? tls_version_name(ssl) : "none", "cipher", cipher, "sni",
+	    sni ? sni : "-", "messages", msgs, "bytes_in", bin, "bytes_out",
+	    bout, "duration_ms", dur, "reason", s->reason, NULL);
+}
+
+/*
+ * The one teardown. graceful: let queued replies reach the client (bounded
+ * by SESSION_LINGER_MS); otherwise drop both legs now. Idempotent.
+ */
+void
+session_close(session_t *s, const char *reason, int graceful)
+{
+	if (s->state == SS_CLOSING)
+		return;
+	s->reason = reason;
+	session_enter(s, SS_CLOSING);
+	session_log_close(s);
+	if (graceful) {
+		conn_close_after_flush(s->client);
+		conn_close_after_flush(s->server);
+	} else {
+		conn_close(s->client);
+		conn_close(s->server);
+		session_timer_stop(s);
+	}
+}
+
+static void
+session_timer_cb(uv_timer_t *t)
+{
+	session_t *s = t->data;
+	uint64_t now = uv_now(s->px->loop);
+	uint64_t due = s->active_ms + s->timeout_ms;
+
+	if (now < due) {
+		uv_timer_start(&s->timer, session_timer_cb, due - now, 0);
+		return;
+	}
+	switch (s->state) {
+	case SS_CLOSING:
+		/* Linger over: whatever is still queued is dropped. */
+		conn_close(s->client);
+		conn_close(s->server);
+		session_timer_stop(s);
+		return;
+	case SS_TLS_ACCEPT:
+		session_close(s, "tls handshake timeout", 0);
+		return;
+	case SS_TLS_HANDSHAKE:
+		if (s->lc->dir == DIR_INBOUND) {
+			session_close(s, "tls handshake timeout", 0);
+			return;
+		}
+		/* Outbound: the legacy server is owed a temporary failure. */
+		conn_close(s->server);
+		if (outbound_server_failed(s)) {
+			conn_flush(s->client);
+			conn_flush(s->server);
+			break;
+		}
+		session_reply(s, R_TIMEOUT);
+		session_close(s, "tls handshake timeout", 1);
+		break;
+	case SS_CONNECT:
+		session_reply(s, R_SERVER_DOWN);
+		session_close(s, "connect timeout", 1);
+		break;
+	default:
+		session_reply(s, R_TIMEOUT);
+		session_close(s, "timeout", 1);
+		break;
+	}
+	if (!s->timer_closing)
+		uv_timer_start(&s->timer, session_timer_cb, s->timeout_ms, 0);
+}
+
+/* Events --------------------------------------------------------------- */
+
+static void
+session_client_event(conn_t *c, conn_event_t ev)
+{
+	session_t *s = c->owner;
+
+	if (ev == CONN_EV_CLOSED) {
+		session_handle_closed(s);
+		return;
+	}
+	if (s->state == SS_CLOSING)
+		return;
+	switch (ev) {
+	case CONN_EV_HANDSHAKE_DONE:
+		s->tls = 1;
+		inbound_client_tls_done(s);
+		break;
+	case CONN_EV_EOF:
+		if (s->state == SS_BODY || s->pcount == 0) {
+			/* A body the client did not end is never ended for it. */
+			session_close(s, s->state == SS_BODY ?
+			    "client closed in DATA" : "client closed", 0);
+			return;
+		}
+		s->client_eof = 1;
+		break;
+	case CONN_EV_ERROR:
+		session_close(s, c->err, 0);
+		return;
+	default:
+		break;
+	}
+	session_pump(s);
+}
+
+static void
+session_server_event(conn_t *c, conn_event_t ev)
+{
+	session_t *s = c->owner;
+
+	if (ev == CONN_EV_CLOSED) {
+		if (c == s->retired) {
+			/* A replaced server leg (outbound plaintext retry). */
+			s->retired = NULL;
+			free(c);
+			s->handles--;
+			return;
+		}
+		session_handle_closed(s);
+		return;
+	}
+	if (s->state == SS_CLOSING || c != s->server)
+		return;
+	switch (ev) {
+	case CONN_EV_CONNECTED:
+		if (outbound_server_connected(s))
+			break;
+		session_pend_push(s, PEND_GREETING, 0, NULL);
+		session_enter(s, SS_GREETING);
+		break;
+	case CONN_EV_CONNECT_FAILED:
+		log_event(LOG_WARN, "connect_failed", "session", s->id,
+		    "server", s->lc->dir == DIR_INBOUND ?
+		    s->lc->backend.host : s->dest_str, "error", c->err, NULL);
+		session_reply(s, R_SERVER_DOWN);
+		session_close(s, c->err, 1);
+		return;
+	case CONN_EV_HANDSHAKE_DONE:
+		s->tls = 1;
+		outbound_server_tls_done(s);
+		break;
+	case CONN_EV_EOF:
+	case CONN_EV_ERROR:
+		if (c->ssl != NULL && !c->handshake_done &&
+		    outbound_server_failed(s))
+			break;
+		session_server_input(s);
+		if (s->state == SS_CLOSING)
+			return;
+		if (s->last_code != 421)
+			session_reply(s, R_SERVER_LOST);
+		session_close(s, ev == CONN_EV_EOF ? "server closed" :
+		    c->err, 1);
+		return;
+	default:
+		break;
+	}
+	session_pump(s);
+}
+
+/*
+ * session_connect_server opens the server leg to addr. On failure the
+ * client gets 421 and the session closes.
+ */
+void
+session_connect_server(session_t *s, const struct sockaddr *addr,
+    uint32_t mark)
+{
+	session_enter(s, SS_CONNECT);
+	if (conn_connect(s->server, addr, mark) == -1) {
+		session_reply(s, R_SERVER_DOWN);
+		session_close(s, s->server->err, 1);
+	}
+}
+
+int
+session_new_server(session_t *s)
+{
+	conn_t *n;
+
+	if (s->retired != NULL || (n = malloc(sizeof(*n))) == NULL)
+		return -1;
+	if (conn_init(n, s->px->loop, s, session_server_event,
+	    s->px->scratch) == -1) {
+		free(n);
+		return -1;
+	}
+	s->retired = s->server;
+	s->server = n;
+	s->handles++;
+	conn_close(s->retired);
+	return 0;
+}
+
+void
+session_accept(listener_t *l)
+{
+	proxy_t *px = l->px;
+	session_t *s;
+
+	if ((s = calloc(1, sizeof(*s))) == NULL)
+		goto err0;
+	if ((s->client = malloc(sizeof(*s->client))) == NULL ||
+	    (s->server = malloc(sizeof(*s->server))) == NULL)
+		goto err1;
+	s->px = px;
+	s->l = l;
+	s->lc = l->cfg;
+	snprintf(s->id, sizeof(s->id), "%016llx",
+	    (unsigned long long)++px->next_sid);
+	s->start_ms = uv_now(px->loop);
+	s->reason = "-";
+	s->timer_closing = 1; /* not yet initialised */
+	if (conn_init(s->client, px->loop, s, session_client_event,
+	    px->scratch) == -1)
+		goto err1;
+	px->nsessions++;
+	s->handles++;
+	if (conn_accept(s->client, (uv_stream_t *)&l->tcp) == -1) {
+		conn_close(s->client);
+		return; /* freed from the close callback */
+	}
+	px->sessions_total++;
+	conn_peer(s->client, s->peer, sizeof(s->peer));
+	uv_timer_init(px->loop, &s->timer);
+	s->timer.data = s;
+	s->timer_closing = 0;
+	s->handles++;
+	conn_init(s->server, px->loop, s, session_server_event, px->scratch);
+	s->handles++;
+	log_event(LOG_INFO, "session_open", "session", s->id, "listener",
+	    s->lc->name, "client", s->peer, NULL);
+
+	s->state = SS_CONNECT;
+	if (px->nsessions > px->cfg->max_sessions) {
+		session_reply(s, R_BUSY);
+		session_close(s, "max_sessions", 1);
+	} else if (s->lc->dir == DIR_INBOUND)
+		inbound_start(s);
+	else
+		outbound_start(s);
+	uv_timer_start(&s->timer, session_timer_cb, s->timeout_ms, 0);
+	if (s->state != SS_CLOSING)
+		session_update_reads(s);
+	return;
+
+err1:
+	free(s->client);
+	free(s->server);
+	free(s);
+err0:
+	log_event(LOG_ERROR, "accept_failed", "error", "out of memory", NULL);
+}

@@ -1,0 +1,18 @@
+/*
+ * session: one SMTP session relayed between two conns, the client leg and
+ * the server leg. Inbound: the client is a remote sender (TLS in server
+ * role), the server leg is the legacy backend (plaintext).
+ */
+#ifndef SESSION_H
+#define SESSION_H
+
+#include "proxy.h"
+
+/*
+ * session_accept takes a pending connection from l and starts a session
+ * (or answers 421 when the proxy is at max_sessions). The session frees
+ * itself when both legs have closed.
+ */
+void session_accept(listener_t *l);
+
+#endif

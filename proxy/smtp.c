@@ -1,0 +1,676 @@
+/*
+ * smtp: pure, bounded SMTP parsers (see smtp.h for the contracts).
+ *
+ * Nothing here allocates, logs or depends on the locale: case folding is
+ * ASCII only, and every scan is bounded by an explicit length.
+ */
+#include <string.h>
+
+#include "smtp.h"
+
+#define SMTP_CR '\r'
+#define SMTP_LF '\n'
+#define SMTP_SP ' '
+#define SMTP_HTAB '\t'
+
+/* The longest verb we know ("XCLIENT"); longer verbs are unknown. */
+#define SMTP_VERB_MAX 8
+
+static uint8_t
+smtp_lower(uint8_t c)
+{
+	return (c >= 'A' && c <= 'Z') ? (uint8_t)(c - 'A' + 'a') : c;
+}
+
+/*
+ * Case-insensitive (ASCII) equality of peer bytes p[0..n) with our own
+ * NUL-terminated constant s (never peer data).
+ */
+static int
+smtp_ieq(const uint8_t *p, size_t n, const char *s)
+{
+	size_t i;
+
+	for (i = 0; i < n; i++) {
+		if (s[i] == '\0' ||
+		    smtp_lower(p[i]) != smtp_lower((uint8_t)s[i]))
+			return 0;
+	}
+	return s[n] == '\0';
+}
+
+/* Line framing -------------------------------------------------------- */
+
+smtp_line_status_t
+smtp_line_find(const uint8_t *p, size_t n, size_t max, size_t *linelen,
+    size_t *textlen, unsigned *flags)
+{
+	size_t lim = n < max ? n : max;
+	const uint8_t *lf;
+	size_t idx, tl;
+	unsigned f = 0;
+
+	lf = lim > 0 ? memchr(p, SMTP_LF, lim) : NULL;
+	if (lf == NULL)
+		return n < max ? SMTP_LINE_PARTIAL : SMTP_LINE_TOO_LONG;
+
+	idx = (size_t)(lf - p);
+	if (idx > 0 && p[idx - 1] == SMTP_CR) {
+		tl = idx - 1;
+	} else {
+		tl = idx;
+		f |= SMTP_LINE_BARE_LF;
+	}
+	/*
+	 * The first LF is at idx, so every CR in the text is followed by
+	 * something other than LF: it is bare.
+	 */
+	if (tl > 0 && memchr(p, SMTP_CR, tl) != NULL)
+		f |= SMTP_LINE_BARE_CR;
+	if (tl > 0 && memchr(p, 0, tl) != NULL)
+		f |= SMTP_LINE_NUL;
+
+	*linelen = idx + 1;
+	*textlen = tl;
+	*flags = f;
+	return SMTP_LINE_OK;
+}
+
+/* Replies --------------------------------------------------------------- */
+
+int
+smtp_reply_line_parse(const uint8_t *text, size_t textlen,
+    smtp_reply_line_t *out)
+{
+	if (textlen < 3)
+		return -1;
+	if (text[0] < '2' || text[0] > '5' || text[1] < '0' || text[1] > '5' ||
+	    text[2] < '0' || text[2] > '9')
+		return -1;
+	if (textlen == 3 || text[3] == SMTP_SP)
+		out->last = 1;
+	else if (text[3] == '-')
+		out->last = 0;
+	else
+		return -1;
+	out->code = (text[0] - '0') * 100 + (text[1] - '0') * 10 +
+	    (text[2] - '0');
+	return 0;
+}
+
+/* Commands -------------------------------------------------------------- */
+
+static const char *const smtp_cmd_names[SMTP_CMD_COUNT] = {
+	[SMTP_CMD_UNKNOWN] = "?",
+	[SMTP_CMD_EHLO] = "EHLO",
+	[SMTP_CMD_HELO] = "HELO",
+	[SMTP_CMD_STARTTLS] = "STARTTLS",
+	[SMTP_CMD_MAIL] = "MAIL",
+	[SMTP_CMD_RCPT] = "RCPT",
+	[SMTP_CMD_DATA] = "DATA",
+	[SMTP_CMD_BDAT] = "BDAT",
+	[SMTP_CMD_AUTH] = "AUTH",
+	[SMTP_CMD_RSET] = "RSET",
+	[SMTP_CMD_NOOP] = "NOOP",
+	[SMTP_CMD_QUIT] = "QUIT",
+	[SMTP_CMD_VRFY] = "VRFY",
+	[SMTP_CMD_EXPN] = "EXPN",
+	[SMTP_CMD_HELP] = "HELP",
+	[SMTP_CMD_XCLIENT] = "XCLIENT",
+};
+
+const char *
+smtp_cmd_name(smtp_cmd_t cmd)
+{
+	if ((unsigned)cmd >= SMTP_CMD_COUNT)
+		return smtp_cmd_names[SMTP_CMD_UNKNOWN];
+	return smtp_cmd_names[cmd];
+}
+
+void
+smtp_cmd_parse(const uint8_t *text, size_t textlen, smtp_cmd_info_t *out)
+{
+	const uint8_t *sp;
+	size_t vlen, off, end;
+	int i;
+
+	sp = textlen > 0 ? memchr(text, SMTP_SP, textlen) : NULL;
+	vlen = sp != NULL ? (size_t)(sp - text) : textlen;
+
+	out->cmd = SMTP_CMD_UNKNOWN;
+	if (vlen > 0 && vlen <= SMTP_VERB_MAX) {
+		for (i = SMTP_CMD_UNKNOWN + 1; i < SMTP_CMD_COUNT; i++) {
+			if (smtp_ieq(text, vlen, smtp_cmd_names[i])) {
+				out->cmd = (smtp_cmd_t)i;
+				break;
+			}
+		}
+	}
+
+	/* Arguments: skip the spaces after the verb, trim trailing SP/HTAB. */
+	off = vlen;
+	while (off < textlen && text[off] == SMTP_SP)
+		off++;
+	end = textlen;
+	while (end > off && (text[end - 1] == SMTP_SP ||
+	    text[end - 1] == SMTP_HTAB))
+		end--;
+	out->arg_off = off;
+	out->arg_len = end - off;
+}
+
+/* MAIL FROM / RCPT TO paths -------------------------------------------- */
+
+/*
+ * smtp_path_find locates the path in "FROM:<path> params" or "TO:<path>
+ * params" (the "FROM:"/"TO:" keyword is optional, spaces after the colon are
+ * tolerated, and so is a path without angle brackets, which then ends at the
+ * first space outside quotes). Quoted strings are skipped with their
+ * backslash escapes, so '@', '>' and spaces inside a quoted local part
+ * neither end the path nor count as the domain separator.
+ *
+ * On success sets *pstart and *pend to the path without brackets, *at to the
+ * offset of the last '@' outside quotes (or len when there is none) and
+ * *rest to the offset just after the path (after '>' when bracketed).
+ * Returns -1 for an unterminated quote or bracket.
+ */
+static int
+smtp_path_find(const uint8_t *args, size_t len, size_t *pstart, size_t *pend,
+    size_t *at, size_t *rest)
+{
+	size_t i = 0, k;
+	int bracket, quoted = 0;
+
+	while (i < len && args[i] == SMTP_SP)
+		i++;
+	/* Optional keyword: letters followed by ':'. */
+	for (k = i; k < len; k++) {
+		uint8_t c = smtp_lower(args[k]);
+
+		if (c < 'a' || c > 'z')
+			break;
+	}
+	if (k > i && k < len && args[k] == ':') {
+		i = k + 1;
+		while (i < len && args[i] == SMTP_SP)
+			i++;
+	}
+
+	bracket = i < len && args[i] == '<';
+	if (bracket)
+		i++;
+	*pstart = i;
+	*at = len;
+	for (; i < len; i++) {
+		uint8_t c = args[i];
+
+		if (quoted) {
+			if (c == '\\') {
+				if (i + 1 >= len)
+					return -1;
+				i++;
+			} else if (c == '"') {
+				quoted = 0;
+			}
+			continue;
+		}
+		if (c == '"')
+			quoted = 1;
+		else if (c == '@')
+			*at = i;
+		else if (bracket && c == '>')
+			break;
+		else if (!bracket && (c == SMTP_SP || c == SMTP_HTAB))
+			break;
+	}
+	if (quoted)
+		return -1;
+	if (bracket && i >= len)
+		return -1;
+	*pend = i;
+	*rest = bracket ? i + 1 : i;
+	return 0;
+}
+
+static int
+smtp_is_alnum(uint8_t c)
+{
+	return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
+	    (c >= '0' && c <= '9');
+}
+
+/*
+ * A domain is a name of LDH octets, '_' (seen in the wild) and UTF-8 (for
+ * SMTPUTF8 U-labels), or an address literal "[...]" of alphanumerics and
+ * ".:-". Anything else (a ':' left over from a source route without a
+ * mailbox domain, spaces, quotes, controls) means there is no domain.
+ */
+static int
+smtp_domain_ok(const uint8_t *d, size_t n)
+{
+	size_t i;
+
+	if (n >= 2 && d[0] == '[' && d[n - 1] == ']') {
+		for (i = 1; i + 1 < n; i++) {
+			if (!smtp_is_alnum(d[i]) && d[i] != '.' &&
+			    d[i] != ':' && d[i] != '-')
+				return 0;
+		}
+		return 1;
+	}
+	for (i = 0; i < n; i++) {
+		if (!smtp_is_alnum(d[i]) && d[i] != '-' && d[i] != '.' &&
+		    d[i] != '_' && d[i] < 0x80)
+			return 0;
+	}
+	return 1;
+}
+
+int
+smtp_addr_domain(const uint8_t *args, size_t len, const uint8_t **dom,
+    size_t *domlen)
+{
+	size_t ps, pe, at, rest, dl;
+
+	if (smtp_path_find(args, len, &ps, &pe, &at, &rest) == -1)
+		return -1;
+	if (at >= pe)
+		return -1;
+	dl = pe - (at + 1);
+	if (dl > 0 && args[at + 1 + dl - 1] == '.')
+		dl--;
+	if (dl == 0 || !smtp_domain_ok(args + at + 1, dl))
+		return -1;
+	*dom = args + at + 1;
+	*domlen = dl;
+	return 0;
+}
+
+int
+smtp_mail_size(const uint8_t *args, size_t len, uint64_t *size)
+{
+	size_t ps, pe, at, i, start, eq, k;
+	uint64_t v = 0;
+	int found = 0;
+
+	if (smtp_path_find(args, len, &ps, &pe, &at, &i) == -1)
+		return -1;
+	while (i < len) {
+		if (args[i] == SMTP_SP || args[i] == SMTP_HTAB) {
+			i++;
+			continue;
+		}
+		start = i;
+		while (i < len && args[i] != SMTP_SP && args[i] != SMTP_HTAB)
+			i++;
+		eq = start;
+		while (eq < i && args[eq] != '=')
+			eq++;
+		if (!smtp_ieq(args + start, eq - start, "SIZE"))
+			continue;
+		/* "SIZE" without a value, an empty value or a second SIZE. */
+		if (found || eq == i || eq + 1 == i)
+			return -1;
+		for (k = eq + 1; k < i; k++) {
+			unsigned d;
+
+			if (args[k] < '0' || args[k] > '9')
+				return -1;
+			d = (unsigned)(args[k] - '0');
+			if (v > (UINT64_MAX - d) / 10)
+				return -1;
+			v = v * 10 + d;
+		}
+		found = 1;
+	}
+	if (found)
+		*size = v;
+	return found;
+}
+
+/* EHLO capabilities --------------------------------------------------- */
+
+#define SMTP_EHLO_CODE 250
+#define SMTP_REPLY_PREFIX 4 /* "250-" / "250 " */
+
+typedef struct {
+	const uint8_t *text; /* line without its terminator */
+	size_t len;
+	int last;
+} smtp_ehlo_line_t;
+
+typedef struct {
+	const uint8_t *in;
+	size_t inlen;
+	size_t off;
+	int seen_last;
+} smtp_ehlo_iter_t;
+
+/*
+ * smtp_ehlo_next returns 1 with the next line, 0 at the clean end of the
+ * reply, -1 if the reply is not a well-formed all-250 reply: a line without
+ * LF, a bad reply line, another code, a NUL or bare CR, a line after the
+ * last line, or no last line at all.
+ */
+static int
+smtp_ehlo_next(smtp_ehlo_iter_t *it, smtp_ehlo_line_t *line)
+{
+	smtp_reply_line_t rl;
+	size_t linelen, textlen;
+	unsigned flags;
+	size_t left = it->inlen - it->off;
+
+	if (left == 0)
+		return it->seen_last ? 0 : -1;
+	if (it->seen_last)
+		return -1;
+	if (smtp_line_find(it->in + it->off, left, left, &linelen, &textlen,
+	    &flags) != SMTP_LINE_OK)
+		return -1;
+	if (flags & (SMTP_LINE_BARE_CR | SMTP_LINE_NUL))
+		return -1;
+	line->text = it->in + it->off;
+	line->len = textlen;
+	if (smtp_reply_line_parse(line->text, textlen, &rl) == -1 ||
+	    rl.code != SMTP_EHLO_CODE)
+		return -1;
+	line->last = rl.last;
+	it->seen_last = rl.last;
+	it->off += linelen;
+	return 1;
+}
+
+/* Maps a capability keyword (compared as a whole token) to its bit. */
+static const struct {
+	const char *kw;
+	unsigned cap;
+} smtp_caps[] = {
+	{ "STARTTLS", SMTP_CAP_STARTTLS },
+	{ "PIPELINING", SMTP_CAP_PIPELINING },
+	{ "CHUNKING", SMTP_CAP_CHUNKING },
+	{ "SIZE", SMTP_CAP_SIZE },
+	{ "AUTH", SMTP_CAP_AUTH },
+	{ "XCLIENT", SMTP_CAP_XCLIENT },
+	{ "8BITMIME", SMTP_CAP_8BITMIME },
+	{ "SMTPUTF8", SMTP_CAP_SMTPUTF8 },
+	{ "BINARYMIME", SMTP_CAP_BINARYMIME },
+};
+
+/*
+ * The keyword of a capability line is its first token after "250-": it ends
+ * at SP, HTAB or '=' ('=' never occurs in an ehlo-keyword, and the legacy
+ * "AUTH=LOGIN PLAIN" form must count as AUTH).
+ */
+static unsigned
+smtp_ehlo_line_cap(const smtp_ehlo_line_t *line)
+{
+	const uint8_t *kw;
+	size_t n = 0, i, kwlen;
+
+	if (line->len <= SMTP_REPLY_PREFIX)
+		return 0;
+	kw = line->text + SMTP_REPLY_PREFIX;
+	kwlen = line->len - SMTP_REPLY_PREFIX;
+	while (n < kwlen && kw[n] != SMTP_SP && kw[n] != SMTP_HTAB &&
+	    kw[n] != '=')
+		n++;
+	for (i = 0; i < sizeof(smtp_caps) / sizeof(smtp_caps[0]); i++) {
+		if (smtp_ieq(kw, n, smtp_caps[i].kw))
+			return smtp_caps[i].cap;
+	}
+	return 0;
+}
+
+unsigned
+smtp_ehlo_caps(const uint8_t *in, size_t inlen)
+{
+	smtp_ehlo_iter_t it = { in, inlen, 0, 0 };
+	smtp_ehlo_line_t line;
+	unsigned caps = 0;
+	int first = 1, r;
+
+	while ((r = smtp_ehlo_next(&it, &line)) == 1) {
+		if (!first)
+			caps |= smtp_ehlo_line_cap(&line);
+		first = 0;
+	}
+	return r == 0 ? caps : 0;
+}
+
+/* The capabilities each rewrite flag removes. */
+static unsigned
+smtp_ehlo_del_caps(unsigned flags)
+{
+	unsigned del = 0;
+
+	if (flags & (SMTP_EHLO_DEL_STARTTLS | SMTP_EHLO_ADD_STARTTLS))
+		del |= SMTP_CAP_STARTTLS;
+	if (flags & SMTP_EHLO_DEL_AUTH)
+		del |= SMTP_CAP_AUTH;
+	if (flags & SMTP_EHLO_DEL_CHUNKING)
+		del |= SMTP_CAP_CHUNKING | SMTP_CAP_BINARYMIME;
+	if (flags & SMTP_EHLO_DEL_PIPELINING)
+		del |= SMTP_CAP_PIPELINING;
+	if (flags & SMTP_EHLO_DEL_XCLIENT)
+		del |= SMTP_CAP_XCLIENT;
+	return del;
+}
+
+typedef struct {
+	uint8_t *out;
+	size_t cap;
+	size_t len;
+	int overflow;
+} smtp_obuf_t;
+
+static void
+smtp_obuf_put(smtp_obuf_t *o, const void *p, size_t n)
+{
+	if (o->overflow || n > o->cap - o->len) {
+		o->overflow = 1;
+		return;
+	}
+	memcpy(o->out + o->len, p, n);
+	o->len += n;
+}
+
+/* Writes "250" mark rest CRLF, where rest is the line's text after its mark. */
+static void
+smtp_ehlo_put_line(smtp_obuf_t *o, const uint8_t *text, size_t len, int last)
+{
+	smtp_obuf_put(o, last ? "250 " : "250-", SMTP_REPLY_PREFIX);
+	if (len > SMTP_REPLY_PREFIX)
+		smtp_obuf_put(o, text + SMTP_REPLY_PREFIX,
+		    len - SMTP_REPLY_PREFIX);
+	smtp_obuf_put(o, "\r\n", 2);
+}
+
+int
+smtp_ehlo_rewrite(const uint8_t *in, size_t inlen, unsigned flags,
+    uint8_t *out, size_t outcap, size_t *outlen)
+{
+	smtp_ehlo_iter_t it = { in, inlen, 0, 0 };
+	smtp_ehlo_line_t line, pend = { NULL, 0, 0 };
+	smtp_obuf_t o = { out, outcap, 0, 0 };
+	unsigned del = smtp_ehlo_del_caps(flags);
+	int first = 1, have_pend = 0, r;
+
+	/*
+	 * A kept line is written once the next kept line is known, since
+	 * only then is its continuation mark known.
+	 */
+	while ((r = smtp_ehlo_next(&it, &line)) == 1) {
+		if (!first && (smtp_ehlo_line_cap(&line) & del) != 0)
+			continue;
+		first = 0;
+		if (have_pend)
+			smtp_ehlo_put_line(&o, pend.text, pend.len, 0);
+		pend = line;
+		have_pend = 1;
+	}
+	if (r == -1 || !have_pend)
+		return -1;
+	if (flags & SMTP_EHLO_ADD_STARTTLS) {
+		smtp_ehlo_put_line(&o, pend.text, pend.len, 0);
+		smtp_obuf_put(&o, "250 STARTTLS\r\n", 14);
+	} else {
+		smtp_ehlo_put_line(&o, pend.text, pend.len, 1);
+	}
+	if (o.overflow)
+		return -1;
+	*outlen = o.len;
+	return 0;
+}
+
+/* DATA body --------------------------------------------------------------
+ *
+ * States of the body filter. "Real" line start means after a CRLF that was
+ * in the input (or at body start); "fake" line start means after a bare LF
+ * or bare CR that we turned into CRLF. Only a '.' at a real line start can
+ * begin end-of-data; a '.' at a fake line start is stuffed.
+ *
+ * Held-back bytes: in BODY_CR the CR has been written already (a bare CR
+ * becomes CRLF, so the CR is right either way; only the LF is pending). In
+ * BODY_DOT the '.' has been written (an extra stuffing '.' is the same byte,
+ * so it can follow). In BODY_DOT_CR the CR after the '.' is held: if this
+ * is not end-of-data a '.' must be written before it.
+ */
+enum {
+	BODY_BOL = 0,  /* real line start */
+	BODY_BOL_FAKE, /* line start after a bare LF/CR */
+	BODY_MID,      /* inside a line */
+	BODY_CR,       /* CR written, LF or not still unknown */
+	BODY_DOT,      /* '.' at real line start written */
+	BODY_DOT_CR,   /* ".\r" at real line start, CR held */
+	BODY_DONE      /* end-of-data consumed */
+};
+
+void
+smtp_body_init(smtp_body_t *b)
+{
+	b->state = BODY_BOL;
+	b->octets = 0;
+}
+
+/*
+ * NUL octets are ordinary content and pass through unchanged; whether to
+ * refuse them is a policy decision for the caller.
+ */
+size_t
+smtp_body_filter(smtp_body_t *b, const uint8_t *in, size_t inlen,
+    uint8_t *out, size_t *outlen, int *done)
+{
+	size_t i = 0, o = 0, run, ncr = 0, nlf = 0;
+	const uint8_t *q;
+	uint8_t st = b->state;
+
+	if (st == BODY_DONE) {
+		*outlen = 0;
+		*done = 1;
+		return 0;
+	}
+	/*
+	 * Cached positions of the next CR and LF at or after i (inlen: none);
+	 * memchr runs again only once i has passed the cached position.
+	 */
+	q = inlen > 0 ? memchr(in, SMTP_CR, inlen) : NULL;
+	ncr = q != NULL ? (size_t)(q - in) : inlen;
+	q = inlen > 0 ? memchr(in, SMTP_LF, inlen) : NULL;
+	nlf = q != NULL ? (size_t)(q - in) : inlen;
+
+	while (i < inlen && st != BODY_DONE) {
+		uint8_t c = in[i];
+
+		switch (st) {
+		case BODY_MID:
+			if (ncr < i) {
+				q = memchr(in + i, SMTP_CR, inlen - i);
+				ncr = q != NULL ? (size_t)(q - in) : inlen;
+			}
+			if (nlf < i) {
+				q = memchr(in + i, SMTP_LF, inlen - i);
+				nlf = q != NULL ? (size_t)(q - in) : inlen;
+			}
+			run = (ncr < nlf ? ncr : nlf) - i;
+			memcpy(out + o, in + i, run);
+			o += run;
+			i += run;
+			if (i == inlen)
+				break;
+			if (in[i] == SMTP_CR) {
+				out[o++] = SMTP_CR;
+				st = BODY_CR;
+			} else {
+				/* Bare LF. */
+				out[o++] = SMTP_CR;
+				out[o++] = SMTP_LF;
+				st = BODY_BOL_FAKE;
+			}
+			i++;
+			break;
+		case BODY_BOL:
+			if (c == '.') {
+				out[o++] = '.';
+				st = BODY_DOT;
+				i++;
+			} else {
+				st = BODY_MID;
+			}
+			break;
+		case BODY_BOL_FAKE:
+			if (c == '.') {
+				out[o++] = '.';
+				out[o++] = '.';
+				i++;
+			}
+			st = BODY_MID;
+			break;
+		case BODY_CR:
+			out[o++] = SMTP_LF;
+			if (c == SMTP_LF) {
+				st = BODY_BOL;
+				i++;
+			} else {
+				/* Bare CR; c is seen again at line start. */
+				st = BODY_BOL_FAKE;
+			}
+			break;
+		case BODY_DOT:
+			if (c == SMTP_CR) {
+				st = BODY_DOT_CR;
+				i++;
+			} else if (c == SMTP_LF) {
+				/* "." bare LF: content, so stuffed. */
+				out[o++] = '.';
+				out[o++] = SMTP_CR;
+				out[o++] = SMTP_LF;
+				st = BODY_BOL_FAKE;
+				i++;
+			} else {
+				st = BODY_MID;
+			}
+			break;
+		case BODY_DOT_CR:
+			if (c == SMTP_LF) {
+				st = BODY_DONE;
+				i++;
+			} else {
+				/* "." bare CR: content, so stuffed; c again. */
+				out[o++] = '.';
+				st = BODY_BOL_FAKE;
+			}
+			out[o++] = SMTP_CR;
+			out[o++] = SMTP_LF;
+			break;
+		default:
+			/* Cannot happen (private state): treat as content. */
+			st = BODY_MID;
+			break;
+		}
+	}
+	b->state = st;
+	b->octets += i;
+	*outlen = o;
+	*done = st == BODY_DONE;
+	return i;
+}

@@ -1,0 +1,211 @@
+/*
+ * smtp: pure, bounded SMTP parsers. No I/O, no allocation, no libuv.
+ *
+ * Every function takes an explicit length and never reads past it; NUL and
+ * bare CR/LF are reported as flags, never used as terminators.
+ */
+#ifndef SMTP_H
+#define SMTP_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+/*
+ * Limits. RFC 5321 4.5.3.1.4 fixes 512 octets for a command line and
+ * 4.5.3.1.5 512 for a reply line; those are floors. AUTH initial responses
+ * (RFC 4954 section 4 recommends accepting 12288 octets) set the command bound.
+ */
+#define SMTP_CMD_LINE_MAX 12288   /* command line including CRLF */
+#define SMTP_REPLY_LINE_MAX 2048  /* reply line including CRLF */
+#define SMTP_EHLO_REPLY_MAX 8192  /* whole EHLO reply buffered for rewriting */
+
+/* Line framing -------------------------------------------------------- */
+
+typedef enum {
+	SMTP_LINE_OK,       /* a complete line was found */
+	SMTP_LINE_PARTIAL,  /* no LF yet within n (< max) bytes: read more */
+	SMTP_LINE_TOO_LONG  /* no LF within the first max bytes */
+} smtp_line_status_t;
+
+#define SMTP_LINE_BARE_LF 0x1 /* terminated by an LF without CR before it */
+#define SMTP_LINE_BARE_CR 0x2 /* text contains a CR not followed by LF */
+#define SMTP_LINE_NUL 0x4     /* text contains a NUL octet */
+
+/*
+ * smtp_line_find looks for the first LF in p[0..n), considering at most max
+ * bytes. On SMTP_LINE_OK, *linelen is the length including the terminator
+ * (CRLF or bare LF), *textlen the length without it, and *flags describes the
+ * line. Otherwise the outputs are left unspecified. A line of exactly max
+ * bytes including its LF is OK. A CR as the last byte of p[0..n) with no LF
+ * yet is not judged: the result is SMTP_LINE_PARTIAL (or TOO_LONG).
+ */
+smtp_line_status_t smtp_line_find(const uint8_t *p, size_t n, size_t max,
+    size_t *linelen, size_t *textlen, unsigned *flags);
+
+/* Replies --------------------------------------------------------------- */
+
+typedef struct {
+	int code;  /* 200..599 */
+	int last;  /* 1 for the final line of a (multi-line) reply */
+} smtp_reply_line_t;
+
+/*
+ * smtp_reply_line_parse parses one reply line's text (without terminator):
+ * three digits, first 2-5, second 0-5, then ' ', '-' or end of text (a bare
+ * "250" is a last line). Returns 0, or -1 if the text is not a reply line.
+ */
+int smtp_reply_line_parse(const uint8_t *text, size_t textlen,
+    smtp_reply_line_t *out);
+
+/* Commands -------------------------------------------------------------- */
+
+typedef enum {
+	SMTP_CMD_UNKNOWN = 0,
+	SMTP_CMD_EHLO,
+	SMTP_CMD_HELO,
+	SMTP_CMD_STARTTLS,
+	SMTP_CMD_MAIL,
+	SMTP_CMD_RCPT,
+	SMTP_CMD_DATA,
+	SMTP_CMD_BDAT,
+	SMTP_CMD_AUTH,
+	SMTP_CMD_RSET,
+	SMTP_CMD_NOOP,
+	SMTP_CMD_QUIT,
+	SMTP_CMD_VRFY,
+	SMTP_CMD_EXPN,
+	SMTP_CMD_HELP,
+	SMTP_CMD_XCLIENT,
+	SMTP_CMD_COUNT
+} smtp_cmd_t;
+
+typedef struct {
+	smtp_cmd_t cmd;
+	size_t arg_off; /* offset of the first non-space octet after the verb */
+	size_t arg_len; /* 0 when there are no arguments (spaces only) */
+} smtp_cmd_info_t;
+
+/*
+ * smtp_cmd_parse classifies a command line's text (without terminator). The
+ * verb is the octets before the first space (SP only, or the whole text),
+ * compared case-insensitively and exactly: "STARTTLSX" and "DATA\t" are
+ * SMTP_CMD_UNKNOWN. arg_off skips the SPs after the verb (arg_off == textlen
+ * when there is nothing else); trailing spaces and tabs are not part of the
+ * arguments, so arg_off + arg_len <= textlen always.
+ */
+void smtp_cmd_parse(const uint8_t *text, size_t textlen, smtp_cmd_info_t *out);
+
+/* smtp_cmd_name returns the upper-case verb for a command ("?" for unknown). */
+const char *smtp_cmd_name(smtp_cmd_t cmd);
+
+/*
+ * smtp_mail_size finds a SIZE=n parameter (case-insensitive) in MAIL FROM
+ * arguments ("FROM:<path> SIZE=123 BODY=8BITMIME"; parameters are looked for
+ * only after the path, so a quoted local part cannot fake one). Returns 1
+ * and sets *size when present and valid, 0 when absent, -1 when malformed
+ * ("SIZE", "SIZE=", non-digits, a second SIZE, an unterminated path) or
+ * larger than UINT64_MAX (overflow is an error, not a wrap).
+ */
+int smtp_mail_size(const uint8_t *args, size_t len, uint64_t *size);
+
+/*
+ * smtp_addr_domain extracts the domain of a MAIL FROM:/RCPT TO: argument
+ * ("TO:<user@Example.ORG.> NOTIFY=..."). The domain is what follows the last
+ * '@' of the path between '<' and '>' (so quoted local parts and source
+ * routes cannot hide it: quoted strings are skipped, so '@' and '>' inside
+ * them count for nothing); a trailing dot is dropped. The "FROM:"/"TO:"
+ * keyword is optional and spaces after it are tolerated; without '<' the
+ * path ends at the first space. Returns 0 and sets *dom and *domlen to a slice
+ * of args (case as sent), or -1 when there is no domain (<>, postmaster), the
+ * path is unterminated, or the domain is neither a name of letters, digits,
+ * "-._" and UTF-8 (>= 0x80) nor an address literal "[...]".
+ */
+int smtp_addr_domain(const uint8_t *args, size_t len, const uint8_t **dom,
+    size_t *domlen);
+
+/* EHLO capabilities --------------------------------------------------- */
+
+#define SMTP_CAP_STARTTLS 0x01
+#define SMTP_CAP_PIPELINING 0x02
+#define SMTP_CAP_CHUNKING 0x04
+#define SMTP_CAP_SIZE 0x08
+#define SMTP_CAP_AUTH 0x10
+#define SMTP_CAP_XCLIENT 0x20
+#define SMTP_CAP_8BITMIME 0x40
+#define SMTP_CAP_SMTPUTF8 0x80
+#define SMTP_CAP_BINARYMIME 0x100
+
+/*
+ * smtp_ehlo_caps returns the SMTP_CAP_* bits advertised by a complete EHLO
+ * reply in[0..inlen) (all lines with their terminators, CRLF or bare LF).
+ * The first line is the greeting, never a capability. The keyword is the
+ * first token after "250-"/"250 ", ending at SP, HTAB or '='; it compares
+ * case-insensitively and as a whole token ("XSTARTTLS" is not STARTTLS);
+ * "AUTH=LOGIN" counts as AUTH. A reply smtp_ehlo_rewrite would refuse
+ * (not all 250, malformed, bare CR or NUL in a line) advertises nothing: 0.
+ */
+unsigned smtp_ehlo_caps(const uint8_t *in, size_t inlen);
+
+#define SMTP_EHLO_ADD_STARTTLS 0x1  /* advertise STARTTLS (once) */
+#define SMTP_EHLO_DEL_STARTTLS 0x2  /* remove STARTTLS */
+#define SMTP_EHLO_DEL_AUTH 0x4      /* remove AUTH and AUTH=... lines */
+#define SMTP_EHLO_DEL_CHUNKING 0x8  /* remove CHUNKING and BINARYMIME */
+#define SMTP_EHLO_DEL_PIPELINING 0x10
+#define SMTP_EHLO_DEL_XCLIENT 0x20  /* remove XCLIENT */
+
+/*
+ * smtp_ehlo_rewrite rewrites a complete positive (250) EHLO reply. Output
+ * lines end in CRLF and carry correct '-'/' ' continuation marks; the
+ * greeting line and kept capability lines are copied byte-exact apart from
+ * the continuation mark and the terminator. With SMTP_EHLO_ADD_STARTTLS any
+ * STARTTLS line is dropped and "250 STARTTLS" is added as the last line
+ * (ADD wins over DEL_STARTTLS). Removed lines are matched by keyword as in
+ * smtp_ehlo_caps. out of inlen + 16 bytes suffices when the input lines end
+ * in CRLF; a bare-LF line grows by one byte, so 2 * inlen + 16 always
+ * suffices. Returns 0 and sets *outlen, or -1 if the reply is not a
+ * well-formed 250 reply (another code, mixed codes, a bad continuation mark,
+ * a line after the last line, no last line, a line without LF, a bare CR or
+ * NUL in a line) or out is too small (the caller then relays the reply
+ * unchanged).
+ */
+int smtp_ehlo_rewrite(const uint8_t *in, size_t inlen, unsigned flags,
+    uint8_t *out, size_t outcap, size_t *outlen);
+
+/* DATA body --------------------------------------------------------------
+ *
+ * The body filter copies a DATA body from the peer toward the other side.
+ * The only end-of-data is CRLF "." CRLF (the body starts at line start, so a
+ * first line "." CRLF also ends it). Bare LF and bare CR are rewritten to
+ * CRLF, and a line that begins with '.' but did not start after a real CRLF
+ * (or a "." line not ended by a real CRLF) is dot-stuffed once more, so a
+ * lenient receiver can never see a second end-of-data (SMTP smuggling).
+ * Well-formed input (CRLF everywhere) is copied byte-exact. Works on any
+ * split of the input across calls: the output is the same as for one call.
+ * NUL octets pass through unchanged (refusing them is the caller's policy).
+ */
+typedef struct {
+	uint8_t state;   /* private */
+	uint64_t octets; /* body octets consumed so far, including end-of-data */
+} smtp_body_t;
+
+/* Worst-case output for n input bytes plus held-back state. */
+#define SMTP_BODY_OUT_MAX(n) (2 * (n) + 8)
+
+void smtp_body_init(smtp_body_t *b);
+
+/*
+ * smtp_body_filter consumes in[0..inlen) up to and including the
+ * end-of-data line, writing at most SMTP_BODY_OUT_MAX(inlen) bytes to out
+ * (the caller provides that room). Returns the number of input bytes
+ * consumed; sets *outlen; sets *done to 1 when the end-of-data ".\r\n" has
+ * been consumed and written (then the return value may be < inlen: the rest
+ * are pipelined commands), else 0. Output that depends on input not seen
+ * yet is held back in *b and emitted by a later call: the LF that completes a
+ * CR (CRLF either way), and the CR of ".\r" at real line start (".\r\n" on
+ * end-of-data, "..\r\n" otherwise). Once done, further calls consume and
+ * write nothing and set *done to 1.
+ */
+size_t smtp_body_filter(smtp_body_t *b, const uint8_t *in, size_t inlen,
+    uint8_t *out, size_t *outlen, int *done);
+
+#endif

@@ -1,0 +1,464 @@
+/*
+ * tls: BoringSSL contexts and the certificate choice made from the
+ * ClientHello: a pair whose certificate names the SNI host if any does, and
+ * among those an ECDSA certificate when the client can use one.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include <openssl/bytestring.h>
+#include <openssl/err.h>
+#include <openssl/evp.h>
+#include <openssl/pem.h>
+#include <openssl/pool.h>
+#include <openssl/x509.h>
+#include <openssl/x509v3.h>
+
+#include "tls.h"
+
+#define TLS_CHAIN_MAX 10 /* certificates in one configured chain */
+
+/*
+ * TLS 1.2 suites: forward-secret AEADs only, server preference. TLS 1.3
+ * suites are fixed by BoringSSL and are all AEADs.
+ */
+static const char tls_cipher_list[] =
+    "ECDHE-ECDSA-AES128-GCM-SHA256:ECDHE-RSA-AES128-GCM-SHA256:"
+    "ECDHE-ECDSA-AES256-GCM-SHA384:ECDHE-RSA-AES256-GCM-SHA384:"
+    "ECDHE-ECDSA-CHACHA20-POLY1305:ECDHE-RSA-CHACHA20-POLY1305";
+
+typedef struct {
+	CRYPTO_BUFFER *chain[TLS_CHAIN_MAX];
+	size_t nchain;
+	X509 *leaf;        /* for SNI name checks */
+	EVP_PKEY *key;
+	int is_ec;
+} tls_pair_t;
+
+/* Hung on a server SSL_CTX as its app data; freed by tls_ctx_free. */
+typedef struct {
+	tls_pair_t pairs[CONFIG_MAX_CERTS];
+	int npairs;
+} tls_server_t;
+
+static void
+tls_err(char *err, size_t errlen, const char *what)
+{
+	char buf[256];
+	uint32_t e = ERR_get_error();
+
+	if (e) {
+		ERR_error_string_n(e, buf, sizeof(buf));
+		snprintf(err, errlen, "%s: %s", what, buf);
+	} else
+		snprintf(err, errlen, "%s", what);
+	ERR_clear_error();
+}
+
+static void
+tls_pair_cleanup(tls_pair_t *p)
+{
+	for (size_t i = 0; i < p->nchain; i++)
+		CRYPTO_BUFFER_free(p->chain[i]);
+	X509_free(p->leaf);
+	EVP_PKEY_free(p->key);
+	memset(p, 0, sizeof(*p));
+}
+
+/*
+ * tls_pair_load reads a PEM chain and key into p (caller storage; release
+ * with tls_pair_cleanup). Returns 0, or -1 with err set.
+ */
+static int
+tls_pair_load(tls_pair_t *p, const char *cert, const char *key, char *err,
+    size_t errlen)
+{
+	BIO *bio;
+	X509 *x;
+
+	memset(p, 0, sizeof(*p));
+	if ((bio = BIO_new_file(cert, "r")) == NULL) {
+		tls_err(err, errlen, "cannot read certificate");
+		return -1;
+	}
+	while (p->nchain < TLS_CHAIN_MAX &&
+	    (x = PEM_read_bio_X509(bio, NULL, NULL, NULL)) != NULL) {
+		uint8_t *der = NULL;
+		int len = i2d_X509(x, &der);
+		if (len > 0)
+			p->chain[p->nchain++] = CRYPTO_BUFFER_new(der,
+			    (size_t)len, NULL);
+		OPENSSL_free(der);
+		if (p->leaf == NULL)
+			p->leaf = x;
+		else
+			X509_free(x);
+	}
+	BIO_free(bio);
+	ERR_clear_error();
+	if (p->leaf == NULL) {
+		snprintf(err, errlen, "no PEM certificate in %s", cert);
+		goto err0;
+	}
+	if ((bio = BIO_new_file(key, "r")) == NULL) {
+		tls_err(err, errlen, "cannot read key");
+		goto err0;
+	}
+	p->key = PEM_read_bio_PrivateKey(bio, NULL, NULL, NULL);
+	BIO_free(bio);
+	if (p->key == NULL) {
+		tls_err(err, errlen, "no PEM private key in key file");
+		goto err0;
+	}
+	if (!X509_check_private_key(p->leaf, p->key)) {
+		tls_err(err, errlen, "key does not match certificate");
+		goto err0;
+	}
+	p->is_ec = EVP_PKEY_id(p->key) == EVP_PKEY_EC;
+	return 0;
+
+err0:
+	tls_pair_cleanup(p);
+	return -1;
+}
+
+int
+tls_check_keypair(const char *cert, const char *key, char *err, size_t errlen)
+{
+	tls_pair_t p;
+
+	if (tls_pair_load(&p, cert, key, err, errlen) == -1)
+		return -1;
+	tls_pair_cleanup(&p);
+	return 0;
+}
+
+/* What the ClientHello says the client can do. */
+typedef struct {
+	CBS sni;       /* host name, empty if none */
+	int ecdsa;     /* the client accepts an ECDSA P-256 certificate */
+} tls_hello_t;
+
+/* Reads the SNI host name from a server_name extension body. */
+static void
+tls_hello_sni(CBS ext, CBS *out)
+{
+	CBS list, name;
+	uint8_t type;
+
+	CBS_init(out, NULL, 0);
+	if (!CBS_get_u16_length_prefixed(&ext, &list))
+		return;
+	while (CBS_len(&list) > 0) {
+		if (!CBS_get_u8(&list, &type) ||
+		    !CBS_get_u16_length_prefixed(&list, &name))
+			return;
+		if (type == TLSEXT_NAMETYPE_host_name) {
+			*out = name;
+			return;
+		}
+	}
+}
+
+static int
+tls_hello_has_u16(CBS list, uint16_t want)
+{
+	uint16_t v;
+
+	while (CBS_get_u16(&list, &v))
+		if (v == want)
+			return 1;
+	return 0;
+}
+
+/*
+ * ECDSA is usable when the client lists ecdsa_secp256r1_sha256 among its
+ * signature algorithms and either offers TLS 1.3 or an ECDHE-ECDSA suite.
+ */
+static void
+tls_hello_parse(const SSL_CLIENT_HELLO *ch, tls_hello_t *h)
+{
+	const uint8_t *data;
+	size_t len;
+	CBS ext, list, suites;
+	int sigalg = 0, tls13 = 0, suite = 0;
+	uint16_t v;
+
+	memset(h, 0, sizeof(*h));
+	CBS_init(&h->sni, NULL, 0);
+	if (SSL_early_callback_ctx_extension_get(ch, TLSEXT_TYPE_server_name,
+	    &data, &len)) {
+		CBS_init(&ext, data, len);
+		tls_hello_sni(ext, &h->sni);
+	}
+	if (SSL_early_callback_ctx_extension_get(ch,
+	    TLSEXT_TYPE_signature_algorithms, &data, &len)) {
+		CBS_init(&ext, data, len);
+		if (CBS_get_u16_length_prefixed(&ext, &list))
+			sigalg = tls_hello_has_u16(list,
+			    SSL_SIGN_ECDSA_SECP256R1_SHA256);
+	}
+	if (SSL_early_callback_ctx_extension_get(ch,
+	    TLSEXT_TYPE_supported_versions, &data, &len)) {
+		CBS_init(&ext, data, len);
+		if (CBS_get_u8_length_prefixed(&ext, &list))
+			tls13 = tls_hello_has_u16(list, TLS1_3_VERSION);
+	}
+	CBS_init(&suites, ch->cipher_suites, ch->cipher_suites_len);
+	while (!suite && CBS_get_u16(&suites, &v)) {
+		const SSL_CIPHER *c = SSL_get_cipher_by_value(v);
+		suite = c != NULL && SSL_CIPHER_get_auth_nid(c) ==
+		    NID_auth_ecdsa;
+	}
+	h->ecdsa = sigalg && (tls13 || suite);
+}
+
+static int
+tls_pair_names(const tls_pair_t *p, CBS sni)
+{
+	if (CBS_len(&sni) == 0)
+		return 0;
+	return X509_check_host(p->leaf, (const char *)CBS_data(&sni),
+	    CBS_len(&sni), 0, NULL) == 1;
+}
+
+static enum ssl_select_cert_result_t
+tls_select_cert_cb(const SSL_CLIENT_HELLO *ch)
+{
+	SSL_CTX *ctx = SSL_get_SSL_CTX(ch->ssl);
+	tls_server_t *srv = SSL_CTX_get_app_data(ctx);
+	const tls_pair_t *best = NULL;
+	tls_hello_t h;
+	int any_sni = 0;
+
+	tls_hello_parse(ch, &h);
+	for (int i = 0; i < srv->npairs; i++)
+		any_sni |= tls_pair_names(&srv->pairs[i], h.sni);
+	for (int i = 0; i < srv->npairs; i++) {
+		const tls_pair_t *p = &srv->pairs[i];
+		if (any_sni && !tls_pair_names(p, h.sni))
+			continue;
+		if (p->is_ec && !h.ecdsa)
+			continue;
+		/* First usable pair, upgraded to ECDSA when the client can. */
+		if (best == NULL || (p->is_ec && !best->is_ec))
+			best = p;
+	}
+	if (best == NULL)
+		best = &srv->pairs[0];
+	if (!SSL_set_chain_and_key(ch->ssl, best->chain, best->nchain,
+	    best->key, NULL))
+		return ssl_select_cert_error;
+	return ssl_select_cert_success;
+}
+
+/* Settings shared by server and client contexts. */
+static int
+tls_ctx_common(SSL_CTX *ctx, uint16_t min_tls)
+{
+	if (!SSL_CTX_set_min_proto_version(ctx, min_tls ? min_tls :
+	    TLS1_2_VERSION) ||
+	    !SSL_CTX_set_max_proto_version(ctx, TLS1_3_VERSION) ||
+	    !SSL_CTX_set_strict_cipher_list(ctx, tls_cipher_list))
+		return -1;
+	/* Partial writes let conn hand BoringSSL whole buffers. */
+	SSL_CTX_set_mode(ctx, SSL_MODE_ENABLE_PARTIAL_WRITE |
+	    SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER);
+	return 0;
+}
+
+SSL_CTX *
+tls_server_ctx_new(const config_listener_t *l, char *err, size_t errlen)
+{
+	SSL_CTX *ctx;
+	tls_server_t *srv;
+
+	if (l->ncerts < 1) {
+		snprintf(err, errlen, "no certificate configured");
+		return NULL;
+	}
+	if ((srv = calloc(1, sizeof(*srv))) == NULL) {
+		snprintf(err, errlen, "out of memory");
+		return NULL;
+	}
+	for (int i = 0; i < l->ncerts; i++) {
+		char perr[200];
+		if (tls_pair_load(&srv->pairs[i], l->certs[i].cert,
+		    l->certs[i].key, perr, sizeof(perr)) == -1) {
+			snprintf(err, errlen, "%s: %s", l->certs[i].cert, perr);
+			goto err1;
+		}
+		srv->npairs++;
+	}
+	if ((ctx = SSL_CTX_new(TLS_method())) == NULL) {
+		tls_err(err, errlen, "SSL_CTX_new");
+		goto err1;
+	}
+	if (tls_ctx_common(ctx, l->min_tls) == -1) {
+		tls_err(err, errlen, "TLS settings");
+		goto err2;
+	}
+	SSL_CTX_set_options(ctx, SSL_OP_CIPHER_SERVER_PREFERENCE |
+	    SSL_OP_NO_COMPRESSION);
+	SSL_CTX_set_app_data(ctx, srv);
+	SSL_CTX_set_select_certificate_cb(ctx, tls_select_cert_cb);
+	return ctx;
+
+err2:
+	SSL_CTX_free(ctx);
+err1:
+	for (int i = 0; i < srv->npairs; i++)
+		tls_pair_cleanup(&srv->pairs[i]);
+	free(srv);
+	return NULL;
+}
+
+/*
+ * Outbound verification is decided by policy after the handshake, from
+ * SSL_get_verify_result and the peer's names, so the handshake itself must
+ * not abort on an untrusted chain: record the result and carry on.
+ */
+static int
+tls_verify_record_cb(int ok, X509_STORE_CTX *store)
+{
+	(void)ok;
+	(void)store;
+	return 1;
+}
+
+SSL_CTX *
+tls_client_ctx_new(const config_listener_t *l, char *err, size_t errlen)
+{
+	SSL_CTX *ctx;
+
+	if ((ctx = SSL_CTX_new(TLS_method())) == NULL) {
+		tls_err(err, errlen, "SSL_CTX_new");
+		return NULL;
+	}
+	if (tls_ctx_common(ctx, l->min_tls) == -1) {
+		tls_err(err, errlen, "TLS settings");
+		goto err1;
+	}
+	if (l->ca_file != NULL) {
+		if (!SSL_CTX_load_verify_locations(ctx, l->ca_file, NULL)) {
+			tls_err(err, errlen, "cannot load ca_file");
+			goto err1;
+		}
+	} else if (!SSL_CTX_load_verify_locations(ctx,
+	    "/etc/ssl/certs/ca-certificates.crt", NULL)) {
+		tls_err(err, errlen, "cannot load the system CA bundle");
+		goto err1;
+	}
+	SSL_CTX_set_verify(ctx, SSL_VERIFY_PEER, tls_verify_record_cb);
+	return ctx;
+
+err1:
+	SSL_CTX_free(ctx);
+	return NULL;
+}
+
+void
+tls_ctx_free(SSL_CTX *ctx)
+{
+	tls_server_t *srv;
+
+	if (ctx == NULL)
+		return;
+	if ((srv = SSL_CTX_get_app_data(ctx)) != NULL) {
+		for (int i = 0; i < srv->npairs; i++)
+			tls_pair_cleanup(&srv->pairs[i]);
+		free(srv);
+	}
+	SSL_CTX_free(ctx);
+}
+
+const char *
+tls_version_name(const SSL *ssl)
+{
+	return ssl == NULL ? "-" : SSL_get_version(ssl);
+}
+
+/* Case-insensitive: does name end with suffix (which starts with '.')? */
+static int
+tls_has_suffix(const char *name, size_t n, const char *suffix, size_t sn)
+{
+	return n > sn && strncasecmp(name + n - sn, suffix, sn) == 0;
+}
+
+/*
+ * ".example" matching: a DNS subjectAltName below example; a wildcard
+ * "*.a.example" counts as below example when "a.example" is example or
+ * below it. Only when there is no DNS name at all is the CN used
+ * (RFC 6125 6.4.4).
+ */
+static int
+tls_cert_matches_suffix(X509 *x, const char *suffix)
+{
+	GENERAL_NAMES *gens;
+	size_t sn = strlen(suffix);
+	int found = 0, any = 0;
+
+	gens = X509_get_ext_d2i(x, NID_subject_alt_name, NULL, NULL);
+	for (size_t i = 0; gens != NULL && i < sk_GENERAL_NAME_num(gens); i++) {
+		const GENERAL_NAME *g = sk_GENERAL_NAME_value(gens, i);
+		const unsigned char *d;
+		size_t n;
+
+		if (g->type != GEN_DNS)
+			continue;
+		any = 1;
+		d = ASN1_STRING_get0_data(g->d.dNSName);
+		n = (size_t)ASN1_STRING_length(g->d.dNSName);
+		if (memchr(d, '\0', n) != NULL)
+			continue;
+		if (n > 2 && d[0] == '*' && d[1] == '.') {
+			/* "*.rest" -> ".rest" must be ".example" or below. */
+			if ((n - 1 == sn && strncasecmp((const char *)d + 1,
+			    suffix, sn) == 0) ||
+			    tls_has_suffix((const char *)d + 1, n - 1, suffix,
+			    sn))
+				found = 1;
+		} else if (memchr(d, '*', n) == NULL &&
+		    tls_has_suffix((const char *)d, n, suffix, sn))
+			found = 1;
+	}
+	GENERAL_NAMES_free(gens);
+	if (!any && !found) {
+		char cn[256];
+		int n = X509_NAME_get_text_by_NID(X509_get_subject_name(x),
+		    NID_commonName, cn, sizeof(cn));
+		found = n > 0 && (size_t)n == strlen(cn) &&
+		    tls_has_suffix(cn, (size_t)n, suffix, sn);
+	}
+	return found;
+}
+
+int
+tls_peer_matches(const SSL *ssl, const char *name)
+{
+	X509 *x = SSL_get_peer_certificate(ssl);
+	int ok;
+
+	if (x == NULL)
+		return 0;
+	if (name[0] == '.')
+		ok = tls_cert_matches_suffix(x, name);
+	else
+		ok = X509_check_host(x, name, strlen(name),
+		    X509_CHECK_FLAG_NO_PARTIAL_WILDCARDS, NULL) == 1;
+	X509_free(x);
+	return ok;
+}
+
+int
+tls_peer_trusted(const SSL *ssl)
+{
+	X509 *x = SSL_get_peer_certificate(ssl);
+
+	if (x == NULL)
+		return 0;
+	X509_free(x);
+	return SSL_get_verify_result(ssl) == X509_V_OK;
+}

@@ -1,0 +1,1044 @@
+/*
+ * test_config: config_load on ini files written to a temporary directory,
+ * checking the values read and the exact "FILE:LINE: message" reports.
+ */
+#include <arpa/inet.h>
+#include <limits.h>
+#include <netinet/in.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "check.h"
+#include "config.h"
+
+#define TEST_MAX_CMD (3 * PATH_MAX)
+
+/* The temporary directory; set once in main, removed at the end. */
+static char test_dir[] = "/tmp/test_config.XXXXXX";
+static char test_ini[PATH_MAX];
+
+/* CHECK_PREFIX: got starts with want. */
+#define CHECK_PREFIX(got, want)                                            \
+	do {                                                               \
+		const char *check_g_ = (got) ? (got) : "(null)";            \
+		size_t check_n_ = strlen(want);                            \
+		if (strlen(check_g_) < check_n_)                           \
+			check_n_ = strlen(check_g_);                       \
+		CHECK_MEM(check_g_, check_n_, (want), strlen(want));       \
+	} while (0)
+
+#define CHECK_STR(got, want)                                               \
+	do {                                                               \
+		const char *check_g_ = (got) ? (got) : "(null)";            \
+		CHECK_MEM(check_g_, strlen(check_g_), (want), strlen(want)); \
+	} while (0)
+
+/* test_path writes DIR/name into out. */
+static void
+test_path(char *out, size_t outlen, const char *name)
+{
+	snprintf(out, outlen, "%s/%s", test_dir, name);
+}
+
+static void
+write_file(const char *path, const char *text)
+{
+	FILE *f = fopen(path, "w");
+
+	CHECK(f != NULL);
+	if (f == NULL)
+		return;
+	fputs(text, f);
+	fclose(f);
+}
+
+/*
+ * load writes text to DIR/t.ini and loads it. *errs gets what config_load
+ * wrote (caller frees), with the file's path replaced by "F".
+ */
+static config_t *
+load(const char *text, int check_files, char **errs)
+{
+	char *buf = NULL, *out, *hit, *src;
+	size_t len = 0, plen = strlen(test_ini);
+	config_t *cfg;
+	FILE *ms;
+
+	write_file(test_ini, text);
+	ms = open_memstream(&buf, &len);
+	cfg = config_load(test_ini, check_files, ms);
+	fclose(ms);
+	out = calloc(1, len + 1);
+	for (src = buf; (hit = strstr(src, test_ini)) != NULL;
+	    src = hit + plen) {
+		strncat(out, src, (size_t)(hit - src));
+		strcat(out, "F");
+	}
+	strcat(out, src);
+	free(buf);
+	*errs = out;
+	return cfg;
+}
+
+/* load_path loads path; returns what config_load wrote (caller frees). */
+static char *
+load_path(const char *path, config_t **cfg)
+{
+	char *buf = NULL;
+	size_t len = 0;
+	FILE *ms = open_memstream(&buf, &len);
+
+	*cfg = config_load(path, 0, ms);
+	fclose(ms);
+	return buf;
+}
+
+/* load_ok loads text that must be valid; reports its errors otherwise. */
+static config_t *
+load_ok(const char *text)
+{
+	char *errs;
+	config_t *cfg = load(text, 0, &errs);
+
+	CHECK(cfg != NULL);
+	CHECK_STR(errs, "");
+	free(errs);
+	return cfg;
+}
+
+/* load_bad loads text that must fail with exactly want. */
+static void
+load_bad(const char *text, int check_files, const char *want)
+{
+	char *errs;
+	config_t *cfg = load(text, check_files, &errs);
+
+	CHECK(cfg == NULL);
+	CHECK_STR(errs, want);
+	free(errs);
+	config_free(cfg);
+}
+
+static uint16_t
+addr_port(const config_addr_t *a)
+{
+	if (a->addr.ss_family == AF_INET)
+		return ntohs(((const struct sockaddr_in *)&a->addr)->sin_port);
+	return ntohs(((const struct sockaddr_in6 *)&a->addr)->sin6_port);
+}
+
+static const char *
+addr_text(const config_addr_t *a, char *buf, size_t buflen)
+{
+	const void *ip;
+
+	if (a->addr.ss_family == AF_INET)
+		ip = &((const struct sockaddr_in *)&a->addr)->sin_addr;
+	else
+		ip = &((const struct sockaddr_in6 *)&a->addr)->sin6_addr;
+	if (inet_ntop(a->addr.ss_family, ip, buf, (socklen_t)buflen) == NULL)
+		return "?";
+	return buf;
+}
+
+static const char minimal_inbound[] =
+    "[inbound]\n"
+    "listen = 127.0.0.1:10025\n"
+    "backend = 127.0.0.1:2525\n"
+    "tls = off\n";
+
+static void
+test_duration(void)
+{
+	static const struct {
+		const char *s;
+		uint64_t ms;
+	} good[] = {
+		{ "30", 30000 }, { "30s", 30000 }, { "5m", 300000 },
+		{ "1h", 3600000 }, { "250ms", 250 }, { "1ms", 1 },
+		{ "18446744073709551615ms", UINT64_MAX },
+	};
+	static const char *const bad[] = {
+		"0", "0s", "0ms", "", "s", "-5", "+5", "5x", "5 s", " 5",
+		"1.5m",
+		"5S", "5min", "18446744073709551615",
+		"99999999999999999999ms", "18446744073709551615h",
+	};
+	uint64_t ms;
+	size_t i;
+
+	for (i = 0; i < sizeof good / sizeof good[0]; i++) {
+		ms = 0;
+		CHECK_EQ_INT(config_parse_duration(good[i].s, &ms), 0);
+		CHECK(ms == good[i].ms);
+	}
+	for (i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+		ms = 7;
+		if (config_parse_duration(bad[i], &ms) != -1)
+			fprintf(stderr, "accepted duration '%s'\n", bad[i]);
+		CHECK_EQ_INT(config_parse_duration(bad[i], &ms), -1);
+		CHECK_EQ_INT(ms, 7);
+	}
+}
+
+static void
+test_hostport(void)
+{
+	static const struct {
+		const char *s, *host;
+		uint16_t port;
+	} good[] = {
+		{ "127.0.0.1:25", "127.0.0.1", 25 },
+		{ "[::1]:2525", "::1", 2525 },
+		{ "[::]:25", "::", 25 },
+		{ "*:25", "*", 25 },
+		{ "mx.example.com:65535", "mx.example.com", 65535 },
+		{ "[fe80::1%eth0]:1", "fe80::1%eth0", 1 },
+	};
+	static const char *const bad[] = {
+		"127.0.0.1", ":25", "::1:25", "[::1]25", "[::1]", "[]:25",
+		"host:0", "host:65536", "host:25x", "host:", "ho st:25",
+		"[::1:25", "host:-1", "[*]:25", "**:25", "",
+	};
+	char *host;
+	uint16_t port;
+	size_t i;
+
+	for (i = 0; i < sizeof good / sizeof good[0]; i++) {
+		host = NULL;
+		CHECK_EQ_INT(config_parse_hostport(good[i].s, &host, &port), 0);
+		CHECK_STR(host, good[i].host);
+		CHECK_EQ_INT(port, good[i].port);
+		free(host);
+	}
+	for (i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+		host = NULL;
+		if (config_parse_hostport(bad[i], &host, &port) != -1)
+			fprintf(stderr, "accepted host:port '%s'\n", bad[i]);
+		CHECK_EQ_INT(config_parse_hostport(bad[i], &host, &port), -1);
+		CHECK(host == NULL);
+	}
+}
+
+static void
+test_defaults(void)
+{
+	config_t *cfg = load_ok(
+	    "; a comment\n"
+	    "[inbound]\n"
+	    "listen = 127.0.0.1:10025\n"
+	    "backend = 127.0.0.1:2525\n"
+	    "cert = a.pem\n"
+	    "key = a.key\n"
+	    "[outbound]\n"
+	    "listen = 127.0.0.1:10587\n"
+	    "mode = relay\n"
+	    "relay = 127.0.0.1:2526\n");
+	const config_listener_t *in, *out;
+	char buf[64];
+
+	if (cfg == NULL)
+		return;
+	CHECK_STR(cfg->path, test_ini);
+	CHECK_EQ_INT(cfg->log_level, LOG_INFO);
+	CHECK_EQ_INT(cfg->log_format, LOG_FORMAT_TEXT);
+	CHECK_EQ_INT(cfg->max_sessions, 10000);
+	CHECK_EQ_INT(cfg->idle_timeout_ms, 300000);
+	CHECK_EQ_INT(cfg->handshake_timeout_ms, 30000);
+	CHECK_EQ_INT(cfg->connect_timeout_ms, 30000);
+	CHECK_EQ_INT(cfg->nlisteners, 2);
+	CHECK_EQ_INT(cfg->npolicies, 0);
+
+	in = &cfg->listeners[0];
+	CHECK_EQ_INT(in->dir, DIR_INBOUND);
+	CHECK_STR(in->name, "inbound");
+	CHECK_EQ_INT(in->line, 2);
+	CHECK_STR(in->listen.host, "127.0.0.1");
+	CHECK_EQ_INT(in->listen.port, 10025);
+	CHECK_EQ_INT(in->listen.addr.ss_family, AF_INET);
+	CHECK_EQ_INT(in->listen.addrlen, sizeof(struct sockaddr_in));
+	CHECK_EQ_INT(addr_port(&in->listen), 10025);
+	CHECK_STR(addr_text(&in->listen, buf, sizeof buf), "127.0.0.1");
+	CHECK_EQ_INT(addr_port(&in->backend), 2525);
+	CHECK_EQ_INT(in->in_tls, IN_TLS_STARTTLS);
+	CHECK_EQ_INT(in->ncerts, 1);
+	CHECK_STR(in->certs[0].cert, "a.pem");
+	CHECK_STR(in->certs[0].key, "a.key");
+	CHECK_EQ_INT(in->certs[0].line, 5);
+	CHECK_EQ_INT(in->require_tls, 0);
+	CHECK_EQ_INT(in->hide_auth_before_tls, 1);
+	CHECK_EQ_INT(in->min_tls, 0x0303);
+
+	out = &cfg->listeners[1];
+	CHECK_EQ_INT(out->dir, DIR_OUTBOUND);
+	CHECK_STR(out->name, "outbound");
+	CHECK_EQ_INT(out->line, 7);
+	CHECK_EQ_INT(out->out_mode, OUT_MODE_RELAY);
+	CHECK_EQ_INT(out->out_tls, OUT_TLS_MAY);
+	CHECK_STR(out->relay.host, "127.0.0.1");
+	CHECK_EQ_INT(addr_port(&out->relay), 2526);
+	CHECK(out->helo_name == NULL);
+	CHECK(out->ca_file == NULL);
+	CHECK_EQ_INT(out->mark, 0);
+	CHECK_EQ_INT(out->min_tls, 0x0303);
+	config_free(cfg);
+}
+
+static void
+test_values(void)
+{
+	config_t *cfg = load_ok(
+	    "[global]\n"
+	    "log_level = DEBUG\n"
+	    "log_format = json\n"
+	    "max_sessions = 4294967295\n"
+	    "idle_timeout = 5m\n"
+	    "handshake_timeout = 250ms\n"
+	    "connect_timeout = 1h\n"
+	    "[inbound:smtps]\n"
+	    "listen = *:10465\n"
+	    "backend = localhost:2525\n"
+	    "tls = implicit\n"
+	    "cert = a.pem\n"
+	    "key = a.key\n"
+	    "min_tls = 1.3\n"
+	    "require_tls = on\n"
+	    "hide_auth_before_tls = False\n"
+	    "[outbound:t]\n"
+	    "listen = [::1]:10587\n"
+	    "mode = transparent\n"
+	    "tls = encrypt\n"
+	    "helo_name = mail.example.org\n"
+	    "ca_file = /etc/ssl/certs/ca-certificates.crt\n"
+	    "mark = 0x1F\n"
+	    "min_tls = 1.3\n"
+	    "[outbound:u]\n"
+	    "listen = 127.0.0.1:10588\n"
+	    "mode = relay\n"
+	    "relay = localhost:587\n"
+	    "tls = verify\n"
+	    "helo_name = [192.0.2.1]\n"
+	    "mark = 4294967295\n");
+	const config_listener_t *l;
+	char buf[64];
+
+	if (cfg == NULL)
+		return;
+	CHECK_EQ_INT(cfg->log_level, LOG_DEBUG);
+	CHECK_EQ_INT(cfg->log_format, LOG_FORMAT_JSON);
+	CHECK_EQ_INT(cfg->max_sessions, 4294967295u);
+	CHECK_EQ_INT(cfg->idle_timeout_ms, 300000);
+	CHECK_EQ_INT(cfg->handshake_timeout_ms, 250);
+	CHECK_EQ_INT(cfg->connect_timeout_ms, 3600000);
+	CHECK_EQ_INT(cfg->nlisteners, 3);
+
+	l = &cfg->listeners[0];
+	CHECK_STR(l->name, "inbound:smtps");
+	CHECK_STR(l->listen.host, "*");
+	CHECK_EQ_INT(l->listen.addr.ss_family, AF_INET);
+	CHECK_STR(addr_text(&l->listen, buf, sizeof buf), "0.0.0.0");
+	CHECK_EQ_INT(addr_port(&l->listen), 10465);
+	CHECK_STR(l->backend.host, "localhost");
+	CHECK(l->backend.addrlen > 0);
+	CHECK_EQ_INT(addr_port(&l->backend), 2525);
+	CHECK_EQ_INT(l->in_tls, IN_TLS_IMPLICIT);
+	CHECK_EQ_INT(l->min_tls, 0x0304);
+	CHECK_EQ_INT(l->require_tls, 1);
+	CHECK_EQ_INT(l->hide_auth_before_tls, 0);
+
+	l = &cfg->listeners[1];
+	CHECK_STR(l->name, "outbound:t");
+	CHECK_EQ_INT(l->listen.addr.ss_family, AF_INET6);
+	CHECK_EQ_INT(l->listen.addrlen, sizeof(struct sockaddr_in6));
+	CHECK_STR(l->listen.host, "::1");
+	CHECK_STR(addr_text(&l->listen, buf, sizeof buf), "::1");
+	CHECK_EQ_INT(addr_port(&l->listen), 10587);
+	CHECK_EQ_INT(l->out_mode, OUT_MODE_TRANSPARENT);
+	CHECK_EQ_INT(l->out_tls, OUT_TLS_ENCRYPT);
+	CHECK_STR(l->helo_name, "mail.example.org");
+	CHECK_STR(l->ca_file, "/etc/ssl/certs/ca-certificates.crt");
+	CHECK_EQ_INT(l->mark, 0x1f);
+	CHECK_EQ_INT(l->min_tls, 0x0304);
+	CHECK(l->relay.host == NULL);
+
+	l = &cfg->listeners[2];
+	CHECK_EQ_INT(l->out_mode, OUT_MODE_RELAY);
+	CHECK_EQ_INT(l->out_tls, OUT_TLS_VERIFY);
+	/* As written: the relay's name is what its certificate must show. */
+	CHECK_STR(l->relay.host, "localhost");
+	CHECK_EQ_INT(addr_port(&l->relay), 587);
+	CHECK_STR(l->helo_name, "[192.0.2.1]");
+	CHECK_EQ_INT(l->mark, 4294967295u);
+	config_free(cfg);
+}
+
+static void
+test_unknown_key(void)
+{
+	char *buf = NULL, want[PATH_MAX + 128];
+	size_t len = 0;
+	FILE *ms;
+	config_t *cfg;
+
+	/* Once with the real file name, as a user sees it. */
+	write_file(test_ini, "[inbound]\n"
+	    "listen = 127.0.0.1:10025\n"
+	    "backend = 127.0.0.1:2525\n"
+	    "tls = off\n"
+	    "frobnicate = 1\n");
+	ms = open_memstream(&buf, &len);
+	cfg = config_load(test_ini, 0, ms);
+	fclose(ms);
+	snprintf(want, sizeof want,
+	    "%s:5: unknown key 'frobnicate' in [inbound]\n", test_ini);
+	CHECK(cfg == NULL);
+	CHECK_STR(buf, want);
+	free(buf);
+
+	/* errs may be NULL: the verdict stays. */
+	CHECK(config_load(test_ini, 0, NULL) == NULL);
+
+	/* A key of another section is unknown here. */
+	load_bad("[global]\nlisten = 127.0.0.1:25\n[inbound:a]\n"
+	    "listen = 127.0.0.1:10025\nbackend = 127.0.0.1:2525\n"
+	    "tls = off\nrelay = 127.0.0.1:25\n", 0,
+	    "F:2: unknown key 'listen' in [global]\n"
+	    "F:7: unknown key 'relay' in [inbound:a]\n");
+}
+
+static void
+test_unknown_section(void)
+{
+	/* Its keys are not reported again, one by one. */
+	load_bad("[inbound]\n"
+	    "listen = 127.0.0.1:10025\n"
+	    "backend = 127.0.0.1:2525\n"
+	    "tls = off\n"
+	    "\n"
+	    "[frobnicate]\n"
+	    "a = 1\n"
+	    "b = 2\n"
+	    "[Inbound]\n"
+	    "[global:x]\n", 0,
+	    "F:6: unknown section [frobnicate]\n"
+	    "F:9: unknown section [Inbound]\n"
+	    "F:10: unknown section [global:x]\n");
+	load_bad("log_level = info\n[inbound]\n"
+	    "listen = 127.0.0.1:10025\nbackend = 127.0.0.1:2525\n"
+	    "tls = off\n", 0,
+	    "F:1: key 'log_level' outside any section\n");
+}
+
+static void
+test_bad_duration(void)
+{
+	load_bad("[global]\n"
+	    "idle_timeout = 5 parsecs\n"
+	    "handshake_timeout = 0\n"
+	    "connect_timeout = 99999999999999999999\n"
+	    "[inbound]\n"
+	    "listen = 127.0.0.1:10025\n"
+	    "backend = 127.0.0.1:2525\n"
+	    "tls = off\n", 0,
+	    "F:2: bad value for idle_timeout: '5 parsecs' (expected a "
+	    "duration such as 30, 30s, 5m, 1h or 250ms, not 0)\n"
+	    "F:3: bad value for handshake_timeout: '0' (expected a "
+	    "duration such as 30, 30s, 5m, 1h or 250ms, not 0)\n"
+	    "F:4: bad value for connect_timeout: '99999999999999999999' "
+	    "(expected a duration such as 30, 30s, 5m, 1h or 250ms, not 0)\n");
+}
+
+static void
+test_many_errors(void)
+{
+	/*
+	 * Every problem, each at its line, in line order: those found at the
+	 * end of a section (line 7) come before the later key errors.
+	 */
+	load_bad(
+	    "[global]\n"                          /* 1 */
+	    "log_level = loud\n"                  /* 2 */
+	    "max_sessions = 0\n"                  /* 3 */
+	    "max_sessions = 10\n"                 /* 4 */
+	    "; comment\n"                         /* 5 */
+	    "\n"                                  /* 6 */
+	    "[inbound]\n"                         /* 7 */
+	    "  listen = 127.0.0.1:10025\n"        /* 8 */
+	    "tls = sometimes\n"                   /* 9 */
+	    "cert = a.pem\n"                      /* 10 */
+	    "require_tls = maybe\n"               /* 11 */
+	    "this line has no equals sign\n"      /* 12 */
+	    "[outbound]\n"                        /* 13 */
+	    "listen = 127.0.0.1:10025\n"          /* 14 */
+	    "mode = relay\n"                      /* 15 */
+	    "relay = 127.0.0.1:2525\n"            /* 16 */
+	    "mark = 0\n"                          /* 17 */
+	    "min_tls = 1.1\n"                     /* 18 */
+	    "[policy:x.example\n"                 /* 19 */
+	    "tls = whatever\n",                   /* 20: skipped */
+	    0,
+	    "F:2: bad value for log_level: 'loud' "
+	    "(expected debug, info, warn or error)\n"
+	    "F:3: bad value for max_sessions: '0' "
+	    "(expected a positive integer)\n"
+	    "F:4: duplicate key 'max_sessions' in [global] "
+	    "(first at line 3)\n"
+	    "F:7: missing required key 'backend' in [inbound]\n"
+	    "F:9: bad value for tls: 'sometimes' "
+	    "(expected starttls, implicit or off)\n"
+	    "F:10: cert without key "
+	    "(each cert = must be followed by its key =)\n"
+	    "F:11: bad value for require_tls: 'maybe' (expected yes or no)\n"
+	    "F:12: expected 'key = value', '[section]' or a comment\n"
+	    "F:14: listen address 127.0.0.1:10025 is already used by "
+	    "[inbound] (line 7)\n"
+	    "F:17: bad value for mark: '0' "
+	    "(expected a nonzero 32-bit number, decimal or 0x hex)\n"
+	    "F:18: bad value for min_tls: '1.1' (expected 1.2 or 1.3)\n"
+	    "F:19: bad section header: missing ']'\n");
+}
+
+static void
+test_missing_required(void)
+{
+	load_bad("[inbound]\n"
+	    "[outbound]\n"
+	    "[outbound:r]\n"
+	    "listen = 127.0.0.1:10587\n"
+	    "mode = relay\n"
+	    "[policy:example.com]\n"
+	    "match = example.com\n", 0,
+	    "F:1: missing required key 'listen' in [inbound]\n"
+	    "F:1: missing required key 'backend' in [inbound]\n"
+	    "F:1: missing required key 'cert' in [inbound] "
+	    "(needed unless tls = off)\n"
+	    "F:2: missing required key 'listen' in [outbound]\n"
+	    "F:2: missing required key 'mode' in [outbound]\n"
+	    "F:3: missing required key 'relay' in [outbound:r] "
+	    "(needed for mode = relay)\n"
+	    "F:6: missing required key 'tls' in [policy:example.com]\n");
+	load_bad("", 0, "F:0: no [inbound] or [outbound] listener\n");
+	load_bad("[global]\nlog_level = warn\n", 0,
+	    "F:0: no [inbound] or [outbound] listener\n");
+}
+
+static void
+test_certs(void)
+{
+	config_t *cfg = load_ok(
+	    "[inbound]\n"
+	    "listen = 127.0.0.1:10025\n"
+	    "backend = 127.0.0.1:2525\n"
+	    "cert = /etc/stp/rsa.pem\n"
+	    "key = /etc/stp/rsa.key\n"
+	    "\n"
+	    "cert = /etc/stp/ecdsa.pem\n"
+	    "key = /etc/stp/ecdsa.key\n");
+
+	if (cfg != NULL) {
+		const config_listener_t *l = &cfg->listeners[0];
+
+		CHECK_EQ_INT(l->ncerts, 2);
+		CHECK_STR(l->certs[0].cert, "/etc/stp/rsa.pem");
+		CHECK_STR(l->certs[0].key, "/etc/stp/rsa.key");
+		CHECK_EQ_INT(l->certs[0].line, 4);
+		CHECK_STR(l->certs[1].cert, "/etc/stp/ecdsa.pem");
+		CHECK_STR(l->certs[1].key, "/etc/stp/ecdsa.key");
+		CHECK_EQ_INT(l->certs[1].line, 7);
+	}
+	config_free(cfg);
+
+	load_bad("[inbound]\n"
+	    "listen = 127.0.0.1:10025\n"
+	    "backend = 127.0.0.1:2525\n"
+	    "key = lonely.key\n"
+	    "cert = a.pem\n"
+	    "cert = b.pem\n"
+	    "key = b.key\n"
+	    "cert = c.pem\n", 0,
+	    "F:4: key without cert (each key = must follow its cert =)\n"
+	    "F:5: cert without key "
+	    "(each cert = must be followed by its key =)\n"
+	    "F:8: cert without key "
+	    "(each cert = must be followed by its key =)\n");
+
+	load_bad("[inbound]\n"
+	    "listen = 127.0.0.1:10025\n"
+	    "backend = 127.0.0.1:2525\n"
+	    "cert = 1\nkey = 1\ncert = 2\nkey = 2\ncert = 3\nkey = 3\n"
+	    "cert = 4\nkey = 4\ncert = 5\nkey = 5\ncert = 6\nkey = 6\n"
+	    "cert = 7\nkey = 7\ncert = 8\nkey = 8\ncert = 9\nkey = 9\n", 0,
+	    "F:20: too many cert/key pairs in [inbound] (at most 8)\n"
+	    "F:21: key without cert (each key = must follow its cert =)\n");
+
+	/* tls = off needs no certificate, but cannot require TLS. */
+	load_bad("[inbound]\n"
+	    "listen = 127.0.0.1:10025\n"
+	    "backend = 127.0.0.1:2525\n"
+	    "require_tls = yes\n"
+	    "tls = off\n", 0,
+	    "F:4: require_tls = yes cannot be met with tls = off\n");
+}
+
+static void
+test_listen_addresses(void)
+{
+	config_t *cfg = load_ok(
+	    "[inbound:v6]\n"
+	    "listen = [::1]:10025\n"
+	    "backend = [::1]:2525\n"
+	    "tls = off\n"
+	    "[inbound:any6]\n"
+	    "listen = [::]:10026\n"
+	    "backend = 127.0.0.1:2525\n"
+	    "tls = off\n"
+	    "[inbound:any4]\n"
+	    "listen = *:10026\n"
+	    "backend = 127.0.0.1:2525\n"
+	    "tls = off\n");
+	char buf[64];
+
+	if (cfg != NULL) {
+		const config_listener_t *l = cfg->listeners;
+
+		CHECK_EQ_INT(cfg->nlisteners, 3);
+		CHECK_EQ_INT(l[0].listen.addr.ss_family, AF_INET6);
+		CHECK_STR(addr_text(&l[0].listen, buf, sizeof buf), "::1");
+		CHECK_EQ_INT(addr_port(&l[0].listen), 10025);
+		CHECK_EQ_INT(l[0].backend.addr.ss_family, AF_INET6);
+		CHECK_EQ_INT(addr_port(&l[0].backend), 2525);
+		CHECK_EQ_INT(l[1].listen.addr.ss_family, AF_INET6);
+		CHECK_STR(addr_text(&l[1].listen, buf, sizeof buf), "::");
+		CHECK_EQ_INT(l[2].listen.addr.ss_family, AF_INET);
+		CHECK_STR(addr_text(&l[2].listen, buf, sizeof buf), "0.0.0.0");
+	}
+	config_free(cfg);
+
+	/* Listening needs numbers: a name would be resolved who knows how. */
+	load_bad("[inbound]\n"
+	    "listen = localhost:10025\n"
+	    "backend = 127.0.0.1:2525\n"
+	    "tls = off\n"
+	    "[inbound:b]\n"
+	    "listen = ::1:25\n"
+	    "backend = *:2525\n"
+	    "tls = off\n", 0,
+	    "F:2: bad value for listen: 'localhost:10025' (expected a "
+	    "numeric address and port: 127.0.0.1:25, [::1]:25, *:25)\n"
+	    "F:6: bad value for listen: '::1:25' (expected a numeric "
+	    "address and port: 127.0.0.1:25, [::1]:25, *:25)\n"
+	    "F:7: bad value for backend: '*:2525' "
+	    "(expected host:port or [v6]:port)\n");
+
+	/* The wildcard takes the port on every address of its family. */
+	load_bad("[inbound]\n"
+	    "listen = *:10025\n"
+	    "backend = 127.0.0.1:2525\n"
+	    "tls = off\n"
+	    "[outbound]\n"
+	    "listen = 127.0.0.1:10025\n"
+	    "mode = transparent\n", 0,
+	    "F:6: listen address 127.0.0.1:10025 is already used by "
+	    "[inbound] (line 1)\n");
+}
+
+static void
+test_unresolvable(void)
+{
+	char *errs;
+	config_t *cfg = load("[inbound]\n"
+	    "listen = 127.0.0.1:10025\n"
+	    "backend = no-such-host.invalid:2525\n"
+	    "tls = off\n", 0, &errs);
+	static const char want[] =
+	    "F:3: cannot resolve backend host 'no-such-host.invalid': ";
+
+	CHECK(cfg == NULL);
+	CHECK_PREFIX(errs, want);
+	/* One line, with the resolver's reason after the prefix. */
+	CHECK(strlen(errs) > sizeof want);
+	CHECK(strchr(errs, '\n') == errs + strlen(errs) - 1);
+	free(errs);
+	config_free(cfg);
+}
+
+static void
+test_transparent(void)
+{
+	load_bad("[inbound]\n"
+	    "listen = 127.0.0.1:10025\n"
+	    "backend = 127.0.0.1:2525\n"
+	    "tls = off\n"
+	    "[outbound]\n"
+	    "listen = 127.0.0.1:10587\n"
+	    "mode = transparent\n"
+	    "tls = verify\n"
+	    "[outbound:b]\n"
+	    "listen = 127.0.0.1:10588\n"
+	    "relay = 127.0.0.1:2525\n"
+	    "mode = transparent\n", 0,
+	    "F:8: tls = verify needs a name to verify, which transparent "
+	    "mode does not know; use [policy:DOMAIN] sections\n"
+	    "F:11: relay is only allowed with mode = relay\n");
+}
+
+static void
+test_policy(void)
+{
+	char text[1024];
+	config_t *cfg;
+
+	snprintf(text, sizeof text, "%s"
+	    "[policy:Example.COM.]\n"
+	    "tls = verify\n"
+	    "[policy:partner.example]\n"
+	    "match = mx1.Partner.example, .MX.partner.example.\tmx2.x.example\n"
+	    "match = ,other.example,\n"
+	    "tls = Encrypt\n", minimal_inbound);
+	cfg = load_ok(text);
+	if (cfg != NULL) {
+		const config_policy_t *p = cfg->policies;
+
+		CHECK_EQ_INT(cfg->npolicies, 2);
+		CHECK_STR(p[0].domain, "example.com");
+		CHECK_EQ_INT(p[0].tls, OUT_TLS_VERIFY);
+		CHECK_EQ_INT(p[0].line, 5);
+		CHECK_EQ_INT(p[0].nmatch, 1);
+		CHECK_STR(p[0].match[0], "example.com");
+		CHECK_STR(p[1].domain, "partner.example");
+		CHECK_EQ_INT(p[1].tls, OUT_TLS_ENCRYPT);
+		CHECK_EQ_INT(p[1].nmatch, 4);
+		CHECK_STR(p[1].match[0], "mx1.partner.example");
+		CHECK_STR(p[1].match[1], ".mx.partner.example");
+		CHECK_STR(p[1].match[2], "mx2.x.example");
+		CHECK_STR(p[1].match[3], "other.example");
+	}
+	config_free(cfg);
+
+	snprintf(text, sizeof text, "%s"
+	    "[policy:a.example]\n"                         /* 5 */
+	    "tls = may\n"                                  /* 6 */
+	    "match = ok.example bad..example\n"            /* 7 */
+	    "match = , ,\n"                                /* 8 */
+	    "[policy:EXAMPLE.com]\n"                       /* 9 */
+	    "tls = encrypt\n"                              /* 10 */
+	    "[policy:example.com.]\n"                      /* 11 */
+	    "tls = verify\n"                               /* 12 */
+	    "[policy]\n"                                   /* 13 */
+	    "[policy:no_good!]\n", minimal_inbound);       /* 14 */
+	load_bad(text, 0,
+	    "F:6: bad value for tls: 'may' (expected encrypt or verify)\n"
+	    "F:7: bad value for match: 'ok.example bad..example' (expected "
+	    "host names or .domain suffixes separated by spaces or commas, "
+	    "at most 16)\n"
+	    "F:8: bad value for match: ', ,' (expected host names or .domain "
+	    "suffixes separated by spaces or commas, at most 16)\n"
+	    "F:11: duplicate policy for example.com (first at line 9)\n"
+	    "F:13: bad section name [policy] (expected [policy:DOMAIN])\n"
+	    "F:14: bad section name [policy:no_good!] "
+	    "(expected [policy:DOMAIN])\n");
+
+	snprintf(text, sizeof text, "%s[policy:a.example]\ntls = verify\n"
+	    "match = a b c d e f g h i j k l m n o p\nmatch = q\n",
+	    minimal_inbound);
+	load_bad(text, 0,
+	    "F:8: bad value for match: 'q' (expected host names or .domain "
+	    "suffixes separated by spaces or commas, at most 16)\n");
+}
+
+static void
+test_duplicates(void)
+{
+	load_bad("[global]\n"
+	    "[inbound:a]\n"
+	    "listen = 127.0.0.1:10025\n"
+	    "backend = 127.0.0.1:2525\n"
+	    "tls = off\n"
+	    "listen = 127.0.0.1:10026\n"
+	    "[inbound:a]\n"
+	    "listen = 127.0.0.1:10027\n"
+	    "[global]\n"
+	    "[outbound:a]\n"
+	    "listen = [::1]:10025\n"
+	    "mode = transparent\n"
+	    "[outbound:bad name]\n", 0,
+	    "F:6: duplicate key 'listen' in [inbound:a] (first at line 3)\n"
+	    "F:7: duplicate section [inbound:a] (first at line 2)\n"
+	    "F:9: duplicate section [global] (first at line 1)\n"
+	    "F:13: bad section name [outbound:bad name] (NAME in "
+	    "[outbound:NAME] is 1 to 64 letters, digits, '.', '-' or '_')\n");
+}
+
+static void
+test_syntax(void)
+{
+	char text[1024], longline[400], want[PATH_MAX + 64];
+	config_t *cfg;
+
+	/*
+	 * A byte order mark, CRLF, indented keys and section (not joined to
+	 * the previous value), a comment after the section header, an
+	 * inline comment, "key: value".
+	 */
+	cfg = load_ok("\xEF\xBB\xBF[inbound] ; the main one\r\n"
+	    "\tlisten = 127.0.0.1:10025\r\n"
+	    "    backend: 127.0.0.1:2525 ; the MTA\r\n"
+	    "  # indented comment\r\n"
+	    "   tls = off\r\n"
+	    "  [ outbound:x ]\n"
+	    "listen = 127.0.0.1:10587\n"
+	    "mode = transparent");
+	if (cfg != NULL) {
+		CHECK_EQ_INT(cfg->nlisteners, 2);
+		CHECK_EQ_INT(addr_port(&cfg->listeners[0].backend), 2525);
+		CHECK_EQ_INT(cfg->listeners[0].in_tls, IN_TLS_OFF);
+		CHECK_STR(cfg->listeners[1].name, "outbound:x");
+		CHECK_EQ_INT(cfg->listeners[1].line, 6);
+	}
+	config_free(cfg);
+
+	memset(longline, 'a', sizeof longline - 1);
+	longline[sizeof longline - 1] = '\0';
+	memcpy(longline, "cert = ", 7);
+	snprintf(text, sizeof text, "%s%s\n[inbound:x] junk\nkey = x\n",
+	    minimal_inbound, longline);
+	load_bad(text, 0,
+	    "F:5: line too long (at most 198 characters)\n"
+	    "F:6: bad section header: text after ']'\n");
+
+	/* NUL bytes are not text. */
+	{
+		char *errs;
+		FILE *f = fopen(test_ini, "w");
+
+		fputs(minimal_inbound, f);
+		fwrite("cert\0= x\n", 1, 9, f);
+		fclose(f);
+		errs = load_path(test_ini, &cfg);
+		CHECK(cfg == NULL);
+		snprintf(want, sizeof want, "%s:5: NUL byte in line\n",
+		    test_ini);
+		CHECK_STR(errs, want);
+		free(errs);
+	}
+}
+
+static void
+test_unreadable(void)
+{
+	char path[PATH_MAX], want[PATH_MAX + 64], *errs;
+	config_t *cfg;
+
+	test_path(path, sizeof path, "does-not-exist.ini");
+	errs = load_path(path, &cfg);
+	snprintf(want, sizeof want,
+	    "%s:0: cannot read: No such file or directory\n", path);
+	CHECK(cfg == NULL);
+	CHECK_STR(errs, want);
+	free(errs);
+
+	/* A directory opens but does not read. */
+	errs = load_path(test_dir, &cfg);
+	snprintf(want, sizeof want, "%s:0: cannot read: Is a directory\n",
+	    test_dir);
+	CHECK(cfg == NULL);
+	CHECK_STR(errs, want);
+	free(errs);
+
+	config_free(NULL);
+}
+
+static int
+have_openssl(void)
+{
+	return system("command -v openssl >/dev/null 2>&1") == 0;
+}
+
+/* make_pair makes DIR/NAME.pem and DIR/NAME.key with openssl req. */
+static int
+make_pair(const char *name, const char *keyopts)
+{
+	char cmd[TEST_MAX_CMD];
+
+	snprintf(cmd, sizeof cmd, "openssl req -x509 -nodes -newkey %s "
+	    "-keyout '%s/%s.key' -out '%s/%s.pem' -days 2 "
+	    "-subj /CN=localhost >/dev/null 2>&1", keyopts, test_dir, name,
+	    test_dir, name);
+	return system(cmd) == 0 ? 0 : -1;
+}
+
+static void
+test_check_files(void)
+{
+	char text[4096], want[1024], *errs;
+	const char *d = test_dir;
+	config_t *cfg;
+
+	if (!have_openssl()) {
+		fprintf(stderr, "note: no openssl command, skipping "
+		    "test_check_files\n");
+		return;
+	}
+	CHECK_EQ_INT(make_pair("rsa", "rsa:2048"), 0);
+	CHECK_EQ_INT(make_pair("ec", "ec -pkeyopt ec_paramgen_curve:P-256"),
+	    0);
+
+	snprintf(text, sizeof text,
+	    "[inbound]\n"
+	    "listen = 127.0.0.1:10025\n"
+	    "backend = 127.0.0.1:2525\n"
+	    "cert = %s/rsa.pem\n"
+	    "key = %s/rsa.key\n"
+	    "cert = %s/ec.pem\n"
+	    "key = %s/ec.key\n"
+	    "[outbound]\n"
+	    "listen = 127.0.0.1:10587\n"
+	    "mode = transparent\n"
+	    "ca_file = %s/rsa.pem\n", d, d, d, d, d);
+	cfg = load(text, 1, &errs);
+	CHECK(cfg != NULL);
+	CHECK_STR(errs, "");
+	if (cfg != NULL)
+		CHECK_EQ_INT(cfg->listeners[0].ncerts, 2);
+	config_free(cfg);
+	free(errs);
+
+	/* A mismatched pair, a missing file, a missing CA file. */
+	snprintf(text, sizeof text,
+	    "[inbound]\n"
+	    "listen = 127.0.0.1:10025\n"
+	    "backend = 127.0.0.1:2525\n"
+	    "cert = %s/rsa.pem\n"
+	    "key = %s/ec.key\n"
+	    "cert = %s/missing.pem\n"
+	    "key = %s/rsa.key\n"
+	    "cert = %s/ec.pem\n"
+	    "key = %s/ec.key\n"
+	    "[outbound]\n"
+	    "listen = 127.0.0.1:10587\n"
+	    "mode = transparent\n"
+	    "ca_file = %s/missing-ca.pem\n", d, d, d, d, d, d, d);
+	cfg = load(text, 1, &errs);
+	CHECK(cfg == NULL);
+	{
+		char *l1 = errs, *l2 = strchr(l1, '\n'), *l3;
+
+		/* tls_check_keypair's own words follow "cert/key: ". */
+		CHECK_PREFIX(l1, "F:4: cert/key: ");
+		CHECK(l1[15] != '\n');
+		CHECK(l2 != NULL);
+		if (l2 == NULL)
+			goto out;
+		l2++;
+		CHECK_PREFIX(l2, "F:6: cert/key: ");
+		CHECK(l2[15] != '\n');
+		l3 = strchr(l2, '\n');
+		CHECK(l3 != NULL);
+		if (l3 == NULL)
+			goto out;
+		snprintf(want, sizeof want, "F:13: cannot read ca_file "
+		    "'%s/missing-ca.pem': No such file or directory\n", d);
+		CHECK_STR(l3 + 1, want);
+	}
+out:
+	free(errs);
+	config_free(cfg);
+
+	/* Without check_files, nothing is opened. */
+	cfg = load(text, 0, &errs);
+	CHECK(cfg != NULL);
+	CHECK_STR(errs, "");
+	free(errs);
+	config_free(cfg);
+}
+
+static void
+test_example_file(void)
+{
+	const char *src = getenv("STP_SOURCE_DIR");
+	char path[PATH_MAX], *buf;
+	config_t *cfg;
+	int i, inbound = 0, implicit = 0, outbound = 0;
+
+	if (src == NULL) {
+		fprintf(stderr, "note: STP_SOURCE_DIR not set (ctest sets "
+		    "it), skipping test_example_file\n");
+		return;
+	}
+	snprintf(path, sizeof path, "%s/config/starttls-proxy.ini", src);
+	buf = load_path(path, &cfg);
+	CHECK(cfg != NULL);
+	CHECK_STR(buf, "");
+	free(buf);
+	if (cfg == NULL)
+		return;
+	for (i = 0; i < cfg->nlisteners; i++) {
+		const config_listener_t *l = &cfg->listeners[i];
+
+		/* An outbound listener open to the world is an open relay. */
+		if (l->dir == DIR_OUTBOUND) {
+			outbound++;
+			CHECK(l->listen.addr.ss_family == AF_INET &&
+			    ntohl(((const struct sockaddr_in *)
+			    &l->listen.addr)->sin_addr.s_addr) >> 24 == 127);
+		} else {
+			inbound++;
+			if (l->in_tls == IN_TLS_IMPLICIT &&
+			    addr_port(&l->listen) == 10465)
+				implicit++;
+		}
+	}
+	CHECK(inbound >= 2);
+	CHECK_EQ_INT(implicit, 1);
+	CHECK_STR(cfg->listeners[0].name, "inbound");
+	CHECK_EQ_INT(addr_port(&cfg->listeners[0].listen), 10025);
+	CHECK_EQ_INT(addr_port(&cfg->listeners[0].backend), 2525);
+	CHECK(cfg->listeners[0].ncerts >= 1);
+	(void)outbound;
+	config_free(cfg);
+}
+
+static void
+test_cleanup(void)
+{
+	char cmd[TEST_MAX_CMD];
+
+	snprintf(cmd, sizeof cmd, "rm -rf '%s'", test_dir);
+	if (system(cmd) != 0)
+		fprintf(stderr, "note: could not remove %s\n", test_dir);
+}
+
+int
+main(void)
+{
+	if (mkdtemp(test_dir) == NULL) {
+		perror("mkdtemp");
+		return 1;
+	}
+	test_path(test_ini, sizeof test_ini, "t.ini");
+
+	RUN(test_duration);
+	RUN(test_hostport);
+	RUN(test_defaults);
+	RUN(test_values);
+	RUN(test_unknown_key);
+	RUN(test_unknown_section);
+	RUN(test_bad_duration);
+	RUN(test_many_errors);
+	RUN(test_missing_required);
+	RUN(test_certs);
+	RUN(test_listen_addresses);
+	RUN(test_unresolvable);
+	RUN(test_transparent);
+	RUN(test_policy);
+	RUN(test_duplicates);
+	RUN(test_syntax);
+	RUN(test_unreadable);
+	RUN(test_check_files);
+	RUN(test_example_file);
+	test_cleanup();
+	return CHECK_DONE();
+}
