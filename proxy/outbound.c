@@ -50,6 +50,7 @@ static const char R_NOT_VERIFIED[] =
     "try again later\r\n";
 static const char R_NO_DEST[] =
     "421 4.3.0 No original destination, closing connection\r\n";
+static const char R_HELO_LONG[] = "501 5.5.4 EHLO/HELO argument too long\r\n";
 static const char R_STARTTLS_LOCAL[] = "454 4.7.0 TLS not available\r\n";
 static const char R_AUTH_PLAIN[] =
     "454 4.7.0 AUTH refused: the remote server connection is not "
@@ -213,8 +214,10 @@ outbound_command(session_t *s, const uint8_t *text, size_t len,
 	case SMTP_CMD_EHLO:
 	case SMTP_CMD_HELO:
 		s->helo_is_ehlo = ci->cmd == SMTP_CMD_EHLO;
-		if (ci->arg_len > sizeof(s->helo_line))
-			return; /* cannot happen: bounded by the line limit */
+		if (ci->arg_len > sizeof(s->helo_line)) {
+			session_error(s, R_HELO_LONG);
+			return;
+		}
 		memcpy(s->helo_line, text + ci->arg_off, ci->arg_len);
 		s->helo_len = ci->arg_len;
 		if (s->helo_len == 0)

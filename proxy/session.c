@@ -432,6 +432,7 @@ session_body_input(session_t *s)
 	    &outlen, &done);
 	conn_commit(s->server, outlen);
 	conn_consume(c, used);
+	s->active_ms = uv_now(s->px->loop);
 	if (done) {
 		session_pend_push(s, PEND_EOD, 0, NULL);
 		session_enter(s, SS_COMMAND);
@@ -870,7 +871,10 @@ session_accept(listener_t *l)
 
 	s->state = SS_CONNECT;
 	if (px->nsessions > px->cfg->max_sessions) {
-		session_reply(s, R_BUSY);
+		/* An implicit-TLS client could not read a plaintext reply. */
+		if (!(s->lc->dir == DIR_INBOUND &&
+		    s->lc->in_tls == IN_TLS_IMPLICIT))
+			session_reply(s, R_BUSY);
 		session_close(s, "max_sessions", 1);
 	} else if (s->lc->dir == DIR_INBOUND)
 		inbound_start(s);

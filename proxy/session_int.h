@@ -21,8 +21,9 @@
 #define SESSION_SKIP_MAX (1024 * 1024)
 /* How long a closing session waits for its last replies to drain. */
 #define SESSION_LINGER_MS 5000
-/* Recipients whose policy outcome is remembered for the log. */
-#define SESSION_HOST_MAX 256
+/* EHLO/HELO argument kept for the outbound upgrade: a domain (RFC 1035:
+ * 255) or an address literal; longer ones are refused with 501. */
+#define SESSION_HELO_MAX 512
 
 typedef enum {
 	SS_TLS_ACCEPT,    /* inbound implicit TLS: client handshake first */
@@ -93,7 +94,7 @@ typedef struct session {
 	struct sockaddr_storage dest;  /* upstream address */
 	char dest_str[64];
 	const char *dest_name;       /* name for SNI and verification, or NULL */
-	char helo_line[SMTP_CMD_LINE_MAX]; /* the client's EHLO/HELO */
+	char helo_line[SESSION_HELO_MAX]; /* the client's EHLO/HELO argument */
 	size_t helo_len;
 	int helo_is_ehlo;
 	int retried;                 /* the plaintext retry was used */
