@@ -126,6 +126,9 @@ inbound_command(session_t *s, const uint8_t *text, size_t len,
 		return;
 	}
 	switch (ci->cmd) {
+	case SMTP_CMD_BDAT:
+		session_bdat(s);
+		break;
 	case SMTP_CMD_EHLO:
 		s->need_helo = 0;
 		s->ehlo_len = 0;

@@ -207,6 +207,9 @@ outbound_command(session_t *s, const uint8_t *text, size_t len,
 	size_t domlen;
 
 	switch (ci->cmd) {
+	case SMTP_CMD_BDAT:
+		session_bdat(s);
+		return;
 	case SMTP_CMD_STARTTLS:
 		/* Never offered to the legacy server. */
 		session_local(s, R_STARTTLS_LOCAL);

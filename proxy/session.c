@@ -394,24 +394,27 @@ session_command(session_t *s, const uint8_t *text, size_t len,
 		return;
 	}
 	smtp_cmd_parse(text, len, &ci);
-	switch (ci.cmd) {
-	case SMTP_CMD_BDAT:
-		/* CHUNKING is never offered: the body length would have to be
-		 * tracked through pipelining for no gain over DATA. */
-		session_pend_push(s, PEND_LOCAL_CLOSE, 0, R_NO_CHUNKING);
-		session_pend_run(s);
-		return;
-	case SMTP_CMD_XCLIENT:
+	if (ci.cmd == SMTP_CMD_XCLIENT) {
 		/* Only the proxy may speak for the client's identity. */
 		session_error(s, R_NOT_RECOGNIZED);
 		return;
-	default:
-		break;
 	}
 	if (s->lc->dir == DIR_INBOUND)
 		inbound_command(s, text, len, &ci);
 	else
 		outbound_command(s, text, len, &ci);
+}
+
+/*
+ * BDAT, once the direction has let it through: CHUNKING is never offered,
+ * since the chunk sizes would have to be tracked through pipelining for no
+ * gain over DATA; a client that sends BDAT anyway is out of step.
+ */
+void
+session_bdat(session_t *s)
+{
+	session_pend_push(s, PEND_LOCAL_CLOSE, 0, R_NO_CHUNKING);
+	session_pend_run(s);
 }
 
 /* Relays body bytes through the smuggling-safe filter. */
@@ -641,9 +644,14 @@ session_log_close(session_t *s)
 void
 session_close(session_t *s, const char *reason, int graceful)
 {
+	size_t n = strlen(reason);
+
 	if (s->state == SS_CLOSING)
 		return;
-	s->reason = reason;
+	/* A reply text as the reason: without its CRLF. */
+	if (n >= 2 && reason[n - 2] == '\r')
+		n -= 2;
+	snprintf(s->reason, sizeof(s->reason), "%.*s", (int)n, reason);
 	session_enter(s, SS_CLOSING);
 	session_log_close(s);
 	if (graceful) {
@@ -847,7 +855,7 @@ session_accept(listener_t *l)
 	snprintf(s->id, sizeof(s->id), "%016llx",
 	    (unsigned long long)++px->next_sid);
 	s->start_ms = uv_now(px->loop);
-	s->reason = "-";
+	snprintf(s->reason, sizeof(s->reason), "-");
 	s->timer_closing = 1; /* not yet initialised */
 	if (conn_init(s->client, px->loop, s, session_client_event,
 	    px->scratch) == -1)

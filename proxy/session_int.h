@@ -106,7 +106,7 @@ typedef struct session {
 	uint64_t active_ms;          /* last progress, for the timer */
 	uint64_t timeout_ms;         /* of the current state */
 	char peer[64];
-	const char *reason;
+	char reason[160];            /* why the session closed, for the log */
 } session_t;
 
 /* Engine (session.c). */
@@ -124,6 +124,7 @@ void session_close(session_t *s, const char *reason, int graceful);
 void session_connect_server(session_t *s, const struct sockaddr *addr,
     uint32_t mark);
 int session_needs_tls(smtp_cmd_t cmd);
+void session_bdat(session_t *s);
 /*
  * session_new_server replaces the server leg by a fresh, unconnected one;
  * the old leg closes and is freed from its close callback. Returns 0 or -1.

@@ -1,0 +1,403 @@
+#!/usr/bin/python3
+"""sink.py -- a recording plaintext SMTP server standing in for a legacy MTA.
+
+Usage:
+  sink.py --listen 127.0.0.1:PORT --dir DIR [--ehlo "PIPELINING,SIZE 10240000,..."]
+          [--banner TEXT] [--fault MODE] [--dribble MS] [--pidfile FILE]
+          [--max-seconds N]
+
+For connection N (counted from 1) it writes
+  DIR/conn-N.raw   every byte received, appended and flushed as it arrives
+  DIR/conn-N.log   one line per event: "C: <command>", "S: <reply>", "event ..."
+and for message M (counted from 1 over all connections)
+  DIR/msg-M.eml    the accepted message as received, dot-stuffing removed
+
+It never speaks TLS: STARTTLS gets "454 4.7.0 TLS not available", so a
+STARTTLS forwarded by the proxy shows up in conn-N.raw.
+
+PORT may be 0; the chosen address is printed as "ready HOST:PORT" on stdout
+once the socket listens. The process exits on SIGTERM/SIGINT or after
+--max-seconds (default 900; 0 means never) so that a forgotten sink cannot
+outlive a test run.
+
+Fault modes (--fault):
+  close-in-data   close the connection once body bytes arrive after 354, no reply
+  no-eod-reply    collect the message but never answer end-of-data (no msg file)
+  banner-554      greet with "554 5.3.2 ...", then 503 to everything but QUIT
+  close-on-connect  accept and close at once, no banner
+  no-banner       accept and say nothing (a hanging legacy server)
+  slow            same as --dribble 5
+--dribble MS sends every reply one byte at a time, MS milliseconds apart, so
+the proxy sees multi-line replies split across many reads.
+"""
+
+import argparse
+import os
+import re
+import signal
+import socket
+import sys
+import threading
+import time
+
+DEFAULT_EHLO = "PIPELINING,SIZE 10240000,8BITMIME,AUTH PLAIN LOGIN,STARTTLS,CHUNKING"
+MAX_LINE = 64 * 1024  # far above RFC 5321's 1000; a longer "line" is a protocol error
+FAULTS = ("close-in-data", "no-eod-reply", "banner-554", "close-on-connect",
+          "no-banner", "slow")
+
+
+class Counters:
+    """Connection and message numbers shared by all connection threads."""
+
+    def __init__(self, directory):
+        self.lock = threading.Lock()
+        # Continue after what an earlier run left in the directory: records
+        # are appended, never overwritten.
+        self.conn = self.highest(directory, r"conn-(\d+)\.raw$")
+        self.msg = self.highest(directory, r"msg-(\d+)\.eml$")
+
+    @staticmethod
+    def highest(directory, pattern):
+        n = 0
+        for name in os.listdir(directory):
+            m = re.match(pattern, name)
+            if m:
+                n = max(n, int(m.group(1)))
+        return n
+
+    def next_conn(self):
+        with self.lock:
+            self.conn += 1
+            return self.conn
+
+    def next_msg(self):
+        with self.lock:
+            self.msg += 1
+            return self.msg
+
+
+def escape(b):
+    """Bytes -> printable one-line text for the log."""
+    out = []
+    for c in b:
+        if c == 0x5C:
+            out.append("\\\\")
+        elif 0x20 <= c < 0x7F:
+            out.append(chr(c))
+        elif c == 0x0D:
+            out.append("\\r")
+        elif c == 0x0A:
+            out.append("\\n")
+        else:
+            out.append("\\x%02x" % c)
+    return "".join(out)
+
+
+class Session:
+    """One client connection, handled by its own thread."""
+
+    def __init__(self, sock, peer, opts, counters):
+        self.sock = sock
+        self.peer = peer
+        self.opts = opts
+        self.counters = counters
+        self.n = counters.next_conn()
+        base = os.path.join(opts.dir, "conn-%d" % self.n)
+        self.raw = open(base + ".raw", "ab", buffering=0)
+        self.log = open(base + ".log", "a", buffering=1)
+        self.buf = b""
+        self.mode = "cmd"        # cmd | data | bdat | auth-plain | auth-login-user | auth-login-pass
+        self.data = []           # body lines of the message in progress
+        self.bdat_left = 0
+        self.bdat_last = False
+        self.bdat_chunks = []
+        self.data_bytes = 0
+        self.closed = False
+
+    # -- output --------------------------------------------------------
+    def note(self, text):
+        self.log.write(text + "\n")
+
+    def reply(self, text):
+        """text: one or more lines separated by \n, without CRLF."""
+        lines = text.split("\n")
+        for line in lines:
+            self.note("S: " + line)
+        wire = "".join(line + "\r\n" for line in lines).encode()
+        if self.opts.dribble > 0:
+            for i in range(len(wire)):
+                self.sock.sendall(wire[i:i + 1])
+                time.sleep(self.opts.dribble / 1000.0)
+        else:
+            self.sock.sendall(wire)
+
+    def close(self, why):
+        if self.closed:
+            return
+        self.closed = True
+        self.note("event close " + why)
+        try:
+            self.sock.close()
+        except OSError:
+            pass
+
+    # -- main loop -----------------------------------------------------
+    def run(self):
+        try:
+            self.note("event connect %s:%d" % self.peer)
+            fault = self.opts.fault
+            if fault == "close-on-connect":
+                self.close("fault close-on-connect")
+                return
+            if fault != "no-banner":
+                if fault == "banner-554":
+                    self.reply("554 5.3.2 %s" % self.opts.banner)
+                else:
+                    self.reply("220 %s" % self.opts.banner)
+            while not self.closed:
+                try:
+                    chunk = self.sock.recv(65536)
+                except OSError as e:
+                    self.close("recv error %s" % e)
+                    return
+                if not chunk:
+                    self.close("peer closed mode=%s" % self.mode)
+                    return
+                self.raw.write(chunk)
+                self.buf += chunk
+                self.process()
+        except (BrokenPipeError, ConnectionResetError) as e:
+            self.close("send error %s" % e)
+        finally:
+            self.close("end")
+            self.raw.close()
+            self.log.close()
+
+    def process(self):
+        """Consume every complete unit in the buffer (pipelining)."""
+        while not self.closed:
+            if self.mode == "data":
+                if not self.take_data_line():
+                    return
+            elif self.mode == "bdat":
+                if not self.take_bdat():
+                    return
+            else:
+                i = self.buf.find(b"\n")
+                if i < 0:
+                    if len(self.buf) > MAX_LINE:
+                        self.reply("500 5.5.2 line too long")
+                        self.close("line too long")
+                    return
+                line, self.buf = self.buf[:i + 1], self.buf[i + 1:]
+                self.line(line.rstrip(b"\r\n"))
+
+    # -- DATA ----------------------------------------------------------
+    def take_data_line(self):
+        if self.opts.fault == "close-in-data" and self.buf:
+            self.note("event fault close-in-data after %d bytes" % len(self.buf))
+            self.close("fault close-in-data")
+            return False
+        i = self.buf.find(b"\n")
+        if i < 0:
+            return False
+        line, self.buf = self.buf[:i + 1], self.buf[i + 1:]
+        if line in (b".\r\n", b".\n"):
+            self.end_of_data(b"".join(self.data))
+            return True
+        if line.startswith(b"."):
+            line = line[1:]
+        self.data.append(line)
+        return True
+
+    def end_of_data(self, body):
+        self.mode = "cmd"
+        self.data = []
+        self.note("event end-of-data %d bytes" % len(body))
+        if self.opts.fault == "no-eod-reply":
+            self.note("event fault no-eod-reply")
+            return
+        m = self.counters.next_msg()
+        path = os.path.join(self.opts.dir, "msg-%d.eml" % m)
+        with open(path + ".tmp", "wb") as f:
+            f.write(body)
+        os.rename(path + ".tmp", path)  # readers never see half a message
+        self.note("event stored msg-%d.eml" % m)
+        self.reply("250 2.0.0 Ok: queued as %d" % m)
+
+    # -- BDAT (RFC 3030) -------------------------------------------------
+    def take_bdat(self):
+        if self.opts.fault == "close-in-data" and self.buf:
+            self.close("fault close-in-data")
+            return False
+        if len(self.buf) < self.bdat_left:
+            return False
+        self.bdat_chunks.append(self.buf[:self.bdat_left])
+        self.buf = self.buf[self.bdat_left:]
+        self.bdat_left = 0
+        self.mode = "cmd"
+        if self.bdat_last:
+            body = b"".join(self.bdat_chunks)
+            self.bdat_chunks = []
+            self.end_of_data(body)
+        else:
+            self.reply("250 2.0.0 chunk ok")
+        return True
+
+    # -- commands ------------------------------------------------------
+    def line(self, line):
+        self.note("C: " + escape(line))
+        if self.mode == "auth-plain":
+            self.mode = "cmd"
+            self.reply("235 2.7.0 ok")
+            return
+        if self.mode == "auth-login-user":
+            self.mode = "auth-login-pass"
+            self.reply("334 UGFzc3dvcmQ6")
+            return
+        if self.mode == "auth-login-pass":
+            self.mode = "cmd"
+            self.reply("235 2.7.0 ok")
+            return
+        verb, _, arg = line.partition(b" ")
+        verb = verb.upper().decode("latin-1")
+        if self.opts.fault == "banner-554" and verb != "QUIT":
+            self.reply("503 5.5.1 no service")
+            return
+        handler = getattr(self, "cmd_" + verb, None)
+        if handler is None:
+            self.reply("502 5.5.2 command not recognized")
+            return
+        handler(arg)
+
+    def cmd_EHLO(self, arg):
+        caps = [c.strip() for c in self.opts.ehlo.split(",") if c.strip()]
+        lines = ["sink.test"] + caps
+        self.reply("\n".join(
+            ("250-" if i < len(lines) - 1 else "250 ") + l for i, l in enumerate(lines)))
+
+    def cmd_HELO(self, arg):
+        self.reply("250 sink.test")
+
+    def cmd_MAIL(self, arg):
+        self.reply("250 2.1.0 Ok")
+
+    def cmd_RCPT(self, arg):
+        self.reply("250 2.1.5 Ok")
+
+    def cmd_RSET(self, arg):
+        self.data = []
+        self.bdat_chunks = []
+        self.reply("250 2.0.0 Ok")
+
+    def cmd_NOOP(self, arg):
+        self.reply("250 2.0.0 Ok")
+
+    def cmd_VRFY(self, arg):
+        self.reply("252 2.0.0 maybe")
+
+    def cmd_DATA(self, arg):
+        self.mode = "data"
+        self.data = []
+        self.reply("354 End data with <CR><LF>.<CR><LF>")
+
+    def cmd_BDAT(self, arg):
+        parts = arg.split()
+        try:
+            size = int(parts[0])
+        except (IndexError, ValueError):
+            self.reply("501 5.5.4 bad BDAT size")
+            return
+        self.bdat_left = size
+        self.bdat_last = len(parts) > 1 and parts[1].upper() == b"LAST"
+        self.mode = "bdat"
+
+    def cmd_QUIT(self, arg):
+        self.reply("221 2.0.0 Bye")
+        self.close("quit")
+
+    def cmd_STARTTLS(self, arg):
+        self.reply("454 4.7.0 TLS not available")
+
+    def cmd_AUTH(self, arg):
+        parts = arg.split()
+        mech = parts[0].upper() if parts else b""
+        if mech == b"PLAIN" and len(parts) == 1:
+            self.mode = "auth-plain"
+            self.reply("334 ")
+        elif mech == b"LOGIN":
+            self.mode = "auth-login-user"
+            self.reply("334 VXNlcm5hbWU6")
+        else:
+            self.reply("235 2.7.0 ok")
+
+
+def main():
+    ap = argparse.ArgumentParser(description="recording SMTP sink")
+    ap.add_argument("--listen", required=True, help="HOST:PORT (PORT may be 0)")
+    ap.add_argument("--dir", required=True)
+    ap.add_argument("--ehlo", default=DEFAULT_EHLO,
+                    help="comma-separated EHLO keywords (default: %(default)s)")
+    ap.add_argument("--banner", default="sink.test ESMTP",
+                    help="greeting text after the 220")
+    ap.add_argument("--fault", choices=FAULTS)
+    ap.add_argument("--dribble", type=float, default=0.0,
+                    help="send replies one byte at a time, this many ms apart")
+    ap.add_argument("--pidfile")
+    ap.add_argument("--max-seconds", type=float, default=900.0,
+                    help="exit after this long (0: never; default %(default)s)")
+    opts = ap.parse_args()
+    if opts.fault == "slow" and opts.dribble <= 0:
+        opts.dribble = 5.0
+
+    host, _, port = opts.listen.rpartition(":")
+    host = host.strip("[]")
+    os.makedirs(opts.dir, exist_ok=True)
+
+    fam = socket.AF_INET6 if ":" in host else socket.AF_INET
+    ls = socket.socket(fam, socket.SOCK_STREAM)
+    ls.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    ls.bind((host, int(port)))
+    ls.listen(128)
+    ls.settimeout(0.5)
+
+    stop = threading.Event()
+
+    def on_signal(signum, frame):
+        stop.set()
+
+    signal.signal(signal.SIGTERM, on_signal)
+    signal.signal(signal.SIGINT, on_signal)
+
+    if opts.pidfile:
+        with open(opts.pidfile, "w") as f:
+            f.write("%d\n" % os.getpid())
+    addr = ls.getsockname()
+    print("ready %s:%d" % (addr[0], addr[1]), flush=True)
+
+    counters = Counters(opts.dir)
+    deadline = time.monotonic() + opts.max_seconds if opts.max_seconds > 0 else None
+    try:
+        while not stop.is_set() and (deadline is None or time.monotonic() < deadline):
+            try:
+                sock, peer = ls.accept()
+            except socket.timeout:
+                continue
+            except InterruptedError:
+                continue
+            sock.settimeout(None)
+            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+            s = Session(sock, peer[:2], opts, counters)
+            threading.Thread(target=s.run, daemon=True).start()
+    finally:
+        ls.close()
+        if opts.pidfile:
+            try:
+                os.unlink(opts.pidfile)
+            except OSError:
+                pass
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
