@@ -39,6 +39,10 @@
 #define CFG_DEFAULT_IDLE_MS (300 * 1000)      /* RFC 5321 4.5.3.2.7 */
 #define CFG_DEFAULT_HANDSHAKE_MS (30 * 1000)
 #define CFG_DEFAULT_CONNECT_MS (30 * 1000)
+/* RFC 5321 4.5.3.2.5 gives the client 3 minutes per body block and 10 for
+ * the reply; 10 minutes for a whole body is generous for any real sender. */
+#define CFG_DEFAULT_DATA_MS (600 * 1000)
+#define CFG_DEFAULT_MAX_ERRORS 20
 
 typedef enum {
 	SEC_NONE,       /* before the first section header */
@@ -75,6 +79,14 @@ enum {
 	K_MARK,
 	K_POLICY_TLS,
 	K_MATCH,
+	K_DATA_TIMEOUT,
+	K_MAX_ERRORS,
+	K_MAX_MESSAGE_SIZE,
+	K_MAX_PER_IP,
+	K_PROXY_PROTOCOL,
+	K_XCLIENT,
+	K_ACCEPT_PROXY,
+	K_ACCEPT_FROM,
 	K_COUNT
 };
 
@@ -158,6 +170,10 @@ static const cfg_enum_t cfg_modes[] = {
 };
 static const cfg_enum_t cfg_tls_versions[] = {
 	{ "1.2", TLS1_2_VERSION }, { "1.3", TLS1_3_VERSION }, { NULL, 0 },
+};
+static const cfg_enum_t cfg_proxy_protos[] = {
+	{ "off", PROXY_PROTO_OFF }, { "v1", PROXY_PROTO_V1 },
+	{ "v2", PROXY_PROTO_V2 }, { NULL, 0 },
 };
 static const cfg_enum_t cfg_booleans[] = {
 	{ "yes", 1 }, { "no", 0 }, { "true", 1 }, { "false", 0 },
@@ -731,6 +747,184 @@ set_mark(cfg_parse_t *p, const char *v)
 	return 0;
 }
 
+int
+config_parse_size(const char *s, uint64_t *octets)
+{
+	uint64_t v, mul = 1;
+
+	if (cfg_u64(&s, 10, UINT64_MAX, &v) == -1)
+		return -1;
+	switch (*s) {
+	case '\0':
+		break;
+	case 'k': case 'K':
+		mul = 1024;
+		s++;
+		break;
+	case 'm': case 'M':
+		mul = 1024 * 1024;
+		s++;
+		break;
+	case 'g': case 'G':
+		mul = 1024 * 1024 * 1024;
+		s++;
+		break;
+	default:
+		return -1;
+	}
+	if (*s != '\0' || v > UINT64_MAX / mul)
+		return -1;
+	*octets = v * mul;
+	return 0;
+}
+
+static int
+set_data_timeout(cfg_parse_t *p, const char *v)
+{
+	return config_parse_duration(v, &p->cfg->data_timeout_ms);
+}
+
+static int
+set_max_errors(cfg_parse_t *p, const char *v)
+{
+	uint64_t n;
+
+	if (cfg_u64(&v, 10, 100000, &n) == -1 || *v != '\0' || n == 0)
+		return -1;
+	p->cfg->max_errors = (unsigned)n;
+	return 0;
+}
+
+static int
+set_max_message_size(cfg_parse_t *p, const char *v)
+{
+	return config_parse_size(v, &cfg_listener(p)->max_message_size);
+}
+
+static int
+set_max_per_ip(cfg_parse_t *p, const char *v)
+{
+	uint64_t n;
+
+	if (cfg_u64(&v, 10, UINT_MAX, &n) == -1 || *v != '\0')
+		return -1;
+	cfg_listener(p)->max_sessions_per_ip = (unsigned)n;
+	return 0;
+}
+
+static int
+set_proxy_protocol(cfg_parse_t *p, const char *v)
+{
+	int x;
+
+	if (cfg_enum(cfg_proxy_protos, v, &x) == -1)
+		return -1;
+	cfg_listener(p)->proxy_protocol = (proxy_proto_t)x;
+	return 0;
+}
+
+static int
+set_xclient(cfg_parse_t *p, const char *v)
+{
+	return cfg_enum(cfg_booleans, v, &cfg_listener(p)->xclient);
+}
+
+static int
+set_accept_proxy(cfg_parse_t *p, const char *v)
+{
+	return cfg_enum(cfg_booleans, v, &cfg_listener(p)->accept_proxy);
+}
+
+/* One network "a.b.c.d[/n]" or "v6[/n]" (no brackets). */
+static int
+cfg_cidr(const char *s, size_t n, config_cidr_t *c)
+{
+	char buf[INET6_ADDRSTRLEN + 8];
+	const char *slash;
+	uint64_t prefix;
+	int max;
+
+	if (n == 0 || n >= sizeof(buf))
+		return -1;
+	memcpy(buf, s, n);
+	buf[n] = '\0';
+	memset(c, 0, sizeof(*c));
+	if ((slash = strchr(buf, '/')) != NULL)
+		buf[slash - buf] = '\0';
+	if (inet_pton(AF_INET, buf, c->addr) == 1) {
+		c->family = AF_INET;
+		max = 32;
+	} else if (inet_pton(AF_INET6, buf, c->addr) == 1) {
+		c->family = AF_INET6;
+		max = 128;
+	} else
+		return -1;
+	c->prefix = max;
+	if (slash != NULL) {
+		const char *d = slash + 1;
+		if (cfg_u64(&d, 10, (uint64_t)max, &prefix) == -1 ||
+		    *d != '\0')
+			return -1;
+		c->prefix = (int)prefix;
+	}
+	return 0;
+}
+
+static int
+set_accept_from(cfg_parse_t *p, const char *v)
+{
+	config_listener_t *l = cfg_listener(p);
+
+	while (*v != '\0') {
+		size_t n = strcspn(v, " \t,");
+		if (n > 0) {
+			if (l->naccept_from == CONFIG_MAX_CIDRS ||
+			    cfg_cidr(v, n, &l->accept_from[l->naccept_from]) ==
+			    -1)
+				return -1;
+			l->naccept_from++;
+		}
+		v += n;
+		v += strspn(v, " \t,");
+	}
+	return l->naccept_from > 0 ? 0 : -1;
+}
+
+int
+config_cidr_match(const config_cidr_t *nets, int n,
+    const struct sockaddr *addr)
+{
+	uint8_t a[16];
+	int family;
+
+	if (addr->sa_family == AF_INET) {
+		memcpy(a, &((const struct sockaddr_in *)addr)->sin_addr, 4);
+		family = AF_INET;
+	} else if (addr->sa_family == AF_INET6) {
+		const struct in6_addr *x =
+		    &((const struct sockaddr_in6 *)addr)->sin6_addr;
+		if (IN6_IS_ADDR_V4MAPPED(x)) {
+			memcpy(a, x->s6_addr + 12, 4);
+			family = AF_INET;
+		} else {
+			memcpy(a, x->s6_addr, 16);
+			family = AF_INET6;
+		}
+	} else
+		return 0;
+	for (int i = 0; i < n; i++) {
+		const config_cidr_t *c = &nets[i];
+		int full = c->prefix / 8, rest = c->prefix % 8;
+
+		if (c->family != family || memcmp(a, c->addr, (size_t)full))
+			continue;
+		if (rest == 0 || ((a[full] ^ c->addr[full]) &
+		    (uint8_t)(0xff << (8 - rest))) == 0)
+			return 1;
+	}
+	return 0;
+}
+
 static int
 set_policy_tls(cfg_parse_t *p, const char *v)
 {
@@ -820,6 +1014,23 @@ static const cfg_key_t cfg_keys[K_COUNT] = {
 	[K_MATCH] = { "match", POL, set_match,
 	    "host names or .domain suffixes separated by spaces or commas, "
 	    "at most 16", 1 },
+	[K_DATA_TIMEOUT] = { "data_timeout", G, set_data_timeout,
+	    cfg_duration_expected, 0 },
+	[K_MAX_ERRORS] = { "max_errors", G, set_max_errors,
+	    "a number from 1 to 100000", 0 },
+	[K_MAX_MESSAGE_SIZE] = { "max_message_size", IN, set_max_message_size,
+	    "a size in octets, with k, m or g for powers of 1024; 0: no limit",
+	    0 },
+	[K_MAX_PER_IP] = { "max_sessions_per_ip", IN, set_max_per_ip,
+	    "a number; 0: no limit", 0 },
+	[K_PROXY_PROTOCOL] = { "proxy_protocol", IN, set_proxy_protocol,
+	    "off, v1 or v2", 0 },
+	[K_XCLIENT] = { "xclient", IN, set_xclient, cfg_bool_expected, 0 },
+	[K_ACCEPT_PROXY] = { "accept_proxy_protocol", IN, set_accept_proxy,
+	    cfg_bool_expected, 0 },
+	[K_ACCEPT_FROM] = { "accept_proxy_from", IN, set_accept_from,
+	    "networks such as 10.0.0.0/8 or ::1/128, separated by spaces or "
+	    "commas, at most 32", 0 },
 };
 
 #undef G
@@ -859,6 +1070,14 @@ cfg_end_inbound(cfg_parse_t *p)
 	    l->require_tls)
 		cfg_err(p, p->key_line[K_REQUIRE_TLS],
 		    "require_tls = yes cannot be met with tls = off");
+	if (cfg_key_ok(p, K_ACCEPT_PROXY) && l->accept_proxy &&
+	    p->key_line[K_ACCEPT_FROM] == 0)
+		cfg_err(p, p->key_line[K_ACCEPT_PROXY],
+		    "accept_proxy_protocol = yes needs accept_proxy_from: "
+		    "the networks of the load balancers allowed to send it");
+	if (p->key_line[K_ACCEPT_FROM] != 0 && !l->accept_proxy)
+		cfg_err(p, p->key_line[K_ACCEPT_FROM],
+		    "accept_proxy_from without accept_proxy_protocol = yes");
 	if (!p->check_files)
 		return;
 	for (i = 0; i < l->ncerts; i++) {
@@ -1284,6 +1503,8 @@ config_load(const char *path, int check_files, FILE *errs)
 	cfg->idle_timeout_ms = CFG_DEFAULT_IDLE_MS;
 	cfg->handshake_timeout_ms = CFG_DEFAULT_HANDSHAKE_MS;
 	cfg->connect_timeout_ms = CFG_DEFAULT_CONNECT_MS;
+	cfg->data_timeout_ms = CFG_DEFAULT_DATA_MS;
+	cfg->max_errors = CFG_DEFAULT_MAX_ERRORS;
 	p.cfg = cfg;
 
 	if ((p.fp = fopen(path, "r")) == NULL) {

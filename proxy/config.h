@@ -18,6 +18,7 @@
 #define CONFIG_MAX_LISTENERS 64
 #define CONFIG_MAX_POLICIES 4096
 #define CONFIG_MAX_MATCH 16       /* names in one policy's match = */
+#define CONFIG_MAX_CIDRS 32       /* networks in accept_proxy_from */
 
 typedef enum { DIR_INBOUND, DIR_OUTBOUND } direction_t;
 
@@ -32,6 +33,15 @@ typedef struct {
 	struct sockaddr_storage addr;
 	socklen_t addrlen;
 } config_addr_t;
+
+/* A network: address family, address bytes (network order), prefix. */
+typedef struct {
+	int family;          /* AF_INET or AF_INET6 */
+	uint8_t addr[16];
+	int prefix;
+} config_cidr_t;
+
+typedef enum { PROXY_PROTO_OFF, PROXY_PROTO_V1, PROXY_PROTO_V2 } proxy_proto_t;
 
 typedef struct {
 	char *cert; /* PEM chain path; owned */
@@ -52,6 +62,13 @@ typedef struct {
 	int ncerts;
 	int require_tls;                       /* default 0 */
 	int hide_auth_before_tls;              /* default 1 */
+	uint64_t max_message_size;             /* octets; 0: no limit (default) */
+	unsigned max_sessions_per_ip;          /* 0: no limit (default) */
+	proxy_proto_t proxy_protocol;          /* header toward the backend */
+	int xclient;                           /* XCLIENT toward the backend */
+	int accept_proxy;                      /* PROXY header from a balancer */
+	config_cidr_t accept_from[CONFIG_MAX_CIDRS];
+	int naccept_from;
 
 	/* both: minimum TLS version as a BoringSSL constant (default TLS1_2_VERSION
 	 * = 0x0303; "1.2" -> 0x0303, "1.3" -> 0x0304) */
@@ -82,6 +99,8 @@ typedef struct {
 	uint64_t idle_timeout_ms;       /* default 300 s (RFC 5321 4.5.3.2.7) */
 	uint64_t handshake_timeout_ms;  /* default 30 s */
 	uint64_t connect_timeout_ms;    /* default 30 s */
+	uint64_t data_timeout_ms;       /* whole DATA body; default 10 min */
+	unsigned max_errors;            /* protocol errors per session; 20 */
 	config_listener_t *listeners;   /* owned array */
 	int nlisteners;
 	config_policy_t *policies;      /* owned array */
@@ -98,6 +117,16 @@ config_t *config_load(const char *path, int check_files, FILE *errs);
 
 /* config_free releases cfg and everything it owns; NULL does nothing. */
 void config_free(config_t *cfg);
+
+/*
+ * config_cidr_match: addr (AF_INET or AF_INET6 sockaddr; a v4-mapped v6
+ * address counts as v4) lies in one of the n networks. Returns 1 or 0.
+ */
+int config_cidr_match(const config_cidr_t *nets, int n,
+    const struct sockaddr *addr);
+
+/* "10485760", "512k", "10m", "1g" (powers of 1024) -> octets. 0 or -1. */
+int config_parse_size(const char *s, uint64_t *octets);
 
 /* "30", "30s", "5m", "1h", "250ms" -> milliseconds. Returns 0 or -1. */
 int config_parse_duration(const char *s, uint64_t *ms);

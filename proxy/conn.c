@@ -483,9 +483,12 @@ conn_consume(conn_t *c, size_t n)
 
 int
 conn_start_tls(conn_t *c, SSL_CTX *ctx, conn_tls_role_t role,
-    const char *sni, size_t *discarded)
+    const char *sni, int unread, size_t *discarded)
 {
-	*discarded = conn_rsize(c);
+	const uint8_t *keep = conn_rdata(c);
+	size_t nkeep = conn_rsize(c);
+
+	*discarded = unread == CONN_TLS_DISCARD ? nkeep : 0;
 	c->rpos = c->rlen = 0;
 	if ((c->ssl = SSL_new(ctx)) == NULL)
 		goto err0;
@@ -499,6 +502,14 @@ conn_start_tls(conn_t *c, SSL_CTX *ctx, conn_tls_role_t role,
 	}
 	/* An empty memory BIO means "retry later", not end of file. */
 	BIO_set_mem_eof_return(c->rbio, -1);
+	/* rbuf is not touched before the first read: keep is intact. */
+	if (unread == CONN_TLS_KEEP && nkeep > 0 &&
+	    BIO_write(c->rbio, keep, (int)nkeep) != (int)nkeep) {
+		BIO_free(c->rbio);
+		BIO_free(c->wbio);
+		c->rbio = c->wbio = NULL;
+		goto err1;
+	}
 	SSL_set_bio(c->ssl, c->rbio, c->wbio);
 	SSL_set_app_data(c->ssl, c);
 	c->tls_role = role;

@@ -101,13 +101,17 @@ int conn_connect(conn_t *c, const struct sockaddr *addr, uint32_t mark);
 /*
  * conn_start_tls switches the leg to TLS from the next byte read on: ctx is
  * borrowed (SSL_new takes its own reference), sni (client role, may be NULL)
- * is sent as server name. Whatever sat unread in the plaintext read buffer
- * is discarded (its length is returned through *discarded), because bytes
- * that arrived before the handshake must never be taken as protected data.
- * Returns 0 or -1.
+ * is sent as server name. With CONN_TLS_DISCARD whatever sat unread in the
+ * plaintext read buffer is discarded (its length is returned through
+ * *discarded), because bytes that arrived before the switch must never be
+ * taken as protected data (STARTTLS). With CONN_TLS_KEEP those bytes are the
+ * start of the TLS stream (a ClientHello that followed a PROXY header in
+ * the same segment). Returns 0 or -1.
  */
+#define CONN_TLS_DISCARD 0
+#define CONN_TLS_KEEP 1
 int conn_start_tls(conn_t *c, SSL_CTX *ctx, conn_tls_role_t role,
-    const char *sni, size_t *discarded);
+    const char *sni, int unread, size_t *discarded);
 
 /* conn_write appends p[0..n) to the output of this turn (copied). */
 int conn_write(conn_t *c, const void *p, size_t n);

@@ -13,9 +13,23 @@
  *   nor accepted before TLS when hide_auth_before_tls.
  */
 #include <stdio.h>
+#include <string.h>
+#include <arpa/inet.h>
+#include <netinet/in.h>
 
 #include "log.h"
+#include "proxyproto.h"
 #include "session_int.h"
+#include "tls.h"
+
+/* The proxy's own exchange with the backend, for XCLIENT. */
+enum {
+	STEP_XC_EHLO,   /* EHLO: does the backend offer XCLIENT? */
+	STEP_XC_CMD     /* XCLIENT: 220 is a fresh greeting */
+};
+
+/* Room for one PROXY header toward the backend, either version. */
+#define INBOUND_PP_MAX 512
 
 static const char R_STARTTLS_GO[] = "220 2.0.0 Ready to start TLS\r\n";
 static const char R_STARTTLS_ARG[] =
@@ -26,6 +40,10 @@ static const char R_STARTTLS_OFF[] =
 static const char R_NEED_TLS[] =
     "530 5.7.0 Must issue a STARTTLS command first\r\n";
 static const char R_NEED_HELO[] = "503 5.5.1 Send EHLO/HELO first\r\n";
+static const char R_TOO_BIG[] =
+    "552 5.3.4 Message size exceeds fixed maximum message size\r\n";
+static const char R_NO_XCLIENT[] =
+    "421 4.3.0 Service not available, closing connection\r\n";
 
 void
 inbound_start(session_t *s)
@@ -36,7 +54,7 @@ inbound_start(session_t *s)
 		/* SMTPS (RFC 8314): the handshake comes before the banner. */
 		session_enter(s, SS_TLS_ACCEPT);
 		if (conn_start_tls(s->client, s->l->tls, CONN_TLS_SERVER, NULL,
-		    &discarded) == -1)
+		    CONN_TLS_KEEP, &discarded) == -1)
 			session_close(s, "tls setup failed", 0);
 		return;
 	}
@@ -79,7 +97,7 @@ inbound_starttls_go(session_t *s)
 	session_reply(s, R_STARTTLS_GO);
 	conn_flush(s->client);
 	if (conn_start_tls(s->client, s->l->tls, CONN_TLS_SERVER, NULL,
-	    &discarded) == -1) {
+	    CONN_TLS_DISCARD, &discarded) == -1) {
 		session_close(s, "tls setup failed", 0);
 		return;
 	}
@@ -93,6 +111,164 @@ inbound_starttls_go(session_t *s)
 	conn_write_str(s->server, "RSET\r\n");
 	session_pend_push(s, PEND_SWALLOW, 0, NULL);
 	session_enter(s, SS_TLS_HANDSHAKE);
+}
+
+/*
+ * The load balancer's PROXY header (v1 or v2) before anything else; only
+ * from accept_proxy_from networks (checked at accept). What it says
+ * replaces the peer address for limits, logs and the backend.
+ */
+void
+inbound_proxy_header(session_t *s)
+{
+	proxyproto_addr_t a;
+	size_t used;
+
+	switch (proxyproto_decode(conn_rdata(s->client),
+	    conn_rsize(s->client), &a, &used)) {
+	case PROXYPROTO_PARTIAL:
+		return;
+	case PROXYPROTO_INVALID:
+		log_event(LOG_WARN, "proxy_header_invalid", "session", s->id,
+		    "client", s->peer, NULL);
+		session_close(s, "invalid PROXY header", 0);
+		return;
+	case PROXYPROTO_OK:
+		break;
+	}
+	conn_consume(s->client, used);
+	if (a.family == AF_INET || a.family == AF_INET6) {
+		char host[INET6_ADDRSTRLEN] = "?";
+		const void *ip = a.family == AF_INET ?
+		    (const void *)&((struct sockaddr_in *)&a.src)->sin_addr :
+		    (const void *)&((struct sockaddr_in6 *)&a.src)->sin6_addr;
+		unsigned port = ntohs(a.family == AF_INET ?
+		    ((struct sockaddr_in *)&a.src)->sin_port :
+		    ((struct sockaddr_in6 *)&a.src)->sin6_port);
+
+		inet_ntop(a.family, ip, host, sizeof(host));
+		log_event(LOG_INFO, "proxy_header", "session", s->id,
+		    "balancer", s->peer, NULL);
+		snprintf(s->peer, sizeof(s->peer), a.family == AF_INET ?
+		    "%s:%u" : "[%s]:%u", host, port);
+		memcpy(&s->client_addr, &a.src, sizeof(a.src));
+		memcpy(&s->client_local, &a.dst, sizeof(a.dst));
+	}
+	/* LOCAL (a health check): the connection stands for itself. */
+	session_admit(s);
+}
+
+/* The backend connected: a PROXY header goes first, if configured. */
+void
+inbound_server_connected(session_t *s)
+{
+	proxyproto_addr_t a;
+	uint8_t buf[INBOUND_PP_MAX];
+	size_t n = 0;
+	int r = -1;
+
+	if (s->lc->proxy_protocol == PROXY_PROTO_OFF)
+		return;
+	memset(&a, 0, sizeof(a));
+	a.family = s->client_addr.ss_family;
+	memcpy(&a.src, &s->client_addr, sizeof(a.src));
+	memcpy(&a.dst, &s->client_local, sizeof(a.dst));
+	if (s->lc->proxy_protocol == PROXY_PROTO_V1)
+		r = proxyproto_v1_encode(&a, (char *)buf, sizeof(buf), &n);
+	else {
+		/* Only implicit TLS is up this early; STARTTLS comes later. */
+		const SSL *ssl = s->tls ? s->client->ssl : NULL;
+		r = proxyproto_v2_encode(&a, ssl ? tls_version_name(ssl) : NULL,
+		    ssl ? SSL_CIPHER_get_name(SSL_get_current_cipher(ssl)) :
+		    NULL, buf, sizeof(buf), &n);
+	}
+	if (r == 0)
+		conn_write(s->server, buf, n);
+}
+
+/* The banner is relayed; with xclient the proxy speaks first. */
+void
+inbound_greeting_done(session_t *s)
+{
+	if (!s->lc->xclient || s->last_code != 220)
+		return;
+	conn_write_str(s->server, "EHLO ");
+	conn_write_str(s->server, s->px->hostname);
+	conn_write(s->server, "\r\n", 2);
+	session_pend_push(s, PEND_INTERNAL, STEP_XC_EHLO, NULL);
+	session_enter(s, SS_UPGRADE);
+}
+
+/* XCLIENT ADDR=... PORT=... (Postfix's XCLIENT_README). */
+static void
+inbound_xclient_send(session_t *s)
+{
+	char host[INET6_ADDRSTRLEN] = "", line[160];
+	unsigned port = 0;
+
+	if (s->client_addr.ss_family == AF_INET) {
+		const struct sockaddr_in *a =
+		    (const struct sockaddr_in *)&s->client_addr;
+		inet_ntop(AF_INET, &a->sin_addr, host, sizeof(host));
+		port = ntohs(a->sin_port);
+		snprintf(line, sizeof(line), "XCLIENT ADDR=%s PORT=%u "
+		    "PROTO=ESMTP\r\n", host, port);
+	} else {
+		const struct sockaddr_in6 *a =
+		    (const struct sockaddr_in6 *)&s->client_addr;
+		inet_ntop(AF_INET6, &a->sin6_addr, host, sizeof(host));
+		port = ntohs(a->sin6_port);
+		snprintf(line, sizeof(line), "XCLIENT ADDR=IPV6:%s PORT=%u "
+		    "PROTO=ESMTP\r\n", host, port);
+	}
+	conn_write_str(s->server, line);
+	session_pend_push(s, PEND_INTERNAL, STEP_XC_CMD, NULL);
+}
+
+void
+inbound_internal_reply(session_t *s, int step, int code)
+{
+	switch (step) {
+	case STEP_XC_EHLO:
+		if (code == 250 &&
+		    (smtp_ehlo_caps(s->ehlo, s->ehlo_len) & SMTP_CAP_XCLIENT)) {
+			inbound_xclient_send(s);
+			return;
+		}
+		break;
+	case STEP_XC_CMD:
+		if (code == 220) {
+			session_enter(s, SS_COMMAND);
+			return;
+		}
+		break;
+	}
+	/* Without XCLIENT every client would look like the proxy to a
+	 * backend that trusts it: refuse rather than become an open relay. */
+	log_event(LOG_ERROR, "xclient_failed", "session", s->id, "client",
+	    s->peer, "step", step == STEP_XC_EHLO ? "not offered" : "refused",
+	    NULL);
+	session_reply(s, R_NO_XCLIENT);
+	session_close(s, "xclient failed", 1);
+}
+
+/* MAIL FROM with a declared SIZE over the limit (RFC 1870 6.1). */
+static int
+inbound_size_refused(const session_t *s, const uint8_t *text,
+    const smtp_cmd_info_t *ci)
+{
+	uint64_t size;
+
+	if (s->lc->max_message_size == 0)
+		return 0;
+	switch (smtp_mail_size(text + ci->arg_off, ci->arg_len, &size)) {
+	case 0:
+		return 0;
+	case 1:
+		return size > s->lc->max_message_size;
+	default:
+		return 1; /* malformed or past 2^64: not a size we accept */
+	}
 }
 
 void
@@ -138,7 +314,14 @@ inbound_command(session_t *s, const uint8_t *text, size_t len,
 		s->need_helo = 0;
 		session_forward(s, text, len, PEND_RELAY);
 		break;
+	case SMTP_CMD_MAIL:
+		if (inbound_size_refused(s, text, ci))
+			session_local(s, R_TOO_BIG);
+		else
+			session_forward(s, text, len, PEND_RELAY);
+		break;
 	case SMTP_CMD_DATA:
+		s->body_over = 0;
 		session_forward(s, text, len, PEND_DATA);
 		session_enter(s, SS_DATA_WAIT);
 		break;

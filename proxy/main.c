@@ -111,6 +111,10 @@ main_run(config_t *cfg)
 	if (uv_loop_init(&loop) != 0)
 		goto err0;
 	memset(&sd, 0, sizeof(sd));
+	ipcount_init(&px->ipcount);
+	if (gethostname(px->hostname, sizeof(px->hostname) - 1) != 0 ||
+	    px->hostname[0] == '\0')
+		snprintf(px->hostname, sizeof(px->hostname), "localhost");
 	loop.data = &sd;
 	px->loop = &loop;
 	px->cfg = cfg;
@@ -134,6 +138,7 @@ main_run(config_t *cfg)
 	for (int i = 0; i < px->nlisteners; i++)
 		tls_ctx_free(px->listeners[i].tls);
 	free(px->listeners);
+	ipcount_cleanup(&px->ipcount);
 	if (rc == 0)
 		log_event(LOG_INFO, "stopped", NULL);
 	/* A forced stop leaves handles open; the process ends anyway. */

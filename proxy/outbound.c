@@ -51,6 +51,7 @@ static const char R_NOT_VERIFIED[] =
 static const char R_NO_DEST[] =
     "421 4.3.0 No original destination, closing connection\r\n";
 static const char R_HELO_LONG[] = "501 5.5.4 EHLO/HELO argument too long\r\n";
+static const char R_HELO_FIRST[] = "503 5.5.1 Send EHLO/HELO first\r\n";
 static const char R_STARTTLS_LOCAL[] = "454 4.7.0 TLS not available\r\n";
 static const char R_AUTH_PLAIN[] =
     "454 4.7.0 AUTH refused: the remote server connection is not "
@@ -199,76 +200,110 @@ outbound_matches(void *arg, const char *name)
 	return tls_peer_matches(arg, name);
 }
 
+/*
+ * The recipient's domain policy against the session as it stands ("TLS
+ * first, policy at RCPT"). Returns the refusal to give, or NULL to go on.
+ */
+static const char *
+outbound_rcpt_refusal(session_t *s, const uint8_t *args, size_t len)
+{
+	const config_policy_t *p;
+	const uint8_t *dom;
+	size_t domlen;
+	policy_facts_t f = { s->tls, s->verified, outbound_matches,
+		s->server->ssl };
+	policy_outcome_t o;
+
+	if (s->px->cfg->npolicies == 0 ||
+	    smtp_addr_domain(args, len, &dom, &domlen) == -1 ||
+	    (p = policy_find(s->px->cfg, dom, domlen)) == NULL)
+		return NULL;
+	o = policy_check(p, &f);
+	log_event(o == POLICY_OK ? LOG_INFO : LOG_WARN, "policy", "session",
+	    s->id, "domain", p->domain, "demand", p->tls == OUT_TLS_VERIFY ?
+	    "verify" : "encrypt", "verify",
+	    policy_verify_name(outbound_verify(s)), "outcome",
+	    policy_outcome_name(o), NULL);
+	switch (o) {
+	case POLICY_NO_TLS:
+		return R_RCPT_NO_TLS;
+	case POLICY_NOT_VERIFIED:
+		return R_RCPT_NOT_VERIFIED;
+	default:
+		return NULL;
+	}
+}
+
+/* The legacy server's EHLO or HELO: the upgrade starts here. */
+static void
+outbound_helo(session_t *s, const uint8_t *text, const smtp_cmd_info_t *ci)
+{
+	if (ci->arg_len > sizeof(s->helo_line)) {
+		session_error(s, R_HELO_LONG);
+		return;
+	}
+	s->helo_is_ehlo = ci->cmd == SMTP_CMD_EHLO;
+	memcpy(s->helo_line, text + ci->arg_off, ci->arg_len);
+	s->helo_len = ci->arg_len;
+	if (s->helo_len == 0)
+		memcpy(s->helo_line, "localhost", s->helo_len = 9);
+	if (s->tls || s->retried || s->tls_fail != NULL ||
+	    s->lc->out_tls == OUT_TLS_NONE) {
+		/* Upgrade done or not wanted: an ordinary EHLO. */
+		outbound_send_helo(s, s->helo_is_ehlo ? "EHLO" : "HELO",
+		    s->helo_is_ehlo ? PEND_EHLO : PEND_RELAY, 0);
+		return;
+	}
+	outbound_send_helo(s, "EHLO", PEND_INTERNAL, STEP_EHLO1);
+	session_enter(s, SS_UPGRADE);
+}
+
 void
 outbound_command(session_t *s, const uint8_t *text, size_t len,
     const smtp_cmd_info_t *ci)
 {
-	const uint8_t *dom;
-	size_t domlen;
+	const char *refusal;
 
 	switch (ci->cmd) {
-	case SMTP_CMD_BDAT:
-		session_bdat(s);
+	case SMTP_CMD_EHLO:
+	case SMTP_CMD_HELO:
+		outbound_helo(s, text, ci);
 		return;
 	case SMTP_CMD_STARTTLS:
 		/* Never offered to the legacy server. */
 		session_local(s, R_STARTTLS_LOCAL);
 		return;
-	case SMTP_CMD_EHLO:
-	case SMTP_CMD_HELO:
-		s->helo_is_ehlo = ci->cmd == SMTP_CMD_EHLO;
-		if (ci->arg_len > sizeof(s->helo_line)) {
-			session_error(s, R_HELO_LONG);
-			return;
-		}
-		memcpy(s->helo_line, text + ci->arg_off, ci->arg_len);
-		s->helo_len = ci->arg_len;
-		if (s->helo_len == 0)
-			memcpy(s->helo_line, "localhost", s->helo_len = 9);
-		if (s->tls || s->retried || s->tls_fail != NULL ||
-		    s->lc->out_tls == OUT_TLS_NONE) {
-			/* Upgrade done or not wanted: an ordinary EHLO. */
-			outbound_send_helo(s, s->helo_is_ehlo ? "EHLO" :
-			    "HELO", s->helo_is_ehlo ? PEND_EHLO : PEND_RELAY,
-			    0);
-			return;
-		}
-		outbound_send_helo(s, "EHLO", PEND_INTERNAL, STEP_EHLO1);
-		session_enter(s, SS_UPGRADE);
-		return;
 	case SMTP_CMD_AUTH:
+		/* Credentials never cross an unencrypted upstream leg. */
 		if (!s->tls) {
 			session_local(s, R_AUTH_PLAIN);
 			return;
 		}
 		break;
+	case SMTP_CMD_MAIL:
 	case SMTP_CMD_RCPT:
-		if (s->px->cfg->npolicies > 0 &&
-		    smtp_addr_domain(text + ci->arg_off, ci->arg_len, &dom,
-		    &domlen) == 0) {
-			const config_policy_t *p = policy_find(s->px->cfg, dom,
-			    domlen);
-			policy_facts_t f = { s->tls, s->verified,
-				outbound_matches, s->server->ssl };
-			policy_outcome_t o;
-
-			if (p == NULL)
-				break;
-			o = policy_check(p, &f);
-			log_event(o == POLICY_OK ? LOG_INFO : LOG_WARN,
-			    "policy", "session", s->id, "domain", p->domain,
-			    "demand", p->tls == OUT_TLS_VERIFY ? "verify" :
-			    "encrypt", "verify", policy_verify_name(
-			    outbound_verify(s)), "outcome",
-			    policy_outcome_name(o), NULL);
-			if (o == POLICY_NO_TLS) {
-				session_local(s, R_RCPT_NO_TLS);
-				return;
-			}
-			if (o == POLICY_NOT_VERIFIED) {
-				session_local(s, R_RCPT_NOT_VERIFIED);
-				return;
-			}
+	case SMTP_CMD_DATA:
+	case SMTP_CMD_BDAT:
+	case SMTP_CMD_VRFY:
+	case SMTP_CMD_EXPN:
+		/* No EHLO, no upgrade: a TLS demand would be passed over. */
+		if (!s->tls && outbound_demands_tls(s)) {
+			session_local(s, R_HELO_FIRST);
+			return;
+		}
+		break;
+	default:
+		break;
+	}
+	switch (ci->cmd) {
+	case SMTP_CMD_BDAT:
+		session_bdat(s);
+		return;
+	case SMTP_CMD_RCPT:
+		if ((refusal = outbound_rcpt_refusal(s, text + ci->arg_off,
+		    ci->arg_len)) != NULL) {
+			session_local(s, refusal);
+			return;
 		}
 		break;
 	case SMTP_CMD_DATA:
@@ -326,7 +361,7 @@ outbound_internal_reply(session_t *s, int step, int code)
 		}
 		if (conn_start_tls(s->server, s->l->tls, CONN_TLS_CLIENT,
 		    s->dest_name != NULL && !outbound_is_ip(s->dest_name) ?
-		    s->dest_name : NULL, &discarded) == -1) {
+		    s->dest_name : NULL, CONN_TLS_DISCARD, &discarded) == -1) {
 			outbound_fail(s, R_TLS_FAILED, "tls setup failed");
 			return;
 		}

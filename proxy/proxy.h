@@ -12,6 +12,7 @@
 
 #include "config.h"
 #include "conn.h"
+#include "ipcount.h"
 
 typedef struct proxy proxy_t;
 
@@ -35,6 +36,8 @@ struct proxy {
 	unsigned nsessions;            /* sessions alive */
 	uint64_t next_sid;
 	uint64_t sessions_total;
+	ipcount_t ipcount;             /* sessions per client address */
+	char hostname[256];            /* for the proxy's own EHLO */
 
 	uint8_t scratch[CONN_SCRATCH_SIZE]; /* ciphertext reads (conn) and body filter output */
 };

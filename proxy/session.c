@@ -29,11 +29,12 @@
 #include "tls.h"
 
 static const char *const session_state_names[] = {
-	"tls-accept", "connect", "greeting", "command", "data-wait", "body",
+	"proxy-header", "tls-accept", "connect", "greeting", "command", "data-wait", "body",
 	"starttls", "tls-handshake", "upgrade", "closing"
 };
 
 static void session_pump(session_t *s);
+static void session_timer_cb(uv_timer_t *t);
 
 /* Replies the engine gives itself. */
 static const char R_BAD_LINE[] =
@@ -53,6 +54,10 @@ static const char R_SERVER_LOST[] =
     "421 4.4.2 Connection to mail server lost, closing connection\r\n";
 static const char R_TIMEOUT[] =
     "421 4.4.2 Timeout, closing connection\r\n";
+static const char R_TOO_BIG[] =
+    "552 5.3.4 Message size exceeds fixed maximum message size\r\n";
+static const char R_BUSY_IP[] =
+    "421 4.7.0 Too many connections from your address, try again later\r\n";
 static const char R_BUSY[] =
     "421 4.3.2 Too many connections, try again later\r\n";
 
@@ -65,9 +70,15 @@ session_enter(session_t *s, session_state_t st)
 		    session_state_names[st], NULL);
 	s->state = st;
 	switch (st) {
+	case SS_PROXY_HDR:
 	case SS_TLS_ACCEPT:
 	case SS_TLS_HANDSHAKE:
 		s->timeout_ms = s->px->cfg->handshake_timeout_ms;
+		break;
+	case SS_BODY:
+		s->timeout_ms = s->px->cfg->idle_timeout_ms;
+		s->data_deadline_ms = uv_now(s->px->loop) +
+		    s->px->cfg->data_timeout_ms;
 		break;
 	case SS_CONNECT:
 		s->timeout_ms = s->px->cfg->connect_timeout_ms;
@@ -80,6 +91,9 @@ session_enter(session_t *s, session_state_t st)
 		break;
 	}
 	s->active_ms = uv_now(s->px->loop);
+	/* The timer may be set for a longer deadline of the last state. */
+	if (!s->timer_closing && st != SS_CLOSING)
+		uv_timer_start(&s->timer, session_timer_cb, s->timeout_ms, 0);
 }
 
 int
@@ -171,7 +185,7 @@ session_local(session_t *s, const char *reply)
 void
 session_error(session_t *s, const char *reply)
 {
-	if (++s->errors >= SESSION_ERRORS_MAX)
+	if (++s->errors >= s->px->cfg->max_errors)
 		session_pend_push(s, PEND_LOCAL_CLOSE, 0, R_TOO_MANY_ERRORS);
 	else
 		session_pend_push(s, PEND_LOCAL, 0, reply);
@@ -257,6 +271,8 @@ session_reply_done(session_t *s, const pend_t *p, int code)
 	switch (p->kind) {
 	case PEND_GREETING:
 		session_enter(s, SS_COMMAND);
+		if (s->lc->dir == DIR_INBOUND)
+			inbound_greeting_done(s);
 		break;
 	case PEND_DATA:
 		if (code == 354) {
@@ -273,7 +289,10 @@ session_reply_done(session_t *s, const pend_t *p, int code)
 		session_close(s, "quit", 1);
 		break;
 	case PEND_INTERNAL:
-		outbound_internal_reply(s, p->step, code);
+		if (s->lc->dir == DIR_INBOUND)
+			inbound_internal_reply(s, p->step, code);
+		else
+			outbound_internal_reply(s, p->step, code);
 		break;
 	default:
 		break;
@@ -417,11 +436,17 @@ session_bdat(session_t *s)
 	session_pend_run(s);
 }
 
-/* Relays body bytes through the smuggling-safe filter. */
+/*
+ * Relays body bytes through the smuggling-safe filter. Past
+ * max_message_size the rest is read and dropped; at the client's
+ * end-of-data it gets 552 and the session closes, so the server sees its
+ * transaction cut off without an end-of-data and delivers nothing.
+ */
 static void
 session_body_input(session_t *s)
 {
 	conn_t *c = s->client;
+	uint64_t max = s->lc->dir == DIR_INBOUND ? s->lc->max_message_size : 0;
 	size_t used, outlen;
 	int done = 0;
 	uint8_t *dst = conn_reserve(s->server,
@@ -433,13 +458,21 @@ session_body_input(session_t *s)
 	}
 	used = smtp_body_filter(&s->body, conn_rdata(c), conn_rsize(c), dst,
 	    &outlen, &done);
-	conn_commit(s->server, outlen);
 	conn_consume(c, used);
 	s->active_ms = uv_now(s->px->loop);
-	if (done) {
-		session_pend_push(s, PEND_EOD, 0, NULL);
-		session_enter(s, SS_COMMAND);
+	if (max != 0 && s->body.octets > max + 3)
+		s->body_over = 1; /* 3: the end-of-data line's ".\r\n" */
+	if (!s->body_over)
+		conn_commit(s->server, outlen);
+	if (!done)
+		return;
+	if (s->body_over) {
+		session_reply(s, R_TOO_BIG);
+		session_close(s, "message too big", 1);
+		return;
 	}
+	session_pend_push(s, PEND_EOD, 0, NULL);
+	session_enter(s, SS_COMMAND);
 }
 
 static void
@@ -467,6 +500,11 @@ session_client_input(session_t *s)
 			return;
 		case SS_BODY:
 			session_body_input(s);
+			continue;
+		case SS_PROXY_HDR:
+			inbound_proxy_header(s);
+			if (s->state == SS_PROXY_HDR)
+				return;
 			continue;
 		case SS_COMMAND:
 			break;
@@ -513,6 +551,7 @@ session_update_reads(session_t *s)
 	int cr = 0;
 
 	switch (s->state) {
+	case SS_PROXY_HDR:
 	case SS_TLS_ACCEPT:
 	case SS_TLS_HANDSHAKE:
 	case SS_CONNECT:
@@ -521,8 +560,10 @@ session_update_reads(session_t *s)
 		cr = 1;
 		break;
 	case SS_COMMAND:
+		/* Replies the client does not read pause it too. */
 		cr = !s->quit && s->pcount + 2 <= SESSION_PIPELINE_MAX &&
-		    conn_pending(s->server) < CONN_WQ_HIGH;
+		    conn_pending(s->server) < CONN_WQ_HIGH &&
+		    conn_pending(s->client) < CONN_WQ_HIGH;
 		break;
 	case SS_BODY:
 		cr = conn_pending(s->server) < CONN_WQ_HIGH;
@@ -597,6 +638,8 @@ session_handle_closed(session_t *s)
 	if (s->handles > 0)
 		return;
 	s->px->nsessions--;
+	if (s->ip_counted)
+		ipcount_del(&s->px->ipcount, &s->ipkey);
 	free(s->client);
 	free(s->server);
 	free(s);
@@ -671,6 +714,8 @@ session_timer_cb(uv_timer_t *t)
 	uint64_t now = uv_now(s->px->loop);
 	uint64_t due = s->active_ms + s->timeout_ms;
 
+	if (s->state == SS_BODY && s->data_deadline_ms < due)
+		due = s->data_deadline_ms;
 	if (now < due) {
 		uv_timer_start(&s->timer, session_timer_cb, due - now, 0);
 		return;
@@ -682,6 +727,7 @@ session_timer_cb(uv_timer_t *t)
 		conn_close(s->server);
 		session_timer_stop(s);
 		return;
+	case SS_PROXY_HDR:
 	case SS_TLS_ACCEPT:
 		session_close(s, "tls handshake timeout", 0);
 		return;
@@ -706,7 +752,10 @@ session_timer_cb(uv_timer_t *t)
 		break;
 	default:
 		session_reply(s, R_TIMEOUT);
-		session_close(s, "timeout", 1);
+		/* Mid-body the server's transaction is cut off, no
+		 * end-of-data: nothing is delivered. */
+		session_close(s, s->state == SS_BODY ? "data timeout" :
+		    "timeout", 1);
 		break;
 	}
 	if (!s->timer_closing)
@@ -771,6 +820,8 @@ session_server_event(conn_t *c, conn_event_t ev)
 	case CONN_EV_CONNECTED:
 		if (outbound_server_connected(s))
 			break;
+		if (s->lc->dir == DIR_INBOUND)
+			inbound_server_connected(s);
 		session_pend_push(s, PEND_GREETING, 0, NULL);
 		session_enter(s, SS_GREETING);
 		break;
@@ -838,6 +889,55 @@ session_new_server(session_t *s)
 	return 0;
 }
 
+/* Records the peer's address: the client's, until a PROXY header says. */
+static void
+session_set_peer(session_t *s)
+{
+	int len = sizeof(s->client_addr);
+
+	uv_tcp_getpeername(&s->client->tcp, (struct sockaddr *)&s->client_addr,
+	    &len);
+	len = sizeof(s->client_local);
+	uv_tcp_getsockname(&s->client->tcp,
+	    (struct sockaddr *)&s->client_local, &len);
+	conn_peer(s->client, s->peer, sizeof(s->peer));
+}
+
+/* Turns a session away before any server connection is made. */
+static void
+session_refuse(session_t *s, const char *reply, const char *why)
+{
+	/* An implicit-TLS client could not read a plaintext reply. */
+	if (!(s->lc->dir == DIR_INBOUND && s->lc->in_tls == IN_TLS_IMPLICIT))
+		session_reply(s, reply);
+	session_close(s, why, 1);
+}
+
+void
+session_admit(session_t *s)
+{
+	uint32_t n;
+
+	log_event(LOG_INFO, "session_open", "session", s->id, "listener",
+	    s->lc->name, "client", s->peer, NULL);
+	if (s->lc->dir == DIR_INBOUND && s->lc->max_sessions_per_ip > 0 &&
+	    ipcount_key((struct sockaddr *)&s->client_addr, &s->ipkey) == 0) {
+		if ((n = ipcount_add(&s->px->ipcount, &s->ipkey)) == 0) {
+			session_refuse(s, R_BUSY, "out of memory");
+			return;
+		}
+		s->ip_counted = 1;
+		if (n > s->lc->max_sessions_per_ip) {
+			session_refuse(s, R_BUSY_IP, "max_sessions_per_ip");
+			return;
+		}
+	}
+	if (s->lc->dir == DIR_INBOUND)
+		inbound_start(s);
+	else
+		outbound_start(s);
+}
+
 void
 session_accept(listener_t *l)
 {
@@ -867,27 +967,26 @@ session_accept(listener_t *l)
 		return; /* freed from the close callback */
 	}
 	px->sessions_total++;
-	conn_peer(s->client, s->peer, sizeof(s->peer));
+	session_set_peer(s);
 	uv_timer_init(px->loop, &s->timer);
 	s->timer.data = s;
 	s->timer_closing = 0;
 	s->handles++;
 	conn_init(s->server, px->loop, s, session_server_event, px->scratch);
 	s->handles++;
-	log_event(LOG_INFO, "session_open", "session", s->id, "listener",
-	    s->lc->name, "client", s->peer, NULL);
 
 	s->state = SS_CONNECT;
 	if (px->nsessions > px->cfg->max_sessions) {
-		/* An implicit-TLS client could not read a plaintext reply. */
-		if (!(s->lc->dir == DIR_INBOUND &&
-		    s->lc->in_tls == IN_TLS_IMPLICIT))
-			session_reply(s, R_BUSY);
-		session_close(s, "max_sessions", 1);
-	} else if (s->lc->dir == DIR_INBOUND)
-		inbound_start(s);
-	else
-		outbound_start(s);
+		log_event(LOG_INFO, "session_open", "session", s->id,
+		    "listener", s->lc->name, "client", s->peer, NULL);
+		session_refuse(s, R_BUSY, "max_sessions");
+	} else if (s->lc->dir == DIR_INBOUND && s->lc->accept_proxy &&
+	    config_cidr_match(s->lc->accept_from, s->lc->naccept_from,
+	    (struct sockaddr *)&s->client_addr)) {
+		/* The real client comes in the balancer's PROXY header. */
+		session_enter(s, SS_PROXY_HDR);
+	} else
+		session_admit(s);
 	uv_timer_start(&s->timer, session_timer_cb, s->timeout_ms, 0);
 	if (s->state != SS_CLOSING)
 		session_update_reads(s);

@@ -9,14 +9,13 @@
 
 #include <stdint.h>
 
+#include "ipcount.h"
 #include "proxy.h"
 #include "smtp.h"
 
 /* Commands awaiting replies before the client is paused (RFC 2920 sets no
  * bound; a window of this size keeps pipelining fast and memory fixed). */
 #define SESSION_PIPELINE_MAX 64
-/* Protocol errors tolerated before the session is closed. */
-#define SESSION_ERRORS_MAX 20
 /* Bytes of an over-long command line skipped before giving up. */
 #define SESSION_SKIP_MAX (1024 * 1024)
 /* How long a closing session waits for its last replies to drain. */
@@ -26,6 +25,7 @@
 #define SESSION_HELO_MAX 512
 
 typedef enum {
+	SS_PROXY_HDR,     /* inbound: waiting for a load balancer's PROXY header */
 	SS_TLS_ACCEPT,    /* inbound implicit TLS: client handshake first */
 	SS_CONNECT,       /* server leg connection under way */
 	SS_GREETING,      /* waiting for the server's banner */
@@ -34,7 +34,8 @@ typedef enum {
 	SS_BODY,          /* message body from client to server */
 	SS_STARTTLS,      /* inbound: STARTTLS taken, earlier replies pending */
 	SS_TLS_HANDSHAKE, /* a leg's handshake under way */
-	SS_UPGRADE,       /* outbound: EHLO/STARTTLS/EHLO with the upstream */
+	SS_UPGRADE,       /* the proxy's own exchange with the server: outbound
+	                     EHLO/STARTTLS/EHLO, inbound XCLIENT */
 	SS_CLOSING
 } session_state_t;
 
@@ -89,6 +90,12 @@ typedef struct session {
 	int need_helo;               /* after STARTTLS, until EHLO/HELO */
 	int quit;                    /* QUIT forwarded: read no more commands */
 	int client_eof;              /* client closed; finish pending replies */
+	int body_over;               /* body passed max_message_size */
+	uint64_t data_deadline_ms;   /* end of the current body's time */
+	ipcount_key_t ipkey;         /* client address for max_sessions_per_ip */
+	int ip_counted;
+	struct sockaddr_storage client_addr; /* the real client (PROXY header) */
+	struct sockaddr_storage client_local; /* the address it connected to */
 
 	/* outbound */
 	struct sockaddr_storage dest;  /* upstream address */
@@ -125,6 +132,8 @@ void session_connect_server(session_t *s, const struct sockaddr *addr,
     uint32_t mark);
 int session_needs_tls(smtp_cmd_t cmd);
 void session_bdat(session_t *s);
+/* session_admit applies per-address limits and starts the direction. */
+void session_admit(session_t *s);
 /*
  * session_new_server replaces the server leg by a fresh, unconnected one;
  * the old leg closes and is freed from its close callback. Returns 0 or -1.
@@ -133,6 +142,10 @@ int session_new_server(session_t *s);
 
 /* Inbound (inbound.c). */
 void inbound_start(session_t *s);
+void inbound_proxy_header(session_t *s);
+void inbound_server_connected(session_t *s);
+void inbound_greeting_done(session_t *s);
+void inbound_internal_reply(session_t *s, int step, int code);
 void inbound_command(session_t *s, const uint8_t *text, size_t len,
     const smtp_cmd_info_t *ci);
 void inbound_starttls_go(session_t *s);

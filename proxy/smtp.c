@@ -526,22 +526,33 @@ smtp_ehlo_rewrite(const uint8_t *in, size_t inlen, unsigned flags,
  *
  * States of the body filter. "Real" line start means after a CRLF that was
  * in the input (or at body start); "fake" line start means after a bare LF
- * or bare CR that we turned into CRLF. Only a '.' at a real line start can
- * begin end-of-data; a '.' at a fake line start is stuffed.
+ * or bare CR that we turned into CRLF, or after NULs at a line start (they
+ * are removed, so what follows them lands at the start of the output line).
+ * Only a '.' at a real line start can begin end-of-data; a '.' at a fake
+ * line start is stuffed.
+ *
+ * NUL is removed from the output but counts as an ordinary octet for every
+ * framing decision: it separates a CR from an LF (both are then bare) and it
+ * keeps a "." line from being end-of-data. So the filter's end-of-data is
+ * exactly the strict one of the input, and a receiver that strips NUL sees
+ * none, because there is none left to strip.
  *
  * Held-back bytes: in BODY_CR the CR has been written already (a bare CR
  * becomes CRLF, so the CR is right either way; only the LF is pending). In
  * BODY_DOT the '.' has been written (an extra stuffing '.' is the same byte,
  * so it can follow). In BODY_DOT_CR the CR after the '.' is held: if this
- * is not end-of-data a '.' must be written before it.
+ * is not end-of-data a '.' must be written before it. In BODY_DOT_NUL a
+ * stuffing '.' is pending: it is written if the line ends before any octet
+ * other than NUL (". NUL CRLF" must not become ". CRLF").
  */
 enum {
 	BODY_BOL = 0,  /* real line start */
-	BODY_BOL_FAKE, /* line start after a bare LF/CR */
+	BODY_BOL_FAKE, /* line start after a bare LF/CR, or NULs at line start */
 	BODY_MID,      /* inside a line */
 	BODY_CR,       /* CR written, LF or not still unknown */
 	BODY_DOT,      /* '.' at real line start written */
 	BODY_DOT_CR,   /* ".\r" at real line start, CR held */
+	BODY_DOT_NUL,  /* '.' at real line start then NULs, stuffing '.' held */
 	BODY_DONE      /* end-of-data consumed */
 };
 
@@ -550,18 +561,24 @@ smtp_body_init(smtp_body_t *b)
 {
 	b->state = BODY_BOL;
 	b->octets = 0;
+	b->nuls = 0;
 }
 
-/*
- * NUL octets are ordinary content and pass through unchanged; whether to
- * refuse them is a policy decision for the caller.
- */
+/* Position of the first octet c at or after i in in[0..inlen), or inlen. */
+static size_t
+smtp_body_find(const uint8_t *in, size_t inlen, size_t i, int c)
+{
+	const uint8_t *q;
+
+	q = i < inlen ? memchr(in + i, c, inlen - i) : NULL;
+	return q != NULL ? (size_t)(q - in) : inlen;
+}
+
 size_t
 smtp_body_filter(smtp_body_t *b, const uint8_t *in, size_t inlen,
     uint8_t *out, size_t *outlen, int *done)
 {
-	size_t i = 0, o = 0, run, ncr = 0, nlf = 0;
-	const uint8_t *q;
+	size_t i = 0, o = 0, run, ncr, nlf, nnul, nul = 0, stop;
 	uint8_t st = b->state;
 
 	if (st == BODY_DONE) {
@@ -570,34 +587,36 @@ smtp_body_filter(smtp_body_t *b, const uint8_t *in, size_t inlen,
 		return 0;
 	}
 	/*
-	 * Cached positions of the next CR and LF at or after i (inlen: none);
-	 * memchr runs again only once i has passed the cached position.
+	 * Cached positions of the next CR, LF and NUL at or after i (inlen:
+	 * none); memchr runs again only once i has passed a cached position.
 	 */
-	q = inlen > 0 ? memchr(in, SMTP_CR, inlen) : NULL;
-	ncr = q != NULL ? (size_t)(q - in) : inlen;
-	q = inlen > 0 ? memchr(in, SMTP_LF, inlen) : NULL;
-	nlf = q != NULL ? (size_t)(q - in) : inlen;
+	ncr = smtp_body_find(in, inlen, 0, SMTP_CR);
+	nlf = smtp_body_find(in, inlen, 0, SMTP_LF);
+	nnul = smtp_body_find(in, inlen, 0, 0);
 
 	while (i < inlen && st != BODY_DONE) {
 		uint8_t c = in[i];
 
 		switch (st) {
 		case BODY_MID:
-			if (ncr < i) {
-				q = memchr(in + i, SMTP_CR, inlen - i);
-				ncr = q != NULL ? (size_t)(q - in) : inlen;
-			}
-			if (nlf < i) {
-				q = memchr(in + i, SMTP_LF, inlen - i);
-				nlf = q != NULL ? (size_t)(q - in) : inlen;
-			}
-			run = (ncr < nlf ? ncr : nlf) - i;
+			if (ncr < i)
+				ncr = smtp_body_find(in, inlen, i, SMTP_CR);
+			if (nlf < i)
+				nlf = smtp_body_find(in, inlen, i, SMTP_LF);
+			if (nnul < i)
+				nnul = smtp_body_find(in, inlen, i, 0);
+			stop = ncr < nlf ? ncr : nlf;
+			if (nnul < stop)
+				stop = nnul;
+			run = stop - i;
 			memcpy(out + o, in + i, run);
 			o += run;
 			i += run;
 			if (i == inlen)
 				break;
-			if (in[i] == SMTP_CR) {
+			if (in[i] == 0) {
+				nul++;
+			} else if (in[i] == SMTP_CR) {
 				out[o++] = SMTP_CR;
 				st = BODY_CR;
 			} else {
@@ -613,11 +632,21 @@ smtp_body_filter(smtp_body_t *b, const uint8_t *in, size_t inlen,
 				out[o++] = '.';
 				st = BODY_DOT;
 				i++;
+			} else if (c == 0) {
+				/* A '.' after NULs must not reach line start. */
+				nul++;
+				st = BODY_BOL_FAKE;
+				i++;
 			} else {
 				st = BODY_MID;
 			}
 			break;
 		case BODY_BOL_FAKE:
+			if (c == 0) {
+				nul++;
+				i++;
+				break;
+			}
 			if (c == '.') {
 				out[o++] = '.';
 				out[o++] = '.';
@@ -631,7 +660,7 @@ smtp_body_filter(smtp_body_t *b, const uint8_t *in, size_t inlen,
 				st = BODY_BOL;
 				i++;
 			} else {
-				/* Bare CR; c is seen again at line start. */
+				/* Bare CR (also before a NUL); c again. */
 				st = BODY_BOL_FAKE;
 			}
 			break;
@@ -646,9 +675,27 @@ smtp_body_filter(smtp_body_t *b, const uint8_t *in, size_t inlen,
 				out[o++] = SMTP_LF;
 				st = BODY_BOL_FAKE;
 				i++;
+			} else if (c == 0) {
+				nul++;
+				st = BODY_DOT_NUL;
+				i++;
 			} else {
 				st = BODY_MID;
 			}
+			break;
+		case BODY_DOT_NUL:
+			if (c == 0) {
+				nul++;
+				i++;
+				break;
+			}
+			/*
+			 * "." NULs then the line's end: content, so stuffed
+			 * (never ". CRLF"); c is handled again inside the line.
+			 */
+			if (c == SMTP_CR || c == SMTP_LF)
+				out[o++] = '.';
+			st = BODY_MID;
 			break;
 		case BODY_DOT_CR:
 			if (c == SMTP_LF) {
@@ -670,6 +717,7 @@ smtp_body_filter(smtp_body_t *b, const uint8_t *in, size_t inlen,
 	}
 	b->state = st;
 	b->octets += i;
+	b->nuls += nul;
 	*outlen = o;
 	*done = st == BODY_DONE;
 	return i;

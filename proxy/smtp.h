@@ -179,13 +179,26 @@ int smtp_ehlo_rewrite(const uint8_t *in, size_t inlen, unsigned flags,
  * CRLF, and a line that begins with '.' but did not start after a real CRLF
  * (or a "." line not ended by a real CRLF) is dot-stuffed once more, so a
  * lenient receiver can never see a second end-of-data (SMTP smuggling).
- * Well-formed input (CRLF everywhere) is copied byte-exact. Works on any
- * split of the input across calls: the output is the same as for one call.
- * NUL octets pass through unchanged (refusing them is the caller's policy).
+ * Well-formed input (CRLF everywhere, no NUL) is copied byte-exact. Works on
+ * any split of the input across calls: the output is the same as for one
+ * call.
+ *
+ * NUL octets are removed from the output: 7bit and 8bit data exclude NUL
+ * (RFC 2045 2.7 and 2.8, which RFC 6152 8BITMIME refers to; RFC 5321 4.1.1.4
+ * says control characters SHOULD be avoided), and a receiver that strips NUL
+ * would read CRLF NUL "." CRLF as end-of-data. Lines and end-of-data are
+ * decided on the input as sent, before NUL removal, so a NUL never helps to
+ * form an end-of-data: CR NUL LF is a bare CR followed by a bare LF (it
+ * becomes CRLF CRLF), "." NUL CRLF is not end-of-data (it becomes ".." CRLF),
+ * and a line whose first non-NUL octet is '.' after one or more NULs is
+ * dot-stuffed once more (CRLF NUL "." CRLF becomes CRLF ".." CRLF). After a
+ * '.' at a real line start, NULs followed by other text are just dropped
+ * (". NUL a" becomes ".a": the receiver still unstuffs it to "a").
  */
 typedef struct {
 	uint8_t state;   /* private */
 	uint64_t octets; /* body octets consumed so far, including end-of-data */
+	uint64_t nuls;   /* NUL octets consumed and removed from the output */
 } smtp_body_t;
 
 /* Worst-case output for n input bytes plus held-back state. */
@@ -201,8 +214,9 @@ void smtp_body_init(smtp_body_t *b);
  * been consumed and written (then the return value may be < inlen: the rest
  * are pipelined commands), else 0. Output that depends on input not seen
  * yet is held back in *b and emitted by a later call: the LF that completes a
- * CR (CRLF either way), and the CR of ".\r" at real line start (".\r\n" on
- * end-of-data, "..\r\n" otherwise). Once done, further calls consume and
+ * CR (CRLF either way), the CR of ".\r" at real line start (".\r\n" on
+ * end-of-data, "..\r\n" otherwise), and the stuffing '.' that ". NUL..."
+ * at real line start needs if the line ends before any other octet. Once done, further calls consume and
  * write nothing and set *done to 1.
  */
 size_t smtp_body_filter(smtp_body_t *b, const uint8_t *in, size_t inlen,
