@@ -43,6 +43,8 @@
  * the reply; 10 minutes for a whole body is generous for any real sender. */
 #define CFG_DEFAULT_DATA_MS (600 * 1000)
 #define CFG_DEFAULT_MAX_ERRORS 20
+#define CFG_DEFAULT_SHUTDOWN_MS (30 * 1000)
+#define CFG_MAX_WORKERS 256
 
 typedef enum {
 	SEC_NONE,       /* before the first section header */
@@ -80,6 +82,9 @@ enum {
 	K_POLICY_TLS,
 	K_MATCH,
 	K_DATA_TIMEOUT,
+	K_SHUTDOWN_GRACE,
+	K_WORKERS,
+	K_ADMIN,
 	K_MAX_ERRORS,
 	K_MAX_MESSAGE_SIZE,
 	K_MAX_PER_IP,
@@ -785,6 +790,33 @@ set_data_timeout(cfg_parse_t *p, const char *v)
 }
 
 static int
+set_shutdown_grace(cfg_parse_t *p, const char *v)
+{
+	return config_parse_duration(v, &p->cfg->shutdown_grace_ms);
+}
+
+static int
+set_workers(cfg_parse_t *p, const char *v)
+{
+	uint64_t n;
+
+	if (strcasecmp(v, "auto") == 0) {
+		p->cfg->workers = 0;
+		return 0;
+	}
+	if (cfg_u64(&v, 10, CFG_MAX_WORKERS, &n) == -1 || *v != '\0' || n == 0)
+		return -1;
+	p->cfg->workers = (unsigned)n;
+	return 0;
+}
+
+static int
+set_admin(cfg_parse_t *p, const char *v)
+{
+	return cfg_addr(p, &p->cfg->admin, v, 1, "admin");
+}
+
+static int
 set_max_errors(cfg_parse_t *p, const char *v)
 {
 	uint64_t n;
@@ -1016,6 +1048,12 @@ static const cfg_key_t cfg_keys[K_COUNT] = {
 	    "at most 16", 1 },
 	[K_DATA_TIMEOUT] = { "data_timeout", G, set_data_timeout,
 	    cfg_duration_expected, 0 },
+	[K_SHUTDOWN_GRACE] = { "shutdown_grace", G, set_shutdown_grace,
+	    cfg_duration_expected, 0 },
+	[K_WORKERS] = { "workers", G, set_workers,
+	    "auto or a number of threads from 1 to 256", 0 },
+	[K_ADMIN] = { "admin", G, set_admin,
+	    "a numeric address and port: 127.0.0.1:9925, [::1]:9925", 0 },
 	[K_MAX_ERRORS] = { "max_errors", G, set_max_errors,
 	    "a number from 1 to 100000", 0 },
 	[K_MAX_MESSAGE_SIZE] = { "max_message_size", IN, set_max_message_size,
@@ -1505,6 +1543,7 @@ config_load(const char *path, int check_files, FILE *errs)
 	cfg->connect_timeout_ms = CFG_DEFAULT_CONNECT_MS;
 	cfg->data_timeout_ms = CFG_DEFAULT_DATA_MS;
 	cfg->max_errors = CFG_DEFAULT_MAX_ERRORS;
+	cfg->shutdown_grace_ms = CFG_DEFAULT_SHUTDOWN_MS;
 	p.cfg = cfg;
 
 	if ((p.fp = fopen(path, "r")) == NULL) {
@@ -1568,6 +1607,7 @@ config_free(config_t *cfg)
 			free(cfg->policies[i].match[j]);
 	}
 	free(cfg->policies);
+	cfg_addr_cleanup(&cfg->admin);
 	free(cfg->path);
 	free(cfg);
 }

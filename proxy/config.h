@@ -100,6 +100,9 @@ typedef struct {
 	uint64_t handshake_timeout_ms;  /* default 30 s */
 	uint64_t connect_timeout_ms;    /* default 30 s */
 	uint64_t data_timeout_ms;       /* whole DATA body; default 10 min */
+	uint64_t shutdown_grace_ms;     /* SIGTERM drain; default 30 s */
+	unsigned workers;               /* event loop threads; 0: auto */
+	config_addr_t admin;            /* HTTP endpoint; host NULL: off */
 	unsigned max_errors;            /* protocol errors per session; 20 */
 	config_listener_t *listeners;   /* owned array */
 	int nlisteners;

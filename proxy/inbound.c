@@ -53,9 +53,11 @@ inbound_start(session_t *s)
 	if (s->lc->in_tls == IN_TLS_IMPLICIT) {
 		/* SMTPS (RFC 8314): the handshake comes before the banner. */
 		session_enter(s, SS_TLS_ACCEPT);
-		if (conn_start_tls(s->client, s->l->tls, CONN_TLS_SERVER, NULL,
+		STATS_INC(s->st->tls[TLSEV_ATTEMPTED]);
+		s->hs_start_ms = uv_now(&s->px->loop);
+		if (conn_start_tls(s->client, s->tls_ctx, CONN_TLS_SERVER, NULL,
 		    CONN_TLS_KEEP, &discarded) == -1)
-			session_close(s, "tls setup failed", 0);
+			session_close(s, CR_INTERNAL, "tls setup failed", 0);
 		return;
 	}
 	session_connect_server(s, (const struct sockaddr *)&s->lc->backend.addr,
@@ -76,13 +78,14 @@ inbound_client_tls_done(session_t *s)
 }
 
 unsigned
-inbound_ehlo_flags(const session_t *s)
+inbound_ehlo_flags(session_t *s)
 {
 	unsigned f = SMTP_EHLO_DEL_CHUNKING | SMTP_EHLO_DEL_XCLIENT;
 
 	if (s->tls || s->lc->in_tls == IN_TLS_OFF)
 		return f | SMTP_EHLO_DEL_STARTTLS;
 	f |= SMTP_EHLO_ADD_STARTTLS;
+	STATS_INC(s->st->tls[TLSEV_OFFERED]);
 	if (s->lc->hide_auth_before_tls || s->lc->require_tls)
 		f |= SMTP_EHLO_DEL_AUTH;
 	return f;
@@ -96,9 +99,11 @@ inbound_starttls_go(session_t *s)
 
 	session_reply(s, R_STARTTLS_GO);
 	conn_flush(s->client);
-	if (conn_start_tls(s->client, s->l->tls, CONN_TLS_SERVER, NULL,
+	STATS_INC(s->st->tls[TLSEV_ATTEMPTED]);
+	s->hs_start_ms = uv_now(&s->px->loop);
+	if (conn_start_tls(s->client, s->tls_ctx, CONN_TLS_SERVER, NULL,
 	    CONN_TLS_DISCARD, &discarded) == -1) {
-		session_close(s, "tls setup failed", 0);
+		session_close(s, CR_INTERNAL, "tls setup failed", 0);
 		return;
 	}
 	if (discarded > 0) {
@@ -131,7 +136,7 @@ inbound_proxy_header(session_t *s)
 	case PROXYPROTO_INVALID:
 		log_event(LOG_WARN, "proxy_header_invalid", "session", s->id,
 		    "client", s->peer, NULL);
-		session_close(s, "invalid PROXY header", 0);
+		session_close(s, CR_PROTOCOL, "invalid PROXY header", 0);
 		return;
 	case PROXYPROTO_OK:
 		break;
@@ -193,7 +198,7 @@ inbound_greeting_done(session_t *s)
 	if (!s->lc->xclient || s->last_code != 220)
 		return;
 	conn_write_str(s->server, "EHLO ");
-	conn_write_str(s->server, s->px->hostname);
+	conn_write_str(s->server, s->px->sh->hostname);
 	conn_write(s->server, "\r\n", 2);
 	session_pend_push(s, PEND_INTERNAL, STEP_XC_EHLO, NULL);
 	session_enter(s, SS_UPGRADE);
@@ -249,7 +254,7 @@ inbound_internal_reply(session_t *s, int step, int code)
 	    s->peer, "step", step == STEP_XC_EHLO ? "not offered" : "refused",
 	    NULL);
 	session_reply(s, R_NO_XCLIENT);
-	session_close(s, "xclient failed", 1);
+	session_close(s, CR_SERVER_ERROR, "xclient failed", 1);
 }
 
 /* MAIL FROM with a declared SIZE over the limit (RFC 1870 6.1). */

@@ -1,6 +1,9 @@
 /*
- * listener: the listening sockets of a proxy, one per configured
- * [inbound*] / [outbound*] section, each with its TLS context.
+ * listener: a worker's listening sockets, reconciled with each runtime:
+ * an address that stays keeps its socket (no connection is refused during
+ * a reload), new ones are opened, dropped ones closed. Every socket has
+ * SO_REUSEPORT, so each worker binds the same addresses and the kernel
+ * spreads connections over the workers.
  */
 #ifndef LISTENER_H
 #define LISTENER_H
@@ -8,13 +11,12 @@
 #include "proxy.h"
 
 /*
- * listener_open_all creates px->listeners from px->cfg, builds their TLS
- * contexts and starts listening. Returns 0, or -1 after logging why (what
- * was opened stays for listener_close_all to release).
+ * listener_reconcile makes px's listeners match px->rt. Returns 0, or -1
+ * if some listener could not be opened (logged; the others work).
  */
-int listener_open_all(proxy_t *px);
+int listener_reconcile(proxy_t *px);
 
-/* listener_close_all stops accepting; contexts are freed in close callbacks. */
+/* listener_close_all stops accepting on every listener of px. */
 void listener_close_all(proxy_t *px);
 
 #endif

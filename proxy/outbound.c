@@ -56,6 +56,8 @@ static const char R_STARTTLS_LOCAL[] = "454 4.7.0 TLS not available\r\n";
 static const char R_AUTH_PLAIN[] =
     "454 4.7.0 AUTH refused: the remote server connection is not "
     "encrypted\r\n";
+static const char R_RCPT_SYNTAX[] =
+    "501 5.1.3 Bad recipient address syntax\r\n";
 static const char R_RCPT_NO_TLS[] =
     "450 4.7.4 TLS required for this recipient's domain but not "
     "available\r\n";
@@ -145,7 +147,7 @@ outbound_start(session_t *s)
 		s->dest_name = lc->relay.host;
 	} else if (outbound_original_dst(s) == -1) {
 		session_reply(s, R_NO_DEST);
-		session_close(s, "no original destination", 1);
+		session_close(s, CR_INTERNAL, "no original destination", 1);
 		return;
 	}
 	session_connect_server(s, (const struct sockaddr *)&s->dest, lc->mark);
@@ -191,7 +193,7 @@ outbound_fail(session_t *s, const char *reply, const char *why)
 		conn_write_str(s->server, "QUIT\r\n");
 	s->tls_fail = why;
 	session_reply(s, reply);
-	session_close(s, why, 1);
+	session_close(s, CR_TLS_REQUIRED, why, 1);
 }
 
 static int
@@ -214,11 +216,18 @@ outbound_rcpt_refusal(session_t *s, const uint8_t *args, size_t len)
 		s->server->ssl };
 	policy_outcome_t o;
 
-	if (s->px->cfg->npolicies == 0 ||
-	    smtp_addr_domain(args, len, &dom, &domlen) == -1 ||
-	    (p = policy_find(s->px->cfg, dom, domlen)) == NULL)
+	if (s->rt->cfg->npolicies == 0)
+		return NULL;
+	if (smtp_addr_domain(args, len, &dom, &domlen) == -1) {
+		/* No domain (<postmaster>) has no policy; an address whose
+		 * domain cannot be read might be hiding one. */
+		return memchr(args, '@', len) != NULL ? R_RCPT_SYNTAX : NULL;
+	}
+	if ((p = policy_find(s->rt->cfg, dom, domlen)) == NULL)
 		return NULL;
 	o = policy_check(p, &f);
+	STATS_INC(s->px->stats->policy[s->rt->domain_slot[p -
+	    s->rt->cfg->policies]][o]);
 	log_event(o == POLICY_OK ? LOG_INFO : LOG_WARN, "policy", "session",
 	    s->id, "domain", p->domain, "demand", p->tls == OUT_TLS_VERIFY ?
 	    "verify" : "encrypt", "verify",
@@ -348,18 +357,23 @@ outbound_internal_reply(session_t *s, int step, int code)
 			return;
 		}
 		if (!(smtp_ehlo_caps(s->ehlo, s->ehlo_len) & SMTP_CAP_STARTTLS)) {
+			STATS_INC(s->st->tls_fail[TLSF_NOT_OFFERED]);
 			outbound_no_tls(s, R_NO_TLS, "STARTTLS not offered");
 			return;
 		}
+		STATS_INC(s->st->tls[TLSEV_OFFERED]);
+		STATS_INC(s->st->tls[TLSEV_ATTEMPTED]);
 		conn_write_str(s->server, "STARTTLS\r\n");
 		session_pend_push(s, PEND_INTERNAL, STEP_STARTTLS, NULL);
 		return;
 	case STEP_STARTTLS:
 		if (code != 220) {
+			session_tls_failed(s, TLSF_REFUSED);
 			outbound_no_tls(s, R_TLS_REFUSED, "STARTTLS refused");
 			return;
 		}
-		if (conn_start_tls(s->server, s->l->tls, CONN_TLS_CLIENT,
+		s->hs_start_ms = uv_now(&s->px->loop);
+		if (conn_start_tls(s->server, s->tls_ctx, CONN_TLS_CLIENT,
 		    s->dest_name != NULL && !outbound_is_ip(s->dest_name) ?
 		    s->dest_name : NULL, CONN_TLS_DISCARD, &discarded) == -1) {
 			outbound_fail(s, R_TLS_FAILED, "tls setup failed");
@@ -377,7 +391,7 @@ outbound_internal_reply(session_t *s, int step, int code)
 		if (code != 220) {
 			session_reply(s, "421 4.3.0 Remote server refused the "
 			    "plaintext retry, try again later\r\n");
-			session_close(s, "retry refused", 1);
+			session_close(s, CR_SERVER_ERROR, "retry refused", 1);
 			return;
 		}
 		outbound_send_helo(s, s->helo_is_ehlo ? "EHLO" : "HELO",
@@ -397,7 +411,9 @@ outbound_server_tls_done(session_t *s)
 	s->verified = tls_peer_trusted(ssl);
 	s->name_ok = s->verified && s->dest_name != NULL &&
 	    tls_peer_matches(ssl, s->dest_name);
+	STATS_INC(s->st->verify[outbound_verify(s)]);
 	if (s->lc->out_tls == OUT_TLS_VERIFY && !s->name_ok) {
+		STATS_INC(s->st->tls_fail[TLSF_NOT_VERIFIED]);
 		outbound_fail(s, R_NOT_VERIFIED, s->verified ?
 		    "certificate name mismatch" : "certificate not trusted");
 		return;
@@ -422,10 +438,14 @@ outbound_server_failed(session_t *s)
 	if (s->lc->dir != DIR_OUTBOUND)
 		return 0;
 	if (outbound_demands_tls(s)) {
+		if (s->server->failed)
+			session_tls_failed(s, TLSF_HANDSHAKE);
 		outbound_fail(s, R_TLS_FAILED, s->server->err[0] ?
 		    s->server->err : "tls handshake failed");
 		return 1;
 	}
+	if (s->server->failed)
+		session_tls_failed(s, TLSF_HANDSHAKE);
 	if (s->retried)
 		return 0;
 	/* tls = may: once more in plaintext, never on the broken leg. */
@@ -440,7 +460,7 @@ outbound_server_failed(session_t *s)
 	if (session_new_server(s) == -1) {
 		session_reply(s, "421 4.3.0 Service not available, closing "
 		    "connection\r\n");
-		session_close(s, "out of memory", 1);
+		session_close(s, CR_INTERNAL, "out of memory", 1);
 		return 1;
 	}
 	session_connect_server(s, (const struct sockaddr *)&s->dest,
@@ -470,7 +490,7 @@ outbound_log_close(const session_t *s)
 	if (ssl != NULL && s->tls)
 		cipher = SSL_CIPHER_get_name(SSL_get_current_cipher(ssl));
 	snprintf(dur, sizeof(dur), "%llu", (unsigned long long)
-	    (uv_now(s->px->loop) - s->start_ms));
+	    (uv_now(&s->px->loop) - s->start_ms));
 	snprintf(msgs, sizeof(msgs), "%u", s->messages);
 	snprintf(bin, sizeof(bin), "%llu",
 	    (unsigned long long)s->client->bytes_in);

@@ -1,11 +1,17 @@
 /*
- * proxy: the top-level state one event loop owns: its configuration, TLS
- * contexts, listeners, scratch buffer and counters. main() owns it; nothing
- * here is global.
+ * proxy: the state one worker (an event loop on its own thread) owns, and
+ * the little that all workers share. main owns both; nothing is global.
+ *
+ * Sharing rules: a worker's loop, listeners, sessions and stats are
+ * touched only by its thread (stats are read by main with relaxed loads).
+ * main talks to a worker through the mailbox (next, cmd) and wakes it with
+ * uv_async_send. The shared_t counters are atomics; the per-address table
+ * is behind a mutex, taken once per accepted connection, never per byte.
  */
 #ifndef PROXY_H
 #define PROXY_H
 
+#include <stdatomic.h>
 #include <stdint.h>
 #include <uv.h>
 #include <openssl/ssl.h>
@@ -13,33 +19,57 @@
 #include "config.h"
 #include "conn.h"
 #include "ipcount.h"
+#include "runtime.h"
+#include "stats.h"
 
 typedef struct proxy proxy_t;
+struct session;
 
-/* One listening socket and what its sessions need from the configuration. */
+typedef struct {
+	atomic_uint nsessions;         /* sessions alive in all workers */
+	uv_mutex_t iplock;             /* guards ipcount */
+	ipcount_t ipcount;             /* sessions per client address */
+	char hostname[256];            /* for the proxy's own EHLO */
+} shared_t;
+
+/* One listening socket of a worker. Freed in its close callback. */
 typedef struct {
 	uv_tcp_t tcp;
 	proxy_t *px;                   /* borrowed */
-	const config_listener_t *cfg;  /* borrowed from px->cfg */
-	SSL_CTX *tls;                  /* owned: server ctx (inbound) or client ctx (outbound) */
+	int idx;                       /* listener index in px->rt->cfg */
 	int open;
+	int seen;                      /* kept by the current reconcile */
 } listener_t;
 
+/* Mailbox commands from main (bits of proxy_t.cmd). */
+#define PROXY_CMD_DRAIN 0x1   /* stop accepting; sessions go on */
+#define PROXY_CMD_EXPIRE 0x2  /* grace over: 421 at the next boundary */
+#define PROXY_CMD_STOP 0x4    /* close everything and end the loop */
+
 struct proxy {
-	uv_loop_t *loop;               /* borrowed */
-	config_t *cfg;                 /* owned */
-	listener_t *listeners;         /* owned array, cfg->nlisteners long */
+	int id;
+	shared_t *sh;                  /* borrowed from main */
+	uv_loop_t loop;
+	uv_thread_t thread;
+	int started;                   /* thread running (main's view) */
+	uv_async_t wake;
+	uv_timer_t tick;               /* heartbeat for /healthz */
+
+	_Atomic(runtime_t *) next;     /* a new runtime from main (one ref) */
+	atomic_int cmd;                /* PROXY_CMD_* */
+	atomic_uint nsessions;         /* sessions of this worker */
+	atomic_int listen_failed;      /* a listener could not be opened */
+
+	runtime_t *rt;                 /* current; worker thread only */
+	listener_t *listeners[CONFIG_MAX_LISTENERS];
 	int nlisteners;
-	uv_signal_t sig_term, sig_int;
-	int stopping;
-
-	unsigned nsessions;            /* sessions alive */
+	struct session *sessions;      /* all live sessions, for shutdown */
+	int draining;
+	int expired;
 	uint64_t next_sid;
-	uint64_t sessions_total;
-	ipcount_t ipcount;             /* sessions per client address */
-	char hostname[256];            /* for the proxy's own EHLO */
+	stats_t *stats;                /* owned; read by main */
 
-	uint8_t scratch[CONN_SCRATCH_SIZE]; /* ciphertext reads (conn) and body filter output */
+	uint8_t scratch[CONN_SCRATCH_SIZE]; /* ciphertext reads (conn) */
 };
 
 #endif

@@ -560,7 +560,6 @@ pp_tok_v6(const uint8_t *tok, size_t len, int complete, uint8_t out[16])
 			/* The group so far becomes the quad's first number;
 			 * the quad takes two groups and ends the address. */
 			if (digits == 0 || !decok || dec > 255 ||
-			    (ng == 0 && dc < 0) ||
 			    (dc >= 0 ? ng + 2 > 7 : ng != 6))
 				return PP_TOK_BAD;
 			in4 = 1;
@@ -579,7 +578,8 @@ pp_tok_v6(const uint8_t *tok, size_t len, int complete, uint8_t out[16])
 		g[ng++] = q[0] << 8 | q[1];
 		g[ng++] = q[2] << 8 | val;
 	} else {
-		if (colon == PP_V6_COLON || colon == PP_V6_LEADING)
+		/* A lone leading ':' fails the group count below. */
+		if (colon == PP_V6_COLON)
 			return PP_TOK_BAD;
 		if (digits > 0)
 			g[ng++] = val;
@@ -635,6 +635,15 @@ pp_v1_more(size_t seen, size_t need)
 	    PROXYPROTO_INVALID;
 }
 
+/* Shortest text of address/port token t (0, 1: addresses; 2, 3: ports). */
+static size_t
+pp_v1_mintok(int fam, size_t t)
+{
+	if (t >= 2)
+		return 1;                   /* "0" */
+	return fam == AF_INET ? 7 : 2;      /* "0.0.0.0", "::" */
+}
+
 static int
 pp_v1_delim(uint8_t c)
 {
@@ -672,7 +681,7 @@ pp_v1_decode(const uint8_t *p, size_t n, proxyproto_addr_t *out,
     size_t *consumed)
 {
 	size_t lim = n < PROXYPROTO_V1_MAX ? n : PROXYPROTO_V1_MAX;
-	size_t i, j, start, t, need, minaddr, used;
+	size_t i, j, start, t, need, used;
 	unsigned port[2];
 	pp_ep_t ep[2];
 	pp_tok_t r;
@@ -705,10 +714,6 @@ pp_v1_decode(const uint8_t *p, size_t n, proxyproto_addr_t *out,
 		return PROXYPROTO_INVALID;
 
 	memset(ep, 0, sizeof(ep));
-	/* Shortest text of token t: an address ("0.0.0.0" or "::") for
-	 * t < 2, a port ("0") after. */
-	minaddr = fam == AF_INET ? 7 : 2;
-#define PP_V1_MINTOK(t) ((t) < 2 ? minaddr : 1)
 	/* Tokens 0 and 1 are the addresses, 2 and 3 the ports. */
 	for (t = 0; t < 4; t++) {
 		for (start = ++i; i < lim && !pp_v1_delim(p[i]); i++)
@@ -728,10 +733,10 @@ pp_v1_decode(const uint8_t *p, size_t n, proxyproto_addr_t *out,
 		if (r == PP_TOK_MORE) {
 			/* The rest of this token, the tokens after it
 			 * (each with its space) and CRLF. */
-			need = PP_V1_MINTOK(t) > used ?
-			    PP_V1_MINTOK(t) - used : 0;
+			need = pp_v1_mintok(fam, t);
+			need = need > used ? need - used : 0;
 			for (j = t + 1; j < 4; j++)
-				need += 1 + PP_V1_MINTOK(j);
+				need += 1 + pp_v1_mintok(fam, j);
 			return pp_v1_more(lim, need + 2);
 		}
 		if (t < 3 && p[i] != ' ')
@@ -754,7 +759,6 @@ pp_v1_decode(const uint8_t *p, size_t n, proxyproto_addr_t *out,
 	pp_ep_put(&out->dst, &ep[1]);
 	*consumed = i + 2;
 	return PROXYPROTO_OK;
-#undef PP_V1_MINTOK
 }
 
 /* v2 decoding -------------------------------------------------------------- */

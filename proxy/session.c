@@ -58,6 +58,8 @@ static const char R_TOO_BIG[] =
     "552 5.3.4 Message size exceeds fixed maximum message size\r\n";
 static const char R_BUSY_IP[] =
     "421 4.7.0 Too many connections from your address, try again later\r\n";
+static const char R_SHUTDOWN[] =
+    "421 4.3.2 Service shutting down, closing connection\r\n";
 static const char R_BUSY[] =
     "421 4.3.2 Too many connections, try again later\r\n";
 
@@ -73,26 +75,26 @@ session_enter(session_t *s, session_state_t st)
 	case SS_PROXY_HDR:
 	case SS_TLS_ACCEPT:
 	case SS_TLS_HANDSHAKE:
-		s->timeout_ms = s->px->cfg->handshake_timeout_ms;
+		s->timeout_ms = s->rt->cfg->handshake_timeout_ms;
 		break;
 	case SS_BODY:
-		s->timeout_ms = s->px->cfg->idle_timeout_ms;
-		s->data_deadline_ms = uv_now(s->px->loop) +
-		    s->px->cfg->data_timeout_ms;
+		s->timeout_ms = s->rt->cfg->idle_timeout_ms;
+		s->data_deadline_ms = uv_now(&s->px->loop) +
+		    s->rt->cfg->data_timeout_ms;
 		break;
 	case SS_CONNECT:
-		s->timeout_ms = s->px->cfg->connect_timeout_ms;
+		s->timeout_ms = s->rt->cfg->connect_timeout_ms;
 		break;
 	case SS_CLOSING:
 		s->timeout_ms = SESSION_LINGER_MS;
 		break;
 	default:
-		s->timeout_ms = s->px->cfg->idle_timeout_ms;
+		s->timeout_ms = s->rt->cfg->idle_timeout_ms;
 		break;
 	}
-	s->active_ms = uv_now(s->px->loop);
+	s->active_ms = uv_now(&s->px->loop);
 	/* The timer may be set for a longer deadline of the last state. */
-	if (!s->timer_closing && st != SS_CLOSING)
+	if (!s->timer_closing)
 		uv_timer_start(&s->timer, session_timer_cb, s->timeout_ms, 0);
 }
 
@@ -123,7 +125,7 @@ session_pend_push(session_t *s, pend_kind_t kind, int step, const char *reply)
 
 	if (s->pcount >= SESSION_PIPELINE_MAX) {
 		/* A broken invariant must not overwrite a pending reply. */
-		session_close(s, "pending reply queue overflow", 0);
+		session_close(s, CR_INTERNAL, "pending reply queue overflow", 0);
 		return;
 	}
 	p->kind = kind;
@@ -145,6 +147,29 @@ session_reply(session_t *s, const char *text)
 	conn_write_str(s->client, text);
 	s->last_code = (text[0] - '0') * 100 + (text[1] - '0') * 10 +
 	    (text[2] - '0');
+	STATS_INC(s->st->replies[stats_code_index(s->last_code)]);
+}
+
+void
+session_tls_done(session_t *s, const SSL *ssl)
+{
+	int v = stats_version_index(SSL_get_version(ssl));
+	const SSL_CIPHER *c = SSL_get_current_cipher(ssl);
+	uint64_t now = uv_now(&s->px->loop);
+
+	STATS_INC(s->st->tls[TLSEV_SUCCEEDED]);
+	if (v >= 0 && c != NULL)
+		STATS_INC(s->st->tls_sessions[v][stats_cipher_index(
+		    SSL_CIPHER_get_name(c))]);
+	if (s->hs_start_ms != 0)
+		stats_hs_observe(s->st, (now - s->hs_start_ms) * 1000);
+}
+
+void
+session_tls_failed(session_t *s, tls_fail_t why)
+{
+	STATS_INC(s->st->tls[TLSEV_FAILED]);
+	STATS_INC(s->st->tls_fail[why]);
 }
 
 /* Emits the proxy's own replies that have reached the head of the FIFO. */
@@ -162,7 +187,9 @@ session_pend_run(session_t *s)
 		case PEND_LOCAL_CLOSE:
 			session_reply(s, p->reply);
 			session_pend_pop(s);
-			session_close(s, p->reply, 1);
+			session_close(s, p->kind == PEND_LOCAL_CLOSE &&
+			    p->reply[0] == '4' ? CR_LIMIT : CR_PROTOCOL,
+			    p->reply, 1);
 			return;
 		case PEND_STARTTLS:
 			session_pend_pop(s);
@@ -185,7 +212,7 @@ session_local(session_t *s, const char *reply)
 void
 session_error(session_t *s, const char *reply)
 {
-	if (++s->errors >= s->px->cfg->max_errors)
+	if (++s->errors >= s->rt->cfg->max_errors)
 		session_pend_push(s, PEND_LOCAL_CLOSE, 0, R_TOO_MANY_ERRORS);
 	else
 		session_pend_push(s, PEND_LOCAL, 0, reply);
@@ -282,11 +309,13 @@ session_reply_done(session_t *s, const pend_t *p, int code)
 			session_enter(s, SS_COMMAND);
 		break;
 	case PEND_EOD:
-		if (code >= 200 && code < 300)
+		if (code >= 200 && code < 300) {
 			s->messages++;
+			STATS_INC(s->st->messages);
+		}
 		break;
 	case PEND_QUIT:
-		session_close(s, "quit", 1);
+		session_close(s, CR_QUIT, "quit", 1);
 		break;
 	case PEND_INTERNAL:
 		if (s->lc->dir == DIR_INBOUND)
@@ -338,7 +367,7 @@ session_server_input(session_t *s)
 		    smtp_reply_line_parse(line, textlen, &r) == -1) {
 			if (s->last_code != 421)
 				session_reply(s, R_SERVER_LOST);
-			session_close(s, "server protocol error", 1);
+			session_close(s, CR_SERVER_ERROR, "server protocol error", 1);
 			return;
 		}
 		off += linelen;
@@ -359,7 +388,7 @@ session_server_input(session_t *s)
 			if (s->ehlo_len + textlen + 2 > sizeof(s->ehlo)) {
 				if (s->last_code != 421)
 					session_reply(s, R_SERVER_LOST);
-				session_close(s, "server EHLO reply too long",
+				session_close(s, CR_SERVER_ERROR, "server EHLO reply too long",
 				    1);
 				return;
 			}
@@ -396,7 +425,7 @@ session_server_input(session_t *s)
 		}
 	}
 	if (off > 0)
-		s->active_ms = uv_now(s->px->loop);
+		s->active_ms = uv_now(&s->px->loop);
 }
 
 /* Client commands ------------------------------------------------------ */
@@ -453,13 +482,13 @@ session_body_input(session_t *s)
 	    SMTP_BODY_OUT_MAX(conn_rsize(c)));
 
 	if (dst == NULL) {
-		session_close(s, "out of memory", 0);
+		session_close(s, CR_INTERNAL, "out of memory", 0);
 		return;
 	}
 	used = smtp_body_filter(&s->body, conn_rdata(c), conn_rsize(c), dst,
 	    &outlen, &done);
 	conn_consume(c, used);
-	s->active_ms = uv_now(s->px->loop);
+	s->active_ms = uv_now(&s->px->loop);
 	if (max != 0 && s->body.octets > max + 3)
 		s->body_over = 1; /* 3: the end-of-data line's ".\r\n" */
 	if (!s->body_over)
@@ -468,7 +497,7 @@ session_body_input(session_t *s)
 		return;
 	if (s->body_over) {
 		session_reply(s, R_TOO_BIG);
-		session_close(s, "message too big", 1);
+		session_close(s, CR_LIMIT, "message too big", 1);
 		return;
 	}
 	session_pend_push(s, PEND_EOD, 0, NULL);
@@ -496,7 +525,7 @@ session_client_input(session_t *s)
 			 * for the banner or DATA is moot once we close. */
 			conn_consume(c, conn_rsize(c));
 			session_reply(s, R_SYNC);
-			session_close(s, "synchronization error", 1);
+			session_close(s, CR_PROTOCOL, "synchronization error", 1);
 			return;
 		case SS_BODY:
 			session_body_input(s);
@@ -522,7 +551,7 @@ session_client_input(session_t *s)
 			if (lf != NULL)
 				s->skipping = 0;
 			else if (s->skipping > SESSION_SKIP_MAX)
-				session_close(s, "line too long", 0);
+				session_close(s, CR_PROTOCOL, "line too long", 0);
 			continue;
 		}
 		line = conn_rdata(c);
@@ -537,7 +566,7 @@ session_client_input(session_t *s)
 		}
 		/* Consumed first: STARTTLS discards what follows the line. */
 		conn_consume(c, linelen);
-		s->active_ms = uv_now(s->px->loop);
+		s->active_ms = uv_now(&s->px->loop);
 		session_command(s, line, textlen, flags);
 	}
 }
@@ -598,19 +627,25 @@ session_pump(session_t *s)
 	} while (more > 0);
 
 	if (s->client_eof && s->pcount == 0) {
-		session_close(s, "client closed", 1);
+		session_close(s, CR_CLIENT_CLOSED, "client closed", 1);
 		return;
 	}
 	conn_flush(s->client);
 	conn_flush(s->server);
 	if (s->client->failed) {
-		session_close(s, s->client->err, 0);
+		session_close(s, CR_CLIENT_ERROR, s->client->err, 0);
+		return;
+	}
+	if (s->shutdown && s->state == SS_COMMAND && s->pcount == 0) {
+		/* Shutting down: at a command boundary, nothing in flight. */
+		session_reply(s, R_SHUTDOWN);
+		session_close(s, CR_SHUTDOWN, "shutdown", 1);
 		return;
 	}
 	if (s->server->failed) {
 		if (s->last_code != 421)
 			session_reply(s, R_SERVER_LOST);
-		session_close(s, s->server->err, 1);
+		session_close(s, CR_SERVER_ERROR, s->server->err, 1);
 		return;
 	}
 	session_update_reads(s);
@@ -637,9 +672,21 @@ session_handle_closed(session_t *s)
 		session_timer_stop(s);
 	if (s->handles > 0)
 		return;
-	s->px->nsessions--;
-	if (s->ip_counted)
-		ipcount_del(&s->px->ipcount, &s->ipkey);
+	atomic_fetch_sub(&s->px->nsessions, 1);
+	atomic_fetch_sub(&s->px->sh->nsessions, 1);
+	if (s->ip_counted) {
+		uv_mutex_lock(&s->px->sh->iplock);
+		ipcount_del(&s->px->sh->ipcount, &s->ipkey);
+		uv_mutex_unlock(&s->px->sh->iplock);
+	}
+	/* Off the worker's list. */
+	if (s->prev != NULL)
+		s->prev->next = s->next;
+	else
+		s->px->sessions = s->next;
+	if (s->next != NULL)
+		s->next->prev = s->prev;
+	runtime_unref(s->rt);
 	free(s->client);
 	free(s->server);
 	free(s);
@@ -667,7 +714,7 @@ session_log_close(session_t *s)
 		sni = SSL_get_servername(ssl, TLSEXT_NAMETYPE_host_name);
 	}
 	snprintf(dur, sizeof(dur), "%llu", (unsigned long long)
-	    (uv_now(s->px->loop) - s->start_ms));
+	    (uv_now(&s->px->loop) - s->start_ms));
 	snprintf(msgs, sizeof(msgs), "%u", s->messages);
 	snprintf(bin, sizeof(bin), "%llu",
 	    (unsigned long long)s->client->bytes_in);
@@ -685,16 +732,26 @@ session_log_close(session_t *s)
  * by SESSION_LINGER_MS); otherwise drop both legs now. Idempotent.
  */
 void
-session_close(session_t *s, const char *reason, int graceful)
+session_close(session_t *s, close_reason_t cr, const char *detail,
+    int graceful)
 {
-	size_t n = strlen(reason);
+	size_t n = strlen(detail);
 
 	if (s->state == SS_CLOSING)
 		return;
-	/* A reply text as the reason: without its CRLF. */
-	if (n >= 2 && reason[n - 2] == '\r')
+	/* A reply text as the detail: without its CRLF. */
+	if (n >= 2 && detail[n - 2] == '\r')
 		n -= 2;
-	snprintf(s->reason, sizeof(s->reason), "%.*s", (int)n, reason);
+	snprintf(s->reason, sizeof(s->reason), "%.*s", (int)n, detail);
+	if ((s->state == SS_TLS_ACCEPT || s->state == SS_TLS_HANDSHAKE) &&
+	    (cr == CR_CLIENT_ERROR || cr == CR_SERVER_ERROR ||
+	    cr == CR_SERVER_CLOSED || cr == CR_CLIENT_CLOSED)) {
+		session_tls_failed(s, TLSF_HANDSHAKE);
+		cr = CR_TLS_FAILED;
+	}
+	STATS_INC(s->st->ended[cr]);
+	STATS_ADD(s->st->bytes_c2s, s->client->bytes_in);
+	STATS_ADD(s->st->bytes_s2c, s->client->bytes_out);
 	session_enter(s, SS_CLOSING);
 	session_log_close(s);
 	if (graceful) {
@@ -711,7 +768,7 @@ static void
 session_timer_cb(uv_timer_t *t)
 {
 	session_t *s = t->data;
-	uint64_t now = uv_now(s->px->loop);
+	uint64_t now = uv_now(&s->px->loop);
 	uint64_t due = s->active_ms + s->timeout_ms;
 
 	if (s->state == SS_BODY && s->data_deadline_ms < due)
@@ -728,12 +785,16 @@ session_timer_cb(uv_timer_t *t)
 		session_timer_stop(s);
 		return;
 	case SS_PROXY_HDR:
+		session_close(s, CR_TIMEOUT, "PROXY header timeout", 0);
+		return;
 	case SS_TLS_ACCEPT:
-		session_close(s, "tls handshake timeout", 0);
+		session_tls_failed(s, TLSF_TIMEOUT);
+		session_close(s, CR_TLS_FAILED, "tls handshake timeout", 0);
 		return;
 	case SS_TLS_HANDSHAKE:
+		session_tls_failed(s, TLSF_TIMEOUT);
 		if (s->lc->dir == DIR_INBOUND) {
-			session_close(s, "tls handshake timeout", 0);
+			session_close(s, CR_TLS_FAILED, "tls handshake timeout", 0);
 			return;
 		}
 		/* Outbound: the legacy server is owed a temporary failure. */
@@ -744,17 +805,19 @@ session_timer_cb(uv_timer_t *t)
 			break;
 		}
 		session_reply(s, R_TIMEOUT);
-		session_close(s, "tls handshake timeout", 1);
+		session_close(s, CR_TLS_FAILED, "tls handshake timeout", 1);
 		break;
 	case SS_CONNECT:
+		STATS_INC(s->st->connect_failed);
 		session_reply(s, R_SERVER_DOWN);
-		session_close(s, "connect timeout", 1);
+		session_close(s, CR_CONNECT_FAILED, "connect timeout", 1);
 		break;
 	default:
 		session_reply(s, R_TIMEOUT);
 		/* Mid-body the server's transaction is cut off, no
 		 * end-of-data: nothing is delivered. */
-		session_close(s, s->state == SS_BODY ? "data timeout" :
+		session_close(s, CR_TIMEOUT, s->state == SS_BODY ?
+		    "data timeout" :
 		    "timeout", 1);
 		break;
 	}
@@ -778,19 +841,22 @@ session_client_event(conn_t *c, conn_event_t ev)
 	switch (ev) {
 	case CONN_EV_HANDSHAKE_DONE:
 		s->tls = 1;
+		session_tls_done(s, c->ssl);
 		inbound_client_tls_done(s);
 		break;
 	case CONN_EV_EOF:
 		if (s->state == SS_BODY || s->pcount == 0) {
 			/* A body the client did not end is never ended for it. */
 			session_close(s, s->state == SS_BODY ?
+			    CR_CLIENT_CLOSED_DATA : CR_CLIENT_CLOSED,
+			    s->state == SS_BODY ?
 			    "client closed in DATA" : "client closed", 0);
 			return;
 		}
 		s->client_eof = 1;
 		break;
 	case CONN_EV_ERROR:
-		session_close(s, c->err, 0);
+		session_close(s, CR_CLIENT_ERROR, c->err, 0);
 		return;
 	default:
 		break;
@@ -826,14 +892,16 @@ session_server_event(conn_t *c, conn_event_t ev)
 		session_enter(s, SS_GREETING);
 		break;
 	case CONN_EV_CONNECT_FAILED:
+		STATS_INC(s->st->connect_failed);
 		log_event(LOG_WARN, "connect_failed", "session", s->id,
 		    "server", s->lc->dir == DIR_INBOUND ?
 		    s->lc->backend.host : s->dest_str, "error", c->err, NULL);
 		session_reply(s, R_SERVER_DOWN);
-		session_close(s, c->err, 1);
+		session_close(s, CR_CONNECT_FAILED, c->err, 1);
 		return;
 	case CONN_EV_HANDSHAKE_DONE:
 		s->tls = 1;
+		session_tls_done(s, c->ssl);
 		outbound_server_tls_done(s);
 		break;
 	case CONN_EV_EOF:
@@ -846,7 +914,8 @@ session_server_event(conn_t *c, conn_event_t ev)
 			return;
 		if (s->last_code != 421)
 			session_reply(s, R_SERVER_LOST);
-		session_close(s, ev == CONN_EV_EOF ? "server closed" :
+		session_close(s, ev == CONN_EV_EOF ? CR_SERVER_CLOSED :
+		    CR_SERVER_ERROR, ev == CONN_EV_EOF ? "server closed" :
 		    c->err, 1);
 		return;
 	default:
@@ -866,7 +935,7 @@ session_connect_server(session_t *s, const struct sockaddr *addr,
 	session_enter(s, SS_CONNECT);
 	if (conn_connect(s->server, addr, mark) == -1) {
 		session_reply(s, R_SERVER_DOWN);
-		session_close(s, s->server->err, 1);
+		session_close(s, CR_CONNECT_FAILED, s->server->err, 1);
 	}
 }
 
@@ -877,7 +946,7 @@ session_new_server(session_t *s)
 
 	if (s->retired != NULL || (n = malloc(sizeof(*n))) == NULL)
 		return -1;
-	if (conn_init(n, s->px->loop, s, session_server_event,
+	if (conn_init(n, &s->px->loop, s, session_server_event,
 	    s->px->scratch) == -1) {
 		free(n);
 		return -1;
@@ -905,12 +974,13 @@ session_set_peer(session_t *s)
 
 /* Turns a session away before any server connection is made. */
 static void
-session_refuse(session_t *s, const char *reply, const char *why)
+session_refuse(session_t *s, const char *reply, close_reason_t cr,
+    const char *why)
 {
 	/* An implicit-TLS client could not read a plaintext reply. */
 	if (!(s->lc->dir == DIR_INBOUND && s->lc->in_tls == IN_TLS_IMPLICIT))
 		session_reply(s, reply);
-	session_close(s, why, 1);
+	session_close(s, cr, why, 1);
 }
 
 void
@@ -922,13 +992,17 @@ session_admit(session_t *s)
 	    s->lc->name, "client", s->peer, NULL);
 	if (s->lc->dir == DIR_INBOUND && s->lc->max_sessions_per_ip > 0 &&
 	    ipcount_key((struct sockaddr *)&s->client_addr, &s->ipkey) == 0) {
-		if ((n = ipcount_add(&s->px->ipcount, &s->ipkey)) == 0) {
-			session_refuse(s, R_BUSY, "out of memory");
+		uv_mutex_lock(&s->px->sh->iplock);
+		n = ipcount_add(&s->px->sh->ipcount, &s->ipkey);
+		uv_mutex_unlock(&s->px->sh->iplock);
+		if (n == 0) {
+			session_refuse(s, R_BUSY, CR_INTERNAL, "out of memory");
 			return;
 		}
 		s->ip_counted = 1;
 		if (n > s->lc->max_sessions_per_ip) {
-			session_refuse(s, R_BUSY_IP, "max_sessions_per_ip");
+			session_refuse(s, R_BUSY_IP, CR_LIMIT,
+			    "max_sessions_per_ip");
 			return;
 		}
 	}
@@ -936,6 +1010,27 @@ session_admit(session_t *s)
 		inbound_start(s);
 	else
 		outbound_start(s);
+}
+
+void
+session_shutdown_all(proxy_t *px, int force)
+{
+	session_t *s, *next;
+
+	for (s = px->sessions; s != NULL; s = next) {
+		next = s->next;
+		if (s->state == SS_CLOSING)
+			continue;
+		if (force || s->state == SS_BODY || s->state == SS_TLS_ACCEPT ||
+		    s->state == SS_PROXY_HDR || s->state == SS_TLS_HANDSHAKE) {
+			/* No end-of-data: the message is not half-delivered,
+			 * it is not delivered. */
+			session_close(s, CR_SHUTDOWN, "shutdown", 0);
+			continue;
+		}
+		s->shutdown = 1;
+		session_pump(s);
+	}
 }
 
 void
@@ -950,36 +1045,44 @@ session_accept(listener_t *l)
 	    (s->server = malloc(sizeof(*s->server))) == NULL)
 		goto err1;
 	s->px = px;
-	s->l = l;
-	s->lc = l->cfg;
-	snprintf(s->id, sizeof(s->id), "%016llx",
+	s->rt = runtime_ref(px->rt);
+	s->lc = &s->rt->cfg->listeners[l->idx];
+	s->tls_ctx = s->rt->tls[l->idx];
+	s->st = &px->stats->l[s->rt->slot[l->idx]];
+	snprintf(s->id, sizeof(s->id), "%02x%014llx", px->id & 0xff,
 	    (unsigned long long)++px->next_sid);
-	s->start_ms = uv_now(px->loop);
+	s->start_ms = uv_now(&px->loop);
 	snprintf(s->reason, sizeof(s->reason), "-");
 	s->timer_closing = 1; /* not yet initialised */
-	if (conn_init(s->client, px->loop, s, session_client_event,
-	    px->scratch) == -1)
+	if (conn_init(s->client, &px->loop, s, session_client_event,
+	    px->scratch) == -1) {
+		runtime_unref(s->rt);
 		goto err1;
-	px->nsessions++;
+	}
+	atomic_fetch_add(&px->nsessions, 1);
+	atomic_fetch_add(&px->sh->nsessions, 1);
+	if ((s->next = px->sessions) != NULL)
+		s->next->prev = s;
+	px->sessions = s;
 	s->handles++;
 	if (conn_accept(s->client, (uv_stream_t *)&l->tcp) == -1) {
 		conn_close(s->client);
 		return; /* freed from the close callback */
 	}
-	px->sessions_total++;
+	STATS_INC(s->st->started);
 	session_set_peer(s);
-	uv_timer_init(px->loop, &s->timer);
+	uv_timer_init(&px->loop, &s->timer);
 	s->timer.data = s;
 	s->timer_closing = 0;
 	s->handles++;
-	conn_init(s->server, px->loop, s, session_server_event, px->scratch);
+	conn_init(s->server, &px->loop, s, session_server_event, px->scratch);
 	s->handles++;
 
 	s->state = SS_CONNECT;
-	if (px->nsessions > px->cfg->max_sessions) {
+	if (atomic_load(&px->sh->nsessions) > s->rt->cfg->max_sessions) {
 		log_event(LOG_INFO, "session_open", "session", s->id,
 		    "listener", s->lc->name, "client", s->peer, NULL);
-		session_refuse(s, R_BUSY, "max_sessions");
+		session_refuse(s, R_BUSY, CR_LIMIT, "max_sessions");
 	} else if (s->lc->dir == DIR_INBOUND && s->lc->accept_proxy &&
 	    config_cidr_match(s->lc->accept_from, s->lc->naccept_from,
 	    (struct sockaddr *)&s->client_addr)) {
@@ -987,7 +1090,8 @@ session_accept(listener_t *l)
 		session_enter(s, SS_PROXY_HDR);
 	} else
 		session_admit(s);
-	uv_timer_start(&s->timer, session_timer_cb, s->timeout_ms, 0);
+	if (!s->timer_closing)
+		uv_timer_start(&s->timer, session_timer_cb, s->timeout_ms, 0);
 	if (s->state != SS_CLOSING)
 		session_update_reads(s);
 	return;

@@ -15,4 +15,12 @@
  */
 void session_accept(listener_t *l);
 
+/*
+ * session_shutdown_all ends px's sessions for a shutdown: with force at
+ * once; otherwise each gets 421 4.3.2 at its next command boundary, and a
+ * session inside a message body is closed without end-of-data (nothing is
+ * half-delivered).
+ */
+void session_shutdown_all(proxy_t *px, int force);
+
 #endif

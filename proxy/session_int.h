@@ -62,10 +62,13 @@ typedef struct {
 } pend_t;
 
 typedef struct session {
-	proxy_t *px;                 /* borrowed */
-	listener_t *l;               /* borrowed; outlives its sessions */
-	const config_listener_t *lc; /* borrowed */
-	char id[17];
+	proxy_t *px;                 /* borrowed: the worker */
+	runtime_t *rt;               /* one reference: the config it runs on */
+	const config_listener_t *lc; /* borrowed from rt */
+	SSL_CTX *tls_ctx;            /* borrowed from rt: the listener's */
+	stats_listener_t *st;        /* borrowed: this listener's counters */
+	struct session *next, *prev; /* px->sessions */
+	char id[24];
 	session_state_t state;
 
 	conn_t *client;              /* owned; freed after both legs closed */
@@ -90,6 +93,8 @@ typedef struct session {
 	int need_helo;               /* after STARTTLS, until EHLO/HELO */
 	int quit;                    /* QUIT forwarded: read no more commands */
 	int client_eof;              /* client closed; finish pending replies */
+	int shutdown;                /* 421 4.3.2 at the next boundary */
+	uint64_t hs_start_ms;        /* handshake started, for the histogram */
 	int body_over;               /* body passed max_message_size */
 	uint64_t data_deadline_ms;   /* end of the current body's time */
 	ipcount_key_t ipkey;         /* client address for max_sessions_per_ip */
@@ -127,7 +132,11 @@ void session_error(session_t *s, const char *reply);
 void session_forward(session_t *s, const uint8_t *text, size_t len,
     pend_kind_t kind);
 void session_ehlo_relay(session_t *s, unsigned flags);
-void session_close(session_t *s, const char *reason, int graceful);
+void session_close(session_t *s, close_reason_t cr, const char *detail,
+    int graceful);
+/* session_tls_done counts an established TLS leg (version, cipher, time). */
+void session_tls_done(session_t *s, const SSL *ssl);
+void session_tls_failed(session_t *s, tls_fail_t why);
 void session_connect_server(session_t *s, const struct sockaddr *addr,
     uint32_t mark);
 int session_needs_tls(smtp_cmd_t cmd);
@@ -150,7 +159,7 @@ void inbound_command(session_t *s, const uint8_t *text, size_t len,
     const smtp_cmd_info_t *ci);
 void inbound_starttls_go(session_t *s);
 void inbound_client_tls_done(session_t *s);
-unsigned inbound_ehlo_flags(const session_t *s);
+unsigned inbound_ehlo_flags(session_t *s);
 
 /* Outbound (outbound.c). */
 void outbound_start(session_t *s);

@@ -3,12 +3,16 @@
  * ClientHello: a pair whose certificate names the SNI host if any does, and
  * among those an ECDSA certificate when the client can use one.
  */
+#include <pthread.h>
+#include <arpa/inet.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <strings.h>
 
 #include <openssl/bytestring.h>
+#include <openssl/ex_data.h>
 #include <openssl/err.h>
 #include <openssl/evp.h>
 #include <openssl/pem.h>
@@ -37,11 +41,56 @@ typedef struct {
 	int is_ec;
 } tls_pair_t;
 
-/* Hung on a server SSL_CTX as its app data; freed by tls_ctx_free. */
+/*
+ * Hung on a server SSL_CTX as ex_data and freed by tls_server_ex_free when
+ * the context's last reference goes: sessions still handshaking on a
+ * context that a reload replaced keep its certificates alive.
+ */
 typedef struct {
 	tls_pair_t pairs[CONFIG_MAX_CERTS];
 	int npairs;
 } tls_server_t;
+
+static void tls_pair_cleanup(tls_pair_t *p);
+
+/*
+ * The ex_data index is process-wide by BoringSSL's design; it is set once
+ * under pthread_once and only read afterwards.
+ */
+static pthread_once_t tls_index_once = PTHREAD_ONCE_INIT;
+static int tls_index = -1;
+
+static void
+tls_server_ex_free(void *parent, void *ptr, CRYPTO_EX_DATA *ad, int index,
+    long argl, void *argp)
+{
+	tls_server_t *srv = ptr;
+
+	(void)parent;
+	(void)ad;
+	(void)index;
+	(void)argl;
+	(void)argp;
+	if (srv == NULL)
+		return;
+	for (int i = 0; i < srv->npairs; i++)
+		tls_pair_cleanup(&srv->pairs[i]);
+	free(srv);
+}
+
+static void
+tls_index_init(void)
+{
+	tls_index = SSL_CTX_get_ex_new_index(0, NULL, NULL, NULL,
+	    tls_server_ex_free);
+}
+
+static tls_server_t *
+tls_server_of(const SSL_CTX *ctx)
+{
+	pthread_once(&tls_index_once, tls_index_init);
+	return tls_index < 0 ? NULL : SSL_CTX_get_ex_data(ctx, tls_index);
+}
 
 static void
 tls_err(char *err, size_t errlen, const char *what)
@@ -228,7 +277,7 @@ static enum ssl_select_cert_result_t
 tls_select_cert_cb(const SSL_CLIENT_HELLO *ch)
 {
 	SSL_CTX *ctx = SSL_get_SSL_CTX(ch->ssl);
-	tls_server_t *srv = SSL_CTX_get_app_data(ctx);
+	tls_server_t *srv = tls_server_of(ctx);
 	const tls_pair_t *best = NULL;
 	tls_hello_t h;
 	int any_sni = 0;
@@ -302,7 +351,11 @@ tls_server_ctx_new(const config_listener_t *l, char *err, size_t errlen)
 	}
 	SSL_CTX_set_options(ctx, SSL_OP_CIPHER_SERVER_PREFERENCE |
 	    SSL_OP_NO_COMPRESSION);
-	SSL_CTX_set_app_data(ctx, srv);
+	pthread_once(&tls_index_once, tls_index_init);
+	if (tls_index < 0 || !SSL_CTX_set_ex_data(ctx, tls_index, srv)) {
+		tls_err(err, errlen, "SSL_CTX_set_ex_data");
+		goto err2;
+	}
 	SSL_CTX_set_select_certificate_cb(ctx, tls_select_cert_cb);
 	return ctx;
 
@@ -362,16 +415,32 @@ err1:
 void
 tls_ctx_free(SSL_CTX *ctx)
 {
-	tls_server_t *srv;
-
-	if (ctx == NULL)
-		return;
-	if ((srv = SSL_CTX_get_app_data(ctx)) != NULL) {
-		for (int i = 0; i < srv->npairs; i++)
-			tls_pair_cleanup(&srv->pairs[i]);
-		free(srv);
-	}
+	/* The certificates go with the last reference (tls_server_ex_free). */
 	SSL_CTX_free(ctx);
+}
+
+int
+tls_server_cert_info(const SSL_CTX *ctx, int i, char *subject,
+    size_t sublen, int64_t *not_after)
+{
+	const tls_server_t *srv = tls_server_of(ctx);
+	const ASN1_TIME *t;
+	int days = 0, secs = 0;
+
+	if (srv == NULL || i < 0 || i >= srv->npairs)
+		return -1;
+	if (X509_NAME_get_text_by_NID(X509_get_subject_name(
+	    srv->pairs[i].leaf), NID_commonName, subject, (int)sublen) < 0)
+		snprintf(subject, sublen, "-");
+	/* Keep label values tame: no quotes or backslashes. */
+	for (char *c = subject; *c != '\0'; c++)
+		if (*c == '"' || *c == '\\' || *c < ' ' || *c > '~')
+			*c = '_';
+	t = X509_get0_notAfter(srv->pairs[i].leaf);
+	if (t == NULL || !ASN1_TIME_diff(&days, &secs, NULL, t))
+		return -1;
+	*not_after = (int64_t)time(NULL) + (int64_t)days * 86400 + secs;
+	return 0;
 }
 
 const char *
@@ -439,12 +508,17 @@ int
 tls_peer_matches(const SSL *ssl, const char *name)
 {
 	X509 *x = SSL_get_peer_certificate(ssl);
+	struct in6_addr ip;
 	int ok;
 
 	if (x == NULL)
 		return 0;
 	if (name[0] == '.')
 		ok = tls_cert_matches_suffix(x, name);
+	else if (inet_pton(AF_INET, name, &ip) == 1 ||
+	    inet_pton(AF_INET6, name, &ip) == 1)
+		/* A relay given as an address: its iPAddress SAN. */
+		ok = X509_check_ip_asc(x, name, 0) == 1;
 	else
 		ok = X509_check_host(x, name, strlen(name),
 		    X509_CHECK_FLAG_NO_PARTIAL_WILDCARDS, NULL) == 1;

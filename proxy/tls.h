@@ -36,8 +36,9 @@ SSL_CTX *tls_client_ctx_new(const config_listener_t *l, char *err,
     size_t errlen);
 
 /*
- * tls_ctx_free releases a context made by tls_server_ctx_new or
- * tls_client_ctx_new, with what hangs on it; NULL does nothing.
+ * tls_ctx_free drops the caller's reference to a context made by
+ * tls_server_ctx_new or tls_client_ctx_new; connections still using it keep
+ * it (and its certificates) until they end. NULL does nothing.
  */
 void tls_ctx_free(SSL_CTX *ctx);
 
@@ -54,6 +55,13 @@ int tls_peer_matches(const SSL *ssl, const char *name);
  * at this handshake). Returns 1 or 0.
  */
 int tls_peer_trusted(const SSL *ssl);
+
+/*
+ * tls_server_cert_info gives the subject CN and the notAfter time (Unix) of
+ * the i-th certificate of a server context. Returns 0, or -1 past the last.
+ */
+int tls_server_cert_info(const SSL_CTX *ctx, int i, char *subject,
+    size_t sublen, int64_t *not_after);
 
 /* tls_version_name: "TLSv1.3" etc. for a connection, "-" for NULL. */
 const char *tls_version_name(const SSL *ssl);

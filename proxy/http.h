@@ -1,0 +1,143 @@
+/*
+ * http: pure, bounded HTTP/1.x pieces for the admin endpoint. No I/O, no
+ * allocation, no libuv.
+ *
+ * The request parser reads a request head (request line and header fields,
+ * RFC 9112 sections 2-5) from a caller buffer that grows between calls; it
+ * never reads past the length it is given, and NUL, control characters and
+ * bare CR are errors, never terminators. Message bodies are not parsed: the
+ * admin server answers one request per connection and then closes it, so
+ * Connection, Content-Length and Transfer-Encoding ask nothing of it and are
+ * tolerated like any other field.
+ */
+#ifndef HTTP_H
+#define HTTP_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <time.h>
+
+/*
+ * Limits. RFC 9112 sets none; these are the admin endpoint's own, sized for
+ * probes and scrapers (short fixed paths, a few header fields).
+ * HTTP_HEAD_MAX: the whole head including the empty line that ends it (the
+ * usual 8 KiB server default, e.g. nginx's header buffers).
+ * HTTP_REQUEST_LINE_MAX: the request line including its terminator (414
+ * beyond). RFC 9112 section 3 recommends 8000 for general servers; half the
+ * head is plenty for ours and leaves room for the header fields.
+ * HTTP_HEADERS_MAX: header field lines (431 beyond); keeps the work per head
+ * predictable however short the lines are.
+ */
+#define HTTP_HEAD_MAX 8192
+#define HTTP_REQUEST_LINE_MAX 4096
+#define HTTP_HEADERS_MAX 100
+
+typedef enum {
+	HTTP_PARTIAL,      /* no end of head yet: read more, call again */
+	HTTP_OK,           /* a complete, valid head */
+	HTTP_BAD,          /* malformed: answer 400 */
+	HTTP_TOO_LARGE,    /* over HTTP_HEAD_MAX or HTTP_HEADERS_MAX: 431 */
+	HTTP_URI_TOO_LONG, /* request line over HTTP_REQUEST_LINE_MAX: 414 */
+	HTTP_BAD_VERSION   /* well-formed HTTP-version, major not 1: 505 */
+} http_status_t;
+
+/* A slice of the caller's buffer (or of a static string, see below). */
+typedef struct {
+	const uint8_t *p;
+	size_t len;
+} http_slice_t;
+
+/*
+ * A request head. The public fields are set when http_parse returns
+ * HTTP_OK and point into the buffer given to that call (borrowed: valid as
+ * long as those bytes are). The fields ending in '_' are the parser's state
+ * between calls; callers do not touch them.
+ */
+typedef struct {
+	http_slice_t method;  /* a token, as sent (methods are case-sensitive) */
+	http_slice_t path;    /* '/'..., or "*" (OPTIONS only); no query */
+	http_slice_t query;   /* after '?', without it; p == NULL if no '?' */
+	int version_minor;    /* HTTP/1.x: x (0-9) */
+	unsigned nheaders;    /* header field lines */
+
+	http_status_t status_;  /* sticky once not PARTIAL */
+	int in_headers_;        /* the request line was read */
+	size_t pos_;            /* bytes examined */
+	size_t line_;           /* offset of the current line */
+	size_t headlen_;
+	unsigned nhost_;
+	size_t method_off_, path_off_, query_off_;
+	int path_static_;       /* absolute-form without a path: path is "/" */
+	int has_query_;
+} http_request_t;
+
+/* http_request_init prepares req (caller storage) for a new head. */
+void http_request_init(http_request_t *req);
+
+/*
+ * http_parse examines a request head in p[0..n). Call it again with the
+ * same req after more bytes arrive: p[0..n) must then begin with the bytes
+ * of every earlier call (the buffer may have moved), and the parser resumes
+ * where it stopped, so feeding a head byte by byte costs O(n) in all. The
+ * result does not depend on how the bytes were split: every call returns
+ * HTTP_PARTIAL until the first byte that decides, and from then on the same
+ * result (sticky).
+ *
+ * On HTTP_OK, *headlen is the length of the head including its final empty
+ * line (CRLF CRLF, or bare LF LF, which RFC 9112 section 2.2 lets a
+ * recipient accept), at most HTTP_HEAD_MAX; bytes after it are not read.
+ * *headlen is left alone otherwise. Once n reaches HTTP_HEAD_MAX the result
+ * is never HTTP_PARTIAL.
+ *
+ * Accepted: leading empty lines (RFC 9112 2.2); a request line of a token,
+ * one SP, an origin-form target (or absolute-form "http://host/path", or
+ * "*" with OPTIONS), one SP and "HTTP/" DIGIT "." DIGIT; header lines of a
+ * token, ':' and a value of visible characters, SP, HTAB and octets over
+ * 0x7f. HTTP/1.1 needs exactly one Host field, HTTP/1.0 at most one
+ * (RFC 9112 3.2). Everything else is HTTP_BAD: control characters and NUL
+ * anywhere, bare CR, whitespace before ':' or at the start of a line
+ * (obs-fold), targets with characters RFC 3986 does not allow or bad
+ * percent-escapes (including '#' and non-ASCII octets).
+ */
+http_status_t http_parse(const uint8_t *p, size_t n, http_request_t *req,
+    size_t *headlen);
+
+/* http_status_code maps a parse error to its HTTP status; 0 for the others. */
+int http_status_code(http_status_t st);
+
+/* http_reason returns the reason phrase for an HTTP status ("" if unknown). */
+const char *http_reason(int status);
+
+/*
+ * http_response writes a response head into out[0..cap): the status line
+ * and Content-Type, Content-Length, Connection: close (the server always
+ * closes after one response) and Cache-Control: no-store, then the empty
+ * line. A 204 carries neither Content-Type nor Content-Length (RFC 9110
+ * 8.6) and needs body_len == 0. content_type is trusted text (ours, never a
+ * peer's); NULL means "text/plain; charset=utf-8". out is NUL-terminated;
+ * returns the length without the NUL, or 0 if the head and its NUL do not
+ * fit, status is not 200-599, or content_type holds a control character.
+ */
+size_t http_response(char *out, size_t cap, int status,
+    const char *content_type, size_t body_len);
+
+/*
+ * http_response_extra is http_response with more header lines: extra is
+ * NULL or complete lines, each ending in CRLF ("Allow: GET, HEAD\r\n"),
+ * placed before the empty line. Returns 0 as http_response does, and also
+ * when extra has a bare CR or LF or does not end in CRLF.
+ */
+size_t http_response_extra(char *out, size_t cap, int status,
+    const char *content_type, size_t body_len, const char *extra);
+
+/* HTTP_DATE_LEN: an IMF-fixdate, "Sun, 06 Nov 1994 08:49:37 GMT". */
+#define HTTP_DATE_LEN 29
+
+/*
+ * http_date writes t as an IMF-fixdate (RFC 9110 5.6.7) and a NUL into
+ * out[0..cap). Returns 0, or -1 if cap < HTTP_DATE_LEN + 1 or t is out of
+ * the four-digit year range.
+ */
+int http_date(char *out, size_t cap, time_t t);
+
+#endif

@@ -1,0 +1,104 @@
+/*
+ * runtime: see runtime.h. References are atomic because workers on other
+ * threads drop theirs; nothing in a runtime changes after runtime_new.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+
+#include "runtime.h"
+#include "tls.h"
+
+static void
+runtime_free(runtime_t *rt)
+{
+	if (rt->tls != NULL)
+		for (int i = 0; i < rt->cfg->nlisteners; i++)
+			tls_ctx_free(rt->tls[i]);
+	free(rt->tls);
+	free(rt->slot);
+	free(rt->domain_slot);
+	config_free(rt->cfg);
+	free(rt);
+}
+
+runtime_t *
+runtime_new(config_t *cfg, stats_names_t *names, uint64_t generation,
+    char *err, size_t errlen)
+{
+	runtime_t *rt;
+	size_t nl = (size_t)cfg->nlisteners, np = (size_t)cfg->npolicies;
+
+	if ((rt = calloc(1, sizeof(*rt))) == NULL) {
+		snprintf(err, errlen, "out of memory");
+		return NULL;
+	}
+	atomic_init(&rt->refs, 1);
+	rt->cfg = cfg;
+	rt->generation = generation;
+	if ((rt->tls = calloc(nl ? nl : 1, sizeof(*rt->tls))) == NULL ||
+	    (rt->slot = calloc(nl ? nl : 1, sizeof(*rt->slot))) == NULL ||
+	    (rt->domain_slot = calloc(np ? np : 1,
+	    sizeof(*rt->domain_slot))) == NULL) {
+		snprintf(err, errlen, "out of memory");
+		goto err0;
+	}
+	for (size_t i = 0; i < nl; i++) {
+		const config_listener_t *l = &cfg->listeners[i];
+		char terr[256];
+
+		if ((rt->slot[i] = stats_listener_slot(names, l->name,
+		    (int)l->dir)) == -1) {
+			snprintf(err, errlen, "[%s]: too many listener names "
+			    "since start (at most %d)", l->name,
+			    STATS_LISTENERS_MAX);
+			goto err0;
+		}
+		terr[0] = '\0';
+		if (l->dir == DIR_INBOUND && l->in_tls != IN_TLS_OFF)
+			rt->tls[i] = tls_server_ctx_new(l, terr, sizeof(terr));
+		else if (l->dir == DIR_OUTBOUND && l->out_tls != OUT_TLS_NONE)
+			rt->tls[i] = tls_client_ctx_new(l, terr, sizeof(terr));
+		if (terr[0] != '\0') {
+			snprintf(err, errlen, "[%s]: %s", l->name, terr);
+			goto err0;
+		}
+	}
+	for (size_t i = 0; i < np; i++)
+		if ((rt->domain_slot[i] = stats_domain_slot(names,
+		    cfg->policies[i].domain)) == -1) {
+			snprintf(err, errlen, "too many policy domains since "
+			    "start (at most %d)", STATS_DOMAINS_MAX);
+			goto err0;
+		}
+	return rt;
+
+err0:
+	/* The caller keeps cfg on failure. */
+	rt->cfg = NULL;
+	if (rt->tls != NULL)
+		for (size_t i = 0; i < nl; i++)
+			tls_ctx_free(rt->tls[i]);
+	free(rt->tls);
+	free(rt->slot);
+	free(rt->domain_slot);
+	free(rt);
+	return NULL;
+}
+
+runtime_t *
+runtime_ref(runtime_t *rt)
+{
+	atomic_fetch_add_explicit(&rt->refs, 1, memory_order_relaxed);
+	return rt;
+}
+
+void
+runtime_unref(runtime_t *rt)
+{
+	if (rt == NULL)
+		return;
+	/* Release pairs with the acquire of whoever frees it. */
+	if (atomic_fetch_sub_explicit(&rt->refs, 1,
+	    memory_order_acq_rel) == 1)
+		runtime_free(rt);
+}

@@ -1,0 +1,452 @@
+#!/usr/bin/python3
+"""mx.py -- a scripted remote MX with STARTTLS, standing in for the Internet
+side of the outbound proxy. Python stdlib only (ssl, threads).
+
+Usage:
+  mx.py --listen HOST:PORT --dir DIR --cert PEM --key PEM
+        [--mode MODE[,MODE...]] [--dribble [MS]] [--name NAME]
+        [--pidfile FILE] [--max-seconds N]
+
+For connection N (counted from 1) it writes
+  DIR/conn-N.log        one line per event, flushed as it happens:
+                          "plain C: <command>"   a command received before TLS
+                          "tls C: <command>"     a command received inside TLS
+                          "plain S: <reply>" / "tls S: <reply>"
+                          "event <what>"         connect, sni, tls, close, ...
+  DIR/conn-N.plain.raw  every byte received before TLS
+  DIR/conn-N.tls.raw    every byte received inside TLS (decrypted)
+and for message M (counted from 1 over all connections), written when the
+end-of-data arrives
+  DIR/msg-M.eml         the message as received, dot-stuffing removed
+  DIR/msg-M.json        {"conn", "tls" (version or null), "cipher", "sni",
+                         "helo", "mail", "rcpt": [...]}
+  DIR/msg-M.tls         the TLS version, only when the message came over TLS
+
+PORT may be 0; once the socket listens, "ready HOST:PORT" is printed on
+stdout. The process exits on SIGTERM/SIGINT or after --max-seconds (default
+900; 0 means never), so that a forgotten MX cannot outlive a test run.
+
+Modes (--mode, several may be given separated by commas):
+  normal            EHLO offers STARTTLS; 220 to STARTTLS; TLS 1.2 or 1.3
+  no-starttls       STARTTLS is not offered (and gets 502 if sent anyway)
+  refuse-starttls   STARTTLS is offered but answered "454 4.7.0 ..."
+  abort-handshake   "220 go", then the connection is closed
+  garbage-handshake "220 go", then plaintext garbage instead of a ServerHello
+  stall-handshake   "220 go", then silence until the peer gives up
+  inject            "220 go\\r\\n250-injected\\r\\n250 PIPELINING\\r\\n" in one
+                    write, then the TLS handshake as usual
+  inject-late       "220 go", a pause, then the same injected lines in a
+                    write of their own, then the TLS handshake
+  starttls-in-tls   the EHLO reply inside TLS offers STARTTLS again (broken,
+                    but seen in the wild)
+  split             every reply is sent one byte at a time (as --dribble 1)
+  die-in-data       the connection is closed once body bytes arrive after 354
+  die-at-rcpt       the connection is closed when RCPT arrives, no reply
+  no-eod-reply      the message is collected but end-of-data gets no reply
+  tls12             TLS 1.2 at most
+The EHLO reply carries X-PLAIN-ONLY before TLS and X-TLS-ONLY inside TLS, so
+a test can tell which one the proxy relayed; both offer AUTH and CHUNKING.
+"""
+
+import argparse
+import json
+import os
+import signal
+import socket
+import ssl
+import sys
+import threading
+import time
+
+MODES = ("normal", "no-starttls", "refuse-starttls", "abort-handshake",
+         "garbage-handshake", "stall-handshake", "inject", "inject-late", "starttls-in-tls", "split",
+         "die-in-data", "die-at-rcpt", "no-eod-reply", "tls12")
+MAX_LINE = 64 * 1024      # far above RFC 5321's 1000: a longer line is an error
+IO_TIMEOUT = 60.0         # no single read waits longer than this
+STALL_SECONDS = 30.0      # stall-handshake waits at most this long
+INJECTED = b"250-injected\r\n250 PIPELINING\r\n"
+
+
+class Counters:
+    """Connection and message numbers shared by the connection threads."""
+
+    def __init__(self):
+        self.lock = threading.Lock()
+        self.conn = 0
+        self.msg = 0
+
+    def next_conn(self):
+        with self.lock:
+            self.conn += 1
+            return self.conn
+
+    def next_msg(self):
+        with self.lock:
+            self.msg += 1
+            return self.msg
+
+
+def escape(b):
+    """Bytes -> printable one-line text."""
+    out = []
+    for c in b:
+        if c == 0x5C:
+            out.append("\\\\")
+        elif 0x20 <= c < 0x7F:
+            out.append(chr(c))
+        elif c == 0x0D:
+            out.append("\\r")
+        elif c == 0x0A:
+            out.append("\\n")
+        else:
+            out.append("\\x%02x" % c)
+    return "".join(out)
+
+
+class Closed(Exception):
+    pass
+
+
+class Session:
+    """One connection, handled by its own thread."""
+
+    def __init__(self, sock, peer, opts, counters, ctx, sni_seen):
+        self.sock = sock
+        self.peer = peer
+        self.opts = opts
+        self.modes = opts.modes
+        self.counters = counters
+        self.ctx = ctx
+        self.sni_seen = sni_seen
+        self.n = counters.next_conn()
+        base = os.path.join(opts.dir, "conn-%d" % self.n)
+        self.base = base
+        self.log = open(base + ".log", "a", buffering=1)
+        self.raw = {"plain": open(base + ".plain.raw", "ab", buffering=0)}
+        self.phase = "plain"
+        self.buf = b""
+        self.closed = False
+        self.tls_version = None
+        self.cipher = None
+        self.sni = None
+        self.reset_txn()
+        self.helo = None
+
+    def reset_txn(self):
+        self.mail = None
+        self.rcpts = []
+
+    # -- output --------------------------------------------------------
+    def note(self, text):
+        self.log.write(text + "\n")
+
+    def send_raw(self, wire):
+        if self.opts.dribble > 0:
+            for i in range(len(wire)):
+                self.sock.sendall(wire[i:i + 1])
+                time.sleep(self.opts.dribble / 1000.0)
+        else:
+            self.sock.sendall(wire)
+
+    def reply(self, text):
+        """text: one or more lines separated by \\n, without CRLF."""
+        lines = text.split("\n")
+        for line in lines:
+            self.note("%s S: %s" % (self.phase, line))
+        self.send_raw("".join(line + "\r\n" for line in lines).encode())
+
+    def close(self, why):
+        if self.closed:
+            return
+        self.closed = True
+        self.note("event close " + why)
+        try:
+            self.sock.close()
+        except OSError:
+            pass
+
+    # -- input ---------------------------------------------------------
+    def fill(self):
+        try:
+            chunk = self.sock.recv(65536)
+        except (ssl.SSLError, OSError) as e:
+            raise Closed("recv error %s" % e)
+        if not chunk:
+            raise Closed("peer closed")
+        self.raw[self.phase].write(chunk)
+        self.buf += chunk
+
+    def read_line(self):
+        while b"\n" not in self.buf:
+            if len(self.buf) > MAX_LINE:
+                raise Closed("line too long")
+            self.fill()
+        i = self.buf.index(b"\n")
+        line, self.buf = self.buf[:i + 1], self.buf[i + 1:]
+        return line
+
+    # -- main loop -----------------------------------------------------
+    def run(self):
+        try:
+            self.note("event connect %s:%d" % self.peer)
+            self.reply("220 mx.test.example ESMTP scripted")
+            while not self.closed:
+                line = self.read_line()
+                self.command(line.rstrip(b"\r\n"))
+        except Closed as e:
+            self.close(str(e))
+        except (BrokenPipeError, ConnectionResetError, socket.timeout, ssl.SSLError,
+                OSError) as e:
+            self.close("error %s" % e)
+        finally:
+            self.close("end")
+            for f in self.raw.values():
+                f.close()
+            self.log.close()
+
+    def command(self, line):
+        self.note("%s C: %s" % (self.phase, escape(line)))
+        verb, _, arg = line.partition(b" ")
+        verb = verb.upper().decode("latin-1")
+        handler = getattr(self, "cmd_" + verb, None)
+        if handler is None:
+            self.reply("502 5.5.2 command not recognized")
+            return
+        handler(arg)
+
+    def cmd_EHLO(self, arg):
+        self.helo = arg.decode("latin-1")
+        lines = ["mx.test.example greets %s" % self.helo, "PIPELINING", "SIZE 10240000",
+                 "8BITMIME", "ENHANCEDSTATUSCODES", "AUTH PLAIN LOGIN", "CHUNKING"]
+        if self.phase == "plain":
+            lines.append("X-PLAIN-ONLY")
+            if "no-starttls" not in self.modes:
+                lines.append("STARTTLS")
+        else:
+            lines.append("X-TLS-ONLY")
+            if "starttls-in-tls" in self.modes:
+                lines.append("STARTTLS")
+        self.reply("\n".join(("250-" if i < len(lines) - 1 else "250 ") + l
+                             for i, l in enumerate(lines)))
+
+    def cmd_HELO(self, arg):
+        self.helo = arg.decode("latin-1")
+        self.reply("250 mx.test.example")
+
+    def cmd_STARTTLS(self, arg):
+        if self.phase != "plain":
+            self.reply("503 5.5.1 TLS already active")
+            return
+        if "no-starttls" in self.modes:
+            self.reply("502 5.5.1 STARTTLS not offered")
+            return
+        if "refuse-starttls" in self.modes:
+            self.reply("454 4.7.0 TLS not available due to temporary reason")
+            return
+        self.note("plain S: 220 go")
+        if "inject" in self.modes:
+            self.note("event injected %s" % escape(INJECTED))
+            self.sock.sendall(b"220 go\r\n" + INJECTED)
+        elif "inject-late" in self.modes:
+            self.note("event injected-late %s" % escape(INJECTED))
+            self.sock.sendall(b"220 go\r\n")
+            time.sleep(0.1)
+            self.sock.sendall(INJECTED)
+        else:
+            self.send_raw(b"220 go\r\n")
+        if self.buf:
+            # A client must wait for the 220 (RFC 3207 4.2); what it sent
+            # early is dropped here and shows up in the log.
+            self.note("event plaintext-after-starttls %s" % escape(self.buf))
+            self.buf = b""
+        if "abort-handshake" in self.modes:
+            raise Closed("mode abort-handshake")
+        if "garbage-handshake" in self.modes:
+            self.sock.sendall(b"this is not a TLS ServerHello\r\n" * 4)
+            time.sleep(0.2)
+            raise Closed("mode garbage-handshake")
+        if "stall-handshake" in self.modes:
+            deadline = time.monotonic() + STALL_SECONDS
+            self.sock.settimeout(0.2)
+            while time.monotonic() < deadline:
+                try:
+                    chunk = self.sock.recv(65536)
+                except socket.timeout:
+                    continue
+                if not chunk:
+                    break
+                self.raw["plain"].write(chunk)
+            raise Closed("mode stall-handshake")
+        self.sni_seen.name = None
+        try:
+            tsock = self.ctx.wrap_socket(self.sock, server_side=True)
+        except (ssl.SSLError, OSError) as e:
+            self.note("event handshake-failed %s" % e)
+            raise Closed("handshake failed")
+        self.sock = tsock
+        self.phase = "tls"
+        self.raw["tls"] = open(self.base + ".tls.raw", "ab", buffering=0)
+        self.tls_version = tsock.version()
+        self.cipher = tsock.cipher()[0]
+        self.sni = self.sni_seen.name
+        self.note("event tls %s %s sni=%s" % (self.tls_version, self.cipher, self.sni or "-"))
+        # What the client knew before TLS is forgotten (RFC 3207 4.2).
+        self.helo = None
+        self.reset_txn()
+
+    def cmd_AUTH(self, arg):
+        # Credentials are not logged beyond the mechanism.
+        self.note("event auth %s" % escape(arg.split(b" ")[0]))
+        if self.phase != "tls":
+            self.reply("538 5.7.11 Encryption required for requested authentication mechanism")
+        else:
+            self.reply("235 2.7.0 Authentication successful")
+
+    def cmd_MAIL(self, arg):
+        self.reset_txn()
+        self.mail = arg.decode("latin-1")
+        self.reply("250 2.1.0 Ok")
+
+    def cmd_RCPT(self, arg):
+        if "die-at-rcpt" in self.modes:
+            raise Closed("mode die-at-rcpt")
+        if self.mail is None:
+            self.reply("503 5.5.1 need MAIL")
+            return
+        self.rcpts.append(arg.decode("latin-1"))
+        self.reply("250 2.1.5 Ok")
+
+    def cmd_RSET(self, arg):
+        self.reset_txn()
+        self.reply("250 2.0.0 Ok")
+
+    def cmd_NOOP(self, arg):
+        self.reply("250 2.0.0 Ok")
+
+    def cmd_QUIT(self, arg):
+        self.reply("221 2.0.0 Bye")
+        self.close("quit")
+
+    def cmd_DATA(self, arg):
+        if self.mail is None or not self.rcpts:
+            self.reply("503 5.5.1 need MAIL and RCPT")
+            return
+        self.reply("354 End data with <CR><LF>.<CR><LF>")
+        body = []
+        total = 0
+        while True:
+            if "die-in-data" in self.modes:
+                while not self.buf:
+                    self.fill()
+                self.note("event die-in-data after %d body bytes" % len(self.buf))
+                raise Closed("mode die-in-data")
+            line = self.read_line()
+            total += len(line)
+            if line == b".\r\n":
+                break
+            if line.startswith(b"."):
+                line = line[1:]
+            body.append(line)
+        data = b"".join(body)
+        self.note("%s event end-of-data %d bytes" % (self.phase, len(data)))
+        if "no-eod-reply" in self.modes:
+            self.note("event no-eod-reply")
+            return
+        m = self.counters.next_msg()
+        base = os.path.join(self.opts.dir, "msg-%d" % m)
+        meta = {"conn": self.n, "tls": self.tls_version, "cipher": self.cipher,
+                "sni": self.sni, "helo": self.helo, "mail": self.mail, "rcpt": self.rcpts}
+        with open(base + ".json", "w") as f:
+            json.dump(meta, f)
+        if self.tls_version:
+            with open(base + ".tls", "w") as f:
+                f.write(self.tls_version + "\n")
+        with open(base + ".eml.tmp", "wb") as f:
+            f.write(data)
+        os.rename(base + ".eml.tmp", base + ".eml")  # readers never see half a message
+        self.note("event stored msg-%d.eml" % m)
+        self.reset_txn()
+        self.reply("250 2.0.0 Ok: queued as %d" % m)
+
+
+def main():
+    ap = argparse.ArgumentParser(description="scripted STARTTLS MX")
+    ap.add_argument("--listen", required=True, help="HOST:PORT (PORT may be 0)")
+    ap.add_argument("--dir", required=True)
+    ap.add_argument("--cert", required=True)
+    ap.add_argument("--key", required=True)
+    ap.add_argument("--mode", default="normal",
+                    help="comma-separated: " + ", ".join(MODES))
+    ap.add_argument("--dribble", type=float, nargs="?", const=1.0, default=0.0,
+                    help="send replies one byte at a time, MS apart (default 1)")
+    ap.add_argument("--pidfile")
+    ap.add_argument("--max-seconds", type=float, default=900.0,
+                    help="exit after this long (0: never; default %(default)s)")
+    opts = ap.parse_args()
+    opts.modes = set(m.strip() for m in opts.mode.split(",") if m.strip())
+    bad = opts.modes - set(MODES)
+    if bad:
+        ap.error("unknown mode(s): %s" % ", ".join(sorted(bad)))
+    if "split" in opts.modes and opts.dribble <= 0:
+        opts.dribble = 1.0
+
+    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    ctx.minimum_version = ssl.TLSVersion.TLSv1_2
+    if "tls12" in opts.modes:
+        ctx.maximum_version = ssl.TLSVersion.TLSv1_2
+    ctx.load_cert_chain(opts.cert, opts.key)
+    sni_seen = threading.local()
+
+    def on_sni(sslobj, name, context):
+        sni_seen.name = name
+        return None
+
+    ctx.sni_callback = on_sni
+
+    host, _, port = opts.listen.rpartition(":")
+    host = host.strip("[]")
+    os.makedirs(opts.dir, exist_ok=True)
+    fam = socket.AF_INET6 if ":" in host else socket.AF_INET
+    ls = socket.socket(fam, socket.SOCK_STREAM)
+    ls.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    ls.bind((host, int(port)))
+    ls.listen(128)
+    ls.settimeout(0.1)
+
+    stop = threading.Event()
+
+    def on_signal(signum, frame):
+        stop.set()
+
+    signal.signal(signal.SIGTERM, on_signal)
+    signal.signal(signal.SIGINT, on_signal)
+    if opts.pidfile:
+        with open(opts.pidfile, "w") as f:
+            f.write("%d\n" % os.getpid())
+    addr = ls.getsockname()
+    print("ready %s:%d" % (addr[0], addr[1]), flush=True)
+
+    counters = Counters()
+    deadline = time.monotonic() + opts.max_seconds if opts.max_seconds > 0 else None
+    try:
+        while not stop.is_set() and (deadline is None or time.monotonic() < deadline):
+            try:
+                sock, peer = ls.accept()
+            except (socket.timeout, InterruptedError):
+                continue
+            sock.settimeout(IO_TIMEOUT)
+            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+            s = Session(sock, peer[:2], opts, counters, ctx, sni_seen)
+            threading.Thread(target=s.run, daemon=True).start()
+    finally:
+        ls.close()
+        if opts.pidfile:
+            try:
+                os.unlink(opts.pidfile)
+            except OSError:
+                pass
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
