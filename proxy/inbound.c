@@ -30,6 +30,8 @@ enum {
 
 /* Room for one PROXY header toward the backend, either version. */
 #define INBOUND_PP_MAX 512
+_Static_assert(INBOUND_PP_MAX >= PROXYPROTO_V2_ENCODE_MAX &&
+    INBOUND_PP_MAX >= PROXYPROTO_V1_MAX, "PROXY header buffer too small");
 
 static const char R_STARTTLS_GO[] = "220 2.0.0 Ready to start TLS\r\n";
 static const char R_STARTTLS_ARG[] =
@@ -159,11 +161,16 @@ inbound_proxy_header(session_t *s)
 		memcpy(&s->client_addr, &a.src, sizeof(a.src));
 		memcpy(&s->client_local, &a.dst, sizeof(a.dst));
 	}
-	/* LOCAL (a health check): the connection stands for itself. */
+	/* LOCAL (a balancer's health check), UNKNOWN, or a family we do not
+	 * relay: the connection stands for itself, the balancer's address. */
 	session_admit(s);
 }
 
-/* The backend connected: a PROXY header goes first, if configured. */
+/*
+ * The backend connected: a PROXY header goes first, if configured. A
+ * header that cannot say who the client is would make the backend see the
+ * proxy instead (the open-relay risk): such a session is refused.
+ */
 void
 inbound_server_connected(session_t *s)
 {
@@ -174,21 +181,27 @@ inbound_server_connected(session_t *s)
 
 	if (s->lc->proxy_protocol == PROXY_PROTO_OFF)
 		return;
-	memset(&a, 0, sizeof(a));
-	a.family = s->client_addr.ss_family;
-	memcpy(&a.src, &s->client_addr, sizeof(a.src));
-	memcpy(&a.dst, &s->client_local, sizeof(a.dst));
-	if (s->lc->proxy_protocol == PROXY_PROTO_V1)
-		r = proxyproto_v1_encode(&a, (char *)buf, sizeof(buf), &n);
-	else {
-		/* Only implicit TLS is up this early; STARTTLS comes later. */
-		const SSL *ssl = s->tls ? s->client->ssl : NULL;
-		r = proxyproto_v2_encode(&a, ssl ? tls_version_name(ssl) : NULL,
-		    ssl ? SSL_CIPHER_get_name(SSL_get_current_cipher(ssl)) :
-		    NULL, buf, sizeof(buf), &n);
+	if (proxyproto_addr_set(&a, (const struct sockaddr *)&s->client_addr,
+	    (const struct sockaddr *)&s->client_local) == 0) {
+		if (s->lc->proxy_protocol == PROXY_PROTO_V1)
+			r = proxyproto_v1_encode(&a, (char *)buf, sizeof(buf),
+			    &n);
+		else {
+			/* Only implicit TLS is up this early. */
+			const SSL *ssl = s->tls ? s->client->ssl : NULL;
+			r = proxyproto_v2_encode(&a, ssl ?
+			    tls_version_name(ssl) : NULL, ssl ?
+			    SSL_CIPHER_get_name(SSL_get_current_cipher(ssl)) :
+			    NULL, buf, sizeof(buf), &n);
+		}
 	}
-	if (r == 0)
-		conn_write(s->server, buf, n);
+	if (r == -1) {
+		session_reply(s, R_NO_XCLIENT);
+		session_close(s, CR_INTERNAL, "no PROXY header for this client",
+		    1);
+		return;
+	}
+	conn_write(s->server, buf, n);
 }
 
 /* The banner is relayed; with xclient the proxy speaks first. */

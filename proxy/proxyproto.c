@@ -362,7 +362,7 @@ proxyproto_v2_encode(const proxyproto_addr_t *a, const char *tls_version,
 	}
 	if (tlen > 0)
 		blen += PP_TLV_HDR + tlen;
-	/* At most 36 + 3 + 5 + 2 * (3 + 128): within our own decoder's bound. */
+	/* At most PROXYPROTO_V2_ENCODE_MAX - 16: within our decoder's bound. */
 
 	pp_put(&o, pp_v2_sig, sizeof(pp_v2_sig));
 	pp_put_byte(&o, PP_V2_VERSION | PP_V2_CMD_PROXY);

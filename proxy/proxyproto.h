@@ -37,6 +37,10 @@
 
 /* Longest TLS version or cipher name proxyproto_v2_encode accepts. */
 #define PROXYPROTO_TLS_NAME_MAX 128
+/* Longest header proxyproto_v2_encode writes (322): IPv6 addresses, then
+ * the SSL TLV (3 + 5) with both sub-TLVs at the longest names. */
+#define PROXYPROTO_V2_ENCODE_MAX (PROXYPROTO_V2_HDR + 36 + 3 + 5 + \
+	2 * (3 + PROXYPROTO_TLS_NAME_MAX))
 
 /* v2 TLV types used here (spec section 2.2). */
 #define PP2_TYPE_SSL 0x20
@@ -90,7 +94,7 @@ int proxyproto_v1_encode(const proxyproto_addr_t *a, char *out, size_t outcap,
  * addresses: client = PP2_CLIENT_SSL, verify = 1 (non-zero: no verified
  * client certificate; we never request one), then a
  * PP2_SUBTYPE_SSL_VERSION and a PP2_SUBTYPE_SSL_CIPHER sub-TLV for each name
- * given. PROXYPROTO_V2_MAX bytes always suffice. Returns 0 and sets
+ * given. PROXYPROTO_V2_ENCODE_MAX bytes always suffice. Returns 0 and sets
  * *outlen, or -1 if out is too small, *a is inconsistent, or a name is
  * empty, longer than PROXYPROTO_TLS_NAME_MAX or not printable US-ASCII.
  */

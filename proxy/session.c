@@ -888,6 +888,8 @@ session_server_event(conn_t *c, conn_event_t ev)
 			break;
 		if (s->lc->dir == DIR_INBOUND)
 			inbound_server_connected(s);
+		if (s->state == SS_CLOSING)
+			return;
 		session_pend_push(s, PEND_GREETING, 0, NULL);
 		session_enter(s, SS_GREETING);
 		break;

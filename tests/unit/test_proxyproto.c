@@ -341,7 +341,8 @@ test_v2_encode_reject(void)
 	longname[PROXYPROTO_TLS_NAME_MAX] = '\0';
 	CHECK_EQ_INT(proxyproto_v2_encode(&a, longname, longname, out,
 	    sizeof(out), &len), 0);
-	CHECK_EQ_INT(len, 16 + 36 + 3 + 5 + 2 * (3 + PROXYPROTO_TLS_NAME_MAX));
+	CHECK_EQ_INT(len, PROXYPROTO_V2_ENCODE_MAX);
+	CHECK(PROXYPROTO_V2_ENCODE_MAX <= PROXYPROTO_V2_MAX);
 	CHECK_EQ_INT(dec(out, len, &got, &c), PROXYPROTO_OK);
 	CHECK_EQ_INT(c, len);
 	CHECK(addr_eq(&a, &got));
@@ -440,6 +441,14 @@ test_addr_set(void)
 	CHECK_EQ_INT(proxyproto_addr_set(&a, (struct sockaddr *)&s,
 	    (struct sockaddr *)&d), 0);
 	CHECK(addr_eq(&a, &want));
+	/* Either side may be the IPv4 one. */
+	set6(&s, "2001:db8::1", 1000);
+	set4(&d, "192.0.2.2", 25);
+	CHECK_EQ_INT(proxyproto_addr_set(&a, (struct sockaddr *)&s,
+	    (struct sockaddr *)&d), 0);
+	mk(&want, AF_INET6, "2001:db8::1", 1000, "::ffff:192.0.2.2", 25);
+	CHECK(addr_eq(&a, &want));
+	set6(&d, "2001:db8::2", 25);
 
 	memset(&sun, 0, sizeof(sun));
 	sun.sun_family = AF_UNIX;
@@ -531,6 +540,9 @@ test_v1_decode_reject(void)
 		"PROXY TCP4 1.2.3.4 5.6.7.8 1\r\n",
 		"PROXY TCP4 1.2.3.4 5.6.7.8 1 2 3\r\n",
 		"PROXY TCP4 1.2.3.4 5.6.7.8\r\n",
+		"PROXY TCP4 1.2.3.4\r5.6.7.8 1 2\r\n",
+		"PROXY TCP4 1.2.3.4 5.6.7.8 1\r2\r\n",
+		"PROXY TCP4\r1.2.3.4 5.6.7.8 1 2\r\n",
 		"PROXY TCP4\r\n",
 		"PROXY TCP4 \r\n",
 		"PROXY\r\n",
@@ -561,6 +573,7 @@ test_v1_decode_reject(void)
 		"PROXY TCP4 1..3.4 5.6.7.8 1 2\r\n",
 		"PROXY TCP4 .1.2.3 5.6.7.8 1 2\r\n",
 		"PROXY TCP4 1.2.3.4. 5.6.7.8 1 2\r\n",
+		"PROXY TCP4 1.2.3. 5.6.7.8 1 2\r\n",
 		"PROXY TCP4 1.2.3.a 5.6.7.8 1 2\r\n",
 		"PROXY TCP4 +1.2.3.4 5.6.7.8 1 2\r\n",
 		"PROXY TCP4 1.2.3.4 ::1 1 2\r\n",
@@ -575,6 +588,8 @@ test_v1_decode_reject(void)
 		"PROXY TCP6 : ::1 1 2\r\n",
 		"PROXY TCP6 :1::2 ::1 1 2\r\n",
 		"PROXY TCP6 1: ::1 1 2\r\n",
+		"PROXY TCP6 ::1: ::1 1 2\r\n",
+		"PROXY TCP6 ::1.2.3. ::1 1 2\r\n",
 		"PROXY TCP6 1:2:3:4:5:6:7:8: ::1 1 2\r\n",
 		"PROXY TCP6 1:2:3:4:5:6:7:8:: ::1 1 2\r\n",
 		"PROXY TCP6 ::1:2:3:4:5:6:7:8 ::1 1 2\r\n",
@@ -587,6 +602,10 @@ test_v1_decode_reject(void)
 		"PROXY TCP6 ::01.2.3.4 ::1 1 2\r\n",
 		"PROXY TCP6 ::1.2.3 ::1 1 2\r\n",
 		"PROXY TCP6 ::256.1.1.1 ::1 1 2\r\n",
+		"PROXY TCP6 ::1.256.1.1 ::1 1 2\r\n",
+		"PROXY TCP6 ::1.2.3.1000 ::1 1 2\r\n",
+		"PROXY TCP6 ::1.2..3 ::1 1 2\r\n",
+		"PROXY TCP6 ::1.2.3.04 ::1 1 2\r\n",
 		"PROXY TCP6 ::a.1.1.1 ::1 1 2\r\n",
 		"PROXY TCP6 ::1.2.3.4:1 ::1 1 2\r\n",
 		"PROXY TCP6 ::1.2.3.4::1 ::1 1 2\r\n",
@@ -604,6 +623,8 @@ test_v1_decode_reject(void)
 		"PROXY TCP4 1.2.3.4 5.6.7.8 +1 2\r\n",
 		"PROXY TCP4 1.2.3.4 5.6.7.8 1a 2\r\n",
 		"PROXY TCP4 1.2.3.4 5.6.7.8 0x1 2\r\n",
+		"PROXY TCP4 1.2.3.4 5.6.7.8  2\r\n",
+		"PROXY TCP4 1.2.3.4 5.6.7.8 1 \r\n",
 		/* Too long: IPv4 tails make a TCP6 line longer than 107. */
 		("PROXY TCP6 ffff:ffff:ffff:ffff:ffff:ffff:255.255.255.255 "
 		"ffff:ffff:ffff:ffff:ffff:ffff:255.255.255.255 65535 65535\r\n"),
@@ -640,6 +661,11 @@ test_v1_reject_early(void)
 	CHECK_INVALID_AT("PROXY TCP6 1::2::", 17);
 	CHECK_INVALID_AT("PROXY TCP6 :1", 13);
 	CHECK_INVALID_AT("PROXY TCP6 1:2:3:4:5:6:7:1.", 27);
+	CHECK_INVALID_AT("PROXY TCP6 1:2:3:4:5:6::1.", 26);
+	CHECK_INVALID_AT("PROXY TCP6 1:2:3:4:5:6:7::8", 27);
+	CHECK_INVALID_AT("PROXY TCP6 ::1.2.3.4.", 21);
+	CHECK_INVALID_AT("PROXY TCP6 1.", 13);
+	CHECK_INVALID_AT("PROXY TCP6 :::", 14);
 	CHECK_INVALID_AT("PROXY TCP4 1.2.3.4 5.6.7.8 65536", 32);
 	CHECK_INVALID_AT("PROXY TCP4 1.2.3.4 5.6.7.8 1 2\n", 31);
 	CHECK_INVALID_AT("PROXY UNKNOWN\n", 14);
