@@ -54,7 +54,7 @@ typedef struct {
  * between calls; callers do not touch them.
  */
 typedef struct {
-	http_slice_t method;  /* a token, as sent (methods are case-sensitive) */
+	http_slice_t method;  /* a token, as sent (case-sensitive) */
 	http_slice_t path;    /* '/'..., or "*" (OPTIONS only); no query */
 	http_slice_t query;   /* after '?', without it; p == NULL if no '?' */
 	int version_minor;    /* HTTP/1.x: x (0-9) */
