@@ -11,8 +11,11 @@ packages=(
 	# sanitizer build (scripts/test.sh) and formatting
 	clang libclang-rt-14-dev llvm clang-format
 	# tests: real peers and tools
-	swaks postfix openssl ca-certificates python3 python3-pytest
-	binutils iproute2 iptables procps
+	swaks libnet-ssleay-perl libio-socket-ssl-perl postfix openssl
+	ca-certificates python3 python3-pytest python3-yaml
+	binutils iproute2 iptables procps curl
+	# TLS scan, metrics check, fuzzing (scripts/fuzz.sh)
+	testssl.sh prometheus libfuzzer-14-dev
 )
 
 missing=()

@@ -28,6 +28,16 @@ def test_links_boringssl_not_openssl():
     assert m and "/android/" in m.group(1), ldd.stdout
 
 
+def test_runpath_has_no_relative_entry():
+    """An empty or relative RUNPATH entry makes the loader search the
+    current directory: a library planted there would be loaded."""
+    out = run(["readelf", "-d", stplib.BINARY]).stdout
+    paths = re.findall(r"\((?:RUNPATH|RPATH)\)\s+Library r(?:un)?path: \[([^\]]*)\]", out)
+    for p in paths:
+        for entry in p.split(":"):
+            assert entry.startswith("/"), "RUNPATH entry %r in %r" % (entry, p)
+
+
 def project_version():
     with open(os.path.join(stplib.SOURCE_DIR, "CMakeLists.txt")) as f:
         m = re.search(r"project\(\s*starttls-proxy\s+VERSION\s+([0-9.]+)", f.read())
