@@ -749,6 +749,9 @@ session_close(session_t *s, close_reason_t cr, const char *detail,
 		session_tls_failed(s, TLSF_HANDSHAKE);
 		cr = CR_TLS_FAILED;
 	}
+	/* The last replies count in the totals: they are sent. */
+	if (graceful)
+		conn_flush(s->client);
 	STATS_INC(s->st->ended[cr]);
 	STATS_ADD(s->st->bytes_c2s, s->client->bytes_in);
 	STATS_ADD(s->st->bytes_s2c, s->client->bytes_out);
