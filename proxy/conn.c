@@ -515,6 +515,12 @@ conn_start_tls(conn_t *c, SSL_CTX *ctx, conn_tls_role_t role,
 	c->tls_role = role;
 	if (role == CONN_TLS_SERVER) {
 		SSL_set_accept_state(c->ssl);
+		/* Bytes kept from the plaintext phase (a ClientHello behind a
+		 * PROXY header in one segment) will not be read again: run the
+		 * handshake on them now. It cannot complete before the peer
+		 * has read our reply, so there is no event to report. */
+		if (nkeep > 0 && unread == CONN_TLS_KEEP)
+			conn_tls_in(c, 0);
 	} else {
 		SSL_set_connect_state(c->ssl);
 		if (sni != NULL && !SSL_set_tlsext_host_name(c->ssl, sni))

@@ -60,6 +60,8 @@ inbound_start(session_t *s)
 		if (conn_start_tls(s->client, s->tls_ctx, CONN_TLS_SERVER, NULL,
 		    CONN_TLS_KEEP, &discarded) == -1)
 			session_close(s, CR_INTERNAL, "tls setup failed", 0);
+		else if (s->client->failed)
+			session_close(s, CR_TLS_FAILED, s->client->err, 0);
 		return;
 	}
 	session_connect_server(s, (const struct sockaddr *)&s->lc->backend.addr,

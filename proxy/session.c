@@ -872,6 +872,11 @@ session_server_event(conn_t *c, conn_event_t ev)
 {
 	session_t *s = c->owner;
 
+	/* A slow server taking our bytes is progress: the client that waits
+	 * on it is not idle. */
+	if (ev == CONN_EV_DRAINED)
+		s->active_ms = uv_now(&s->px->loop);
+
 	if (ev == CONN_EV_CLOSED) {
 		if (c == s->retired) {
 			/* A replaced server leg (outbound plaintext retry). */

@@ -78,9 +78,10 @@ def make_sink(request, workdir):
 def make_proxy(request, workdir, certs):
     proxies = []
 
-    def factory(listeners, global_keys=None, certpairs=None):
-        p = stplib.Proxy(workdir, certs, listeners, global_keys=global_keys,
-                         certpairs=certpairs, name="proxy%d" % len(proxies))
+    def factory(listeners, global_keys=None, certpairs=None, argv_prefix=None):
+        p = stplib.Proxy(workdir, certs, listeners,
+                         global_keys=global_keys, certpairs=certpairs,
+                         name="proxy%d" % len(proxies), argv_prefix=argv_prefix)
         proxies.append(p)
         _track(request, p)
         return p

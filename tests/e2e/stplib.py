@@ -76,7 +76,9 @@ def stop_process(proc, grace=10.0):
 class Sink:
     """A running sink.py. dir holds conn-N.raw/.log and msg-N.eml."""
 
-    def __init__(self, workdir, name="sink", ehlo=None, fault=None, dribble=0, banner=None):
+    def __init__(self, workdir, name="sink", ehlo=None, fault=None, dribble=0, banner=None,
+                 lenient_eod=False, slow_read=0, proxy_protocol=False, xclient=None,
+                 delay_354=0):
         self.dir = os.path.join(workdir, name)
         os.makedirs(self.dir, exist_ok=True)
         argv = [PYTHON, SINK, "--listen", "127.0.0.1:0", "--dir", self.dir,
@@ -89,6 +91,16 @@ class Sink:
             argv += ["--dribble", str(dribble)]
         if banner is not None:
             argv += ["--banner", banner]
+        if lenient_eod:
+            argv += ["--lenient-eod"]
+        if slow_read:
+            argv += ["--slow-read", str(slow_read)]
+        if proxy_protocol:
+            argv += ["--proxy-protocol"]
+        if xclient:
+            argv += ["--xclient", xclient]
+        if delay_354:
+            argv += ["--delay-354", str(delay_354)]
         self.errpath = os.path.join(workdir, name + ".stderr")
         self.err = open(self.errpath, "wb")
         self.proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=self.err,
@@ -199,7 +211,8 @@ class Listener:
 class Proxy:
     """The starttls-proxy binary running on a config written here."""
 
-    def __init__(self, workdir, certs, listeners, global_keys=None, certpairs=None, name="proxy"):
+    def __init__(self, workdir, certs, listeners, global_keys=None, certpairs=None, name="proxy",
+                 argv_prefix=None):
         self.workdir = workdir
         self.listeners = listeners
         if certpairs is None:
@@ -226,7 +239,10 @@ class Proxy:
         env = dict(os.environ)
         env.setdefault("ASAN_OPTIONS", "detect_leaks=1:abort_on_error=0")
         env.setdefault("UBSAN_OPTIONS", "print_stacktrace=1:halt_on_error=1")
-        self.proc = subprocess.Popen([BINARY, "-c", self.config], stdin=subprocess.DEVNULL,
+        # argv_prefix: a wrapper that execs the proxy (e.g. prlimit), so
+        # that proc.pid stays the proxy's own PID.
+        self.proc = subprocess.Popen(list(argv_prefix or []) + [BINARY, "-c", self.config],
+                                     stdin=subprocess.DEVNULL,
                                      stdout=self.err, stderr=self.err, cwd=workdir, env=env)
         deadline = time.monotonic() + START_TIMEOUT
         while not all(listening(l.port) for l in listeners):
@@ -300,8 +316,10 @@ class Closed(Exception):
 
 
 class Client:
-    def __init__(self, port, host="127.0.0.1", timeout=IO_TIMEOUT):
-        self.sock = socket.create_connection((host, port), timeout=timeout)
+    def __init__(self, port, host="127.0.0.1", timeout=IO_TIMEOUT, source=None):
+        """source: local address to connect from (e.g. "127.0.0.2")."""
+        self.sock = socket.create_connection((host, port), timeout=timeout,
+                                             source_address=(source, 0) if source else None)
         self.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         self.buf = b""
         self.tls = False
@@ -398,6 +416,29 @@ class Client:
             self.sock.settimeout(old)
         self.buf += chunk
         return False
+
+
+def events(text):
+    """Sink-style "event ..." lines of a conn log, without the prefix."""
+    return [l[6:] for l in text.splitlines() if l.startswith("event ")]
+
+
+def proc_rss_kib(pid):
+    """Resident set size of process pid in KiB (VmRSS of /proc/PID/status)."""
+    with open("/proc/%d/status" % pid) as f:
+        for line in f:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1])
+    raise RuntimeError("no VmRSS for pid %d" % pid)
+
+
+def proc_cpu_seconds(pid):
+    """User plus system CPU time of process pid (/proc/PID/stat), seconds."""
+    with open("/proc/%d/stat" % pid) as f:
+        text = f.read()
+    # The command name (field 2) may hold spaces: split after its ")".
+    fields = text[text.rindex(")") + 2:].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def client_context(certs, **kw):

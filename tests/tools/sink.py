@@ -4,7 +4,8 @@
 Usage:
   sink.py --listen 127.0.0.1:PORT --dir DIR [--ehlo "PIPELINING,SIZE 10240000,..."]
           [--banner TEXT] [--fault MODE] [--dribble MS] [--pidfile FILE]
-          [--max-seconds N]
+          [--max-seconds N] [--lenient-eod] [--slow-read BYTES_PER_S]
+          [--proxy-protocol] [--xclient accept|refuse] [--delay-354 S]
 
 For connection N (counted from 1) it writes
   DIR/conn-N.raw   every byte received, appended and flushed as it arrives
@@ -29,6 +30,29 @@ Fault modes (--fault):
   slow            same as --dribble 5
 --dribble MS sends every reply one byte at a time, MS milliseconds apart, so
 the proxy sees multi-line replies split across many reads.
+
+Hostile-input options:
+  --lenient-eod     parse DATA like a vulnerable legacy server (the 2023 SMTP
+                    smuggling class): NUL octets are dropped, and any of
+                    CR/LF/CRLF "." CR/LF/CRLF ends the data ("\n.\n",
+                    "\r.\r", "\n.\r\n", "\r\n.\r", ...), so a smuggled second
+                    message shows up as msg-(M+1).eml and its MAIL as a "C:"
+                    line. A trailing "\r" waits for the next octet, so that
+                    a CRLF split across reads stays one terminator.
+  --slow-read N     read at most N bytes per second (a slow backend); the
+                    kernel buffers fill and the proxy must stop reading its
+                    client instead of buffering.
+  --proxy-protocol  every connection starts with a PROXY header (v1 or v2),
+                    consumed before the banner and logged as
+                    "event proxy-v1 <line>" or "event proxy-v2 cmd=.. fam=..
+                    src=IP:PORT dst=IP:PORT tlv=TYPE:HEX,..." (SSL sub-TLVs
+                    as "ssl-version=..", "ssl-cipher=.."); the raw header is
+                    kept in DIR/conn-N.proxy. A connection without a valid
+                    header is logged "event proxy-bad" and closed.
+  --xclient MODE    XCLIENT when the EHLO list offers it: accept (default:
+                    "event xclient <args>", then a fresh "220" greeting) or
+                    refuse ("550 5.7.0"). Not offered: 502 as before.
+  --delay-354 S     wait S seconds before answering DATA with 354.
 """
 
 import argparse
@@ -113,6 +137,8 @@ class Session:
         self.bdat_chunks = []
         self.data_bytes = 0
         self.closed = False
+        self.lenient = b""       # --lenient-eod: body so far, NULs removed
+        self.proxy_done = not opts.proxy_protocol
 
     # -- output --------------------------------------------------------
     def note(self, text):
@@ -149,14 +175,11 @@ class Session:
             if fault == "close-on-connect":
                 self.close("fault close-on-connect")
                 return
-            if fault != "no-banner":
-                if fault == "banner-554":
-                    self.reply("554 5.3.2 %s" % self.opts.banner)
-                else:
-                    self.reply("220 %s" % self.opts.banner)
+            if self.proxy_done:
+                self.greet()
             while not self.closed:
                 try:
-                    chunk = self.sock.recv(65536)
+                    chunk = self.sock.recv(self.recv_size())
                 except OSError as e:
                     self.close("recv error %s" % e)
                     return
@@ -165,13 +188,123 @@ class Session:
                     return
                 self.raw.write(chunk)
                 self.buf += chunk
+                if not self.proxy_done and not self.proxy_header():
+                    continue
                 self.process()
+                if self.opts.slow_read > 0:
+                    time.sleep(len(chunk) / self.opts.slow_read)
         except (BrokenPipeError, ConnectionResetError) as e:
             self.close("send error %s" % e)
         finally:
             self.close("end")
             self.raw.close()
             self.log.close()
+
+    def greet(self):
+        fault = self.opts.fault
+        if fault != "no-banner":
+            if fault == "banner-554":
+                self.reply("554 5.3.2 %s" % self.opts.banner)
+            else:
+                self.reply("220 %s" % self.opts.banner)
+
+    def recv_size(self):
+        if self.opts.slow_read > 0:
+            return max(1, min(65536, int(self.opts.slow_read / 10)))
+        return 65536
+
+    # -- PROXY header (--proxy-protocol) -----------------------------
+    V2_SIG = b"\r\n\r\n\x00\r\nQUIT\n"
+
+    def proxy_header(self):
+        """Consumes the PROXY header at the start of self.buf. Returns True
+        once it is consumed (the banner has then been sent), False while
+        more bytes are needed or after closing on a bad header."""
+        b = self.buf
+        if b.startswith(self.V2_SIG[:len(b)]) and len(b) < 16:
+            return False
+        if b.startswith(self.V2_SIG):
+            n = 16 + int.from_bytes(b[14:16], "big")
+            if len(b) < n:
+                return False
+            hdr, self.buf = b[:n], b[n:]
+            text = self.proxy_v2(hdr)
+            if text is None:
+                return self.proxy_bad(hdr)
+            self.note("event proxy-v2 " + text)
+        elif b"PROXY "[:len(b)] == b[:6]:
+            i = b.find(b"\r\n")
+            if i < 0:
+                if len(b) > 107:
+                    return self.proxy_bad(b)
+                return False
+            hdr, self.buf = b[:i + 2], b[i + 2:]
+            if len(hdr) > 107:
+                return self.proxy_bad(hdr)
+            self.note("event proxy-v1 " + escape(hdr[:-2]))
+        else:
+            return self.proxy_bad(b[:120])
+        with open(os.path.join(self.opts.dir, "conn-%d.proxy" % self.n), "wb") as f:
+            f.write(hdr)
+        self.proxy_done = True
+        self.greet()
+        return True
+
+    def proxy_bad(self, hdr):
+        self.note("event proxy-bad " + escape(hdr))
+        self.close("bad PROXY header")
+        return False
+
+    @staticmethod
+    def proxy_v2(hdr):
+        """Text for a v2 header, or None if it is malformed."""
+        import ipaddress
+        vc, fam = hdr[12], hdr[13]
+        if vc >> 4 != 2 or (vc & 0xF) not in (0, 1):
+            return None
+        body = hdr[16:]
+        out = ["cmd=%s" % ("proxy" if vc & 0xF else "local"), "fam=0x%02x" % fam]
+        if fam == 0x11:
+            if len(body) < 12:
+                return None
+            src = str(ipaddress.IPv4Address(body[0:4]))
+            dst = str(ipaddress.IPv4Address(body[4:8]))
+            sp, dp = int.from_bytes(body[8:10], "big"), int.from_bytes(body[10:12], "big")
+            rest = body[12:]
+        elif fam == 0x21:
+            if len(body) < 36:
+                return None
+            src = str(ipaddress.IPv6Address(body[0:16]))
+            dst = str(ipaddress.IPv6Address(body[16:32]))
+            sp, dp = int.from_bytes(body[32:34], "big"), int.from_bytes(body[34:36], "big")
+            rest = body[36:]
+        else:
+            src = dst = None
+            rest = b""
+        if src is not None:
+            out.append("src=%s:%d dst=%s:%d" % (src, sp, dst, dp))
+        tlvs = []
+        while rest:
+            if len(rest) < 3:
+                return None
+            t, ln = rest[0], int.from_bytes(rest[1:3], "big")
+            v, rest = rest[3:3 + ln], rest[3 + ln:]
+            if len(v) != ln:
+                return None
+            tlvs.append("%02x:%s" % (t, v.hex()))
+            if t == 0x20 and ln >= 5:
+                out.append("ssl-client=0x%02x ssl-verify=%d" % (
+                    v[0], int.from_bytes(v[1:5], "big")))
+                sub = v[5:]
+                while len(sub) >= 3:
+                    st, sl = sub[0], int.from_bytes(sub[1:3], "big")
+                    sv, sub = sub[3:3 + sl], sub[3 + sl:]
+                    name = {0x21: "ssl-version", 0x23: "ssl-cipher"}.get(st, "ssl-%02x" % st)
+                    out.append("%s=%s" % (name, escape(sv)))
+                if sub:
+                    return None
+        out.append("tlv=" + ",".join(tlvs))
+        return " ".join(out)
 
     def process(self):
         """Consume every complete unit in the buffer (pipelining)."""
@@ -193,11 +326,34 @@ class Session:
                 self.line(line.rstrip(b"\r\n"))
 
     # -- DATA ----------------------------------------------------------
+    LENIENT_EOD = re.compile(rb"(\r\n|\r|\n)\.(\r\n|\r|\n)")
+
+    def take_data_lenient(self):
+        """--lenient-eod: the first CR/LF/CRLF "." CR/LF/CRLF after NUL
+        removal ends the data (the body starts after a virtual CRLF)."""
+        self.lenient += self.buf.replace(b"\x00", b"")
+        self.buf = b""
+        m = self.LENIENT_EOD.search(self.lenient)
+        if m is None:
+            return False
+        if m.group(2) == b"\r" and m.end() == len(self.lenient):
+            return False  # a CRLF may be split across reads: wait for it
+        body, rest = self.lenient[2:m.start() + len(m.group(1))], self.lenient[m.end():]
+        self.lenient = b""
+        self.buf = rest
+        lines = body.split(b"\r\n")
+        body = b"\r\n".join(l[1:] if l.startswith(b".") else l for l in lines)
+        self.note("event lenient-eod %s" % escape(m.group(0)))
+        self.end_of_data(body)
+        return True
+
     def take_data_line(self):
         if self.opts.fault == "close-in-data" and self.buf:
             self.note("event fault close-in-data after %d bytes" % len(self.buf))
             self.close("fault close-in-data")
             return False
+        if self.opts.lenient_eod:
+            return self.take_data_lenient()
         i = self.buf.find(b"\n")
         if i < 0:
             return False
@@ -299,7 +455,21 @@ class Session:
     def cmd_DATA(self, arg):
         self.mode = "data"
         self.data = []
+        self.lenient = b"\r\n"
+        if self.opts.delay_354 > 0:
+            time.sleep(self.opts.delay_354)
         self.reply("354 End data with <CR><LF>.<CR><LF>")
+
+    def cmd_XCLIENT(self, arg):
+        caps = [c.strip().split(" ")[0].upper() for c in self.opts.ehlo.split(",")]
+        if "XCLIENT" not in caps:
+            self.reply("502 5.5.2 command not recognized")
+        elif self.opts.xclient == "refuse":
+            self.note("event xclient-refused " + escape(arg))
+            self.reply("550 5.7.0 insufficient authorization")
+        else:
+            self.note("event xclient " + escape(arg))
+            self.reply("220 %s" % self.opts.banner)
 
     def cmd_BDAT(self, arg):
         parts = arg.split()
@@ -343,6 +513,15 @@ def main():
     ap.add_argument("--fault", choices=FAULTS)
     ap.add_argument("--dribble", type=float, default=0.0,
                     help="send replies one byte at a time, this many ms apart")
+    ap.add_argument("--lenient-eod", action="store_true",
+                    help="end DATA like a vulnerable legacy server (see above)")
+    ap.add_argument("--slow-read", type=float, default=0.0,
+                    help="read at most this many bytes per second")
+    ap.add_argument("--proxy-protocol", action="store_true",
+                    help="consume and record a PROXY header on each connection")
+    ap.add_argument("--xclient", choices=("accept", "refuse"), default="accept")
+    ap.add_argument("--delay-354", type=float, default=0.0,
+                    help="seconds to wait before answering DATA")
     ap.add_argument("--pidfile")
     ap.add_argument("--max-seconds", type=float, default=900.0,
                     help="exit after this long (0: never; default %(default)s)")
@@ -359,7 +538,7 @@ def main():
     ls.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     ls.bind((host, int(port)))
     ls.listen(128)
-    ls.settimeout(0.5)
+    ls.settimeout(0.1)
 
     stop = threading.Event()
 

@@ -295,8 +295,8 @@ static void
 test_method_not_allowed(void)
 {
 	static const char *const reqs[] = {
-		"POST /metrics HTTP/1.1\r\nHost: a\r\nContent-Length: 5\r\n"
-		    "\r\nhello",
+		("POST /metrics HTTP/1.1\r\nHost: a\r\nContent-Length: 5\r\n"
+		    "\r\nhello"),
 		"get /metrics HTTP/1.1\r\nHost: a\r\n\r\n",
 		"OPTIONS * HTTP/1.1\r\nHost: a\r\n\r\n",
 		"DELETE /metrics HTTP/1.0\r\n\r\n",
