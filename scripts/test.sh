@@ -1,8 +1,10 @@
 #!/bin/bash
 # test.sh -- builds starttls-proxy and runs every test (unit and end-to-end)
 # twice: a normal build with -Werror (build/), then a clang build with
-# AddressSanitizer + UndefinedBehaviorSanitizer (build-asan/). Exits non-zero
-# when anything fails; both suites run even if the first one fails.
+# AddressSanitizer + UndefinedBehaviorSanitizer (build-asan/), then a short
+# bounded run of every libFuzzer target (scripts/fuzz.sh 20: 20 s each, in
+# build-fuzz/). Exits non-zero when anything fails; every stage runs even if
+# an earlier one fails.
 set -uo pipefail
 cd "$(dirname "$0")/.."
 
@@ -36,8 +38,14 @@ export UBSAN_OPTIONS=${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1}
 suite build-asan -DSTP_SANITIZE=ON -DSTP_WERROR=ON -DCMAKE_C_COMPILER=clang \
 	-DCMAKE_BUILD_TYPE=Debug
 
+# Fuzzing: a short bounded run per target; a crash or broken property fails.
+if ! bash scripts/fuzz.sh 20; then
+	echo "=== build-fuzz: FUZZING FOUND SOMETHING (or failed to build)" >&2
+	status=1
+fi
+
 if [ $status -eq 0 ]; then
-	echo "=== all tests passed (build/ and build-asan/)"
+	echo "=== all tests passed (build/, build-asan/ and build-fuzz/)"
 else
 	echo "=== FAILURES (see above)" >&2
 fi

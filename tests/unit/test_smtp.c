@@ -670,7 +670,8 @@ test_ehlo_rewrite_outcap(void)
  *
  * The filter is driven through helpers that feed an input in pieces and
  * check on every call that the output stays within SMTP_BODY_OUT_MAX (a
- * canary after the bound must survive) and that octets counts consumption.
+ * canary after the bound must survive), that octets counts consumption and
+ * that nuls counts the NULs consumed.
  */
 
 #define BODY_CANARY 0xA5
@@ -680,9 +681,20 @@ typedef struct {
 	uint8_t out[2 * BODY_IN_MAX + 64];
 	size_t outlen;
 	size_t consumed;
+	uint64_t nuls; /* the filter's count after the last call */
 	int done;
 	int bad; /* a per-call invariant failed */
 } body_run_t;
+
+static size_t
+count_nul(const uint8_t *p, size_t n)
+{
+	size_t i, k = 0;
+
+	for (i = 0; i < n; i++)
+		k += p[i] == 0;
+	return k;
+}
 
 /* Feeds in[0..n) cut at cuts[0..ncuts) (ascending) into a fresh filter. */
 static void
@@ -717,8 +729,10 @@ body_run(const uint8_t *in, size_t n, const size_t *cuts, size_t ncuts,
 		}
 		r->consumed += c;
 		r->done = done == 1;
-		if (b.octets != r->consumed)
+		if (b.octets != r->consumed ||
+		    b.nuls != count_nul(in, r->consumed))
 			r->bad = 1;
+		r->nuls = b.nuls;
 		from = to;
 	}
 }
@@ -728,6 +742,7 @@ body_same(const body_run_t *a, const body_run_t *b)
 {
 	return !a->bad && !b->bad && a->outlen == b->outlen &&
 	    a->consumed == b->consumed && a->done == b->done &&
+	    a->nuls == b->nuls &&
 	    memcmp(a->out, b->out, a->outlen) == 0;
 }
 
@@ -812,9 +827,98 @@ test_body_identity(void)
 	BODY("a\r\n", "a\r\n", 3, 0);
 	BODY("a\r", "a\r", 2, 0);
 	BODY("a.\r\n.a\r\n", "a.\r\n.a\r\n", 8, 0);
-	/* NUL passes through unchanged. */
-	BODY("a\0b\r\n\0.\r\n.\0\r\n.\r\n", "a\0b\r\n\0.\r\n.\0\r\n.\r\n",
-	    16, 1);
+	BODY("a\x01\x7f\xff\t\r\n", "a\x01\x7f\xff\t\r\n", 7, 0);
+}
+
+/*
+ * NUL is removed, but lines and end-of-data are decided before removal, so
+ * a NUL never helps to make an end-of-data (a NUL-stripping receiver would
+ * otherwise see one in CRLF NUL "." CRLF).
+ */
+static void
+test_body_nul(void)
+{
+	/* NUL before the dot: stuffed, for strict and NUL-stripping readers. */
+	BODY("\r\n\0.\r\n", "\r\n..\r\n", 6, 0);
+	BODY("\r\n\0.foo\r\n", "\r\n..foo\r\n", 9, 0);
+	BODY("\0.\r\n", "..\r\n", 4, 0);
+	BODY("\0.foo\r\n", "..foo\r\n", 7, 0);
+	BODY("a\r\n\0\0\0.\r\n", "a\r\n..\r\n", 9, 0);
+	BODY("a\n\0.\r\n", "a\r\n..\r\n", 6, 0);
+	BODY("a\r\0.\r\n", "a\r\n..\r\n", 6, 0);
+	BODY("\0..\r\n", "...\r\n", 5, 0);
+	/* Elsewhere NUL is just dropped. */
+	BODY("a\0b", "ab", 3, 0);
+	BODY("\0", "", 1, 0);
+	BODY("\0\0a\0\r\n", "a\r\n", 6, 0);
+	BODY("a\0b\r\n.\r\n", "ab\r\n.\r\n", 8, 1);
+	BODY("\0\r\n.\r\n", "\r\n.\r\n", 6, 1);
+	BODY("a\r\n\0\r\n.\r\n", "a\r\n\r\n.\r\n", 9, 1);
+	BODY("a\r\n.\0a\r\n", "a\r\n.a\r\n", 8, 0);
+	BODY("a\r\n.\0.\r\n", "a\r\n..\r\n", 8, 0);
+	BODY("a\r\n..\0\r\n", "a\r\n..\r\n", 8, 0);
+	/* NUL after the dot: the line is not "." and is stuffed. */
+	BODY("a\r\n.\0\r\n", "a\r\n..\r\n", 7, 0);
+	BODY(".\0\r\n", "..\r\n", 4, 0);
+	BODY("a\r\n.\0\n", "a\r\n..\r\n", 6, 0);
+	BODY("a\r\n.\0\0\r", "a\r\n..\r", 7, 0);
+	BODY(".\0\r\n.\r\n", "..\r\n.\r\n", 7, 1);
+	/*
+	 * CR NUL LF is a bare CR and then a bare LF: CRLF CRLF, never a real
+	 * line end, so never part of an end-of-data.
+	 */
+	BODY("a\r\0\n", "a\r\n\r\n", 4, 0);
+	BODY("a\r\0\n.\r\n", "a\r\n\r\n..\r\n", 7, 0);
+	BODY("a\r\n.\r\0\n", "a\r\n..\r\n\r\n", 7, 0);
+	BODY("a\r\0\n.\r\0\n", "a\r\n\r\n..\r\n\r\n", 8, 0);
+	BODY("\r\0\n.\r\n.\r\n", "\r\n\r\n..\r\n.\r\n", 9, 1);
+	/* NULs after end-of-data are not consumed (pipelined input). */
+	BODY("a\r\n.\r\n\0", "a\r\n.\r\n", 6, 1);
+}
+
+/* A NUL held at every stage of a split, and the counter. */
+static void
+test_body_nul_split(void)
+{
+	smtp_body_t b;
+	uint8_t out[SMTP_BODY_OUT_MAX(8)];
+	size_t outlen;
+	int done;
+
+	smtp_body_init(&b);
+	CHECK_EQ_INT(b.nuls, 0);
+	CHECK_EQ_INT(smtp_body_filter(&b, U("a\r\n."), 4, out, &outlen,
+	    &done), 4);
+	CHECK_MEM(out, outlen, "a\r\n.", 4);
+	CHECK_EQ_INT(smtp_body_filter(&b, U("\0"), 1, out, &outlen, &done),
+	    1);
+	CHECK_EQ_INT(outlen, 0);
+	CHECK_EQ_INT(b.nuls, 1);
+	CHECK_EQ_INT(smtp_body_filter(&b, U("\0"), 1, out, &outlen, &done),
+	    1);
+	CHECK_EQ_INT(outlen, 0);
+	CHECK_EQ_INT(smtp_body_filter(&b, U("\r"), 1, out, &outlen, &done),
+	    1);
+	CHECK_MEM(out, outlen, ".\r", 2);
+	CHECK_EQ_INT(smtp_body_filter(&b, U("\n.\r\n"), 4, out, &outlen,
+	    &done), 4);
+	CHECK_MEM(out, outlen, "\n.\r\n", 4);
+	CHECK_EQ_INT(done, 1);
+	CHECK_EQ_INT(b.nuls, 2);
+	CHECK_EQ_INT(b.octets, 11);
+
+	/* CR | NUL | LF in three calls. */
+	smtp_body_init(&b);
+	CHECK_EQ_INT(smtp_body_filter(&b, U("a\r"), 2, out, &outlen, &done),
+	    2);
+	CHECK_MEM(out, outlen, "a\r", 2);
+	CHECK_EQ_INT(smtp_body_filter(&b, U("\0"), 1, out, &outlen, &done),
+	    1);
+	CHECK_MEM(out, outlen, "\n", 1);
+	CHECK_EQ_INT(smtp_body_filter(&b, U("\n"), 1, out, &outlen, &done),
+	    1);
+	CHECK_MEM(out, outlen, "\r\n", 2);
+	CHECK_EQ_INT(b.nuls, 1);
 }
 
 static void
@@ -892,6 +996,15 @@ test_body_out_max(void)
 		"\n\n\n\n\n\n\n\n", "\r\r\r\r\r\r\r\r", "\r.\r.\r.\r.\r.",
 		"\n.\n.\n.\n.\n.", ".\r.", ".\r\n", ".\r\r",
 	};
+	/* The same with NULs (strlen would stop at them). */
+	static const struct {
+		const char *s;
+		size_t n;
+	} nin[] = {
+		{ ".\0\n.\0\n.\0\n", 9 }, { "\r\0.\r\0.\r\0.", 9 },
+		{ ".\0\r.\0\r", 6 }, { "\0.\n\0.\n", 6 },
+		{ ".\r\0.\r\0", 6 },
+	};
 	size_t i;
 
 	BODY("\n\n\n", "\r\n\r\n\r\n", 3, 0);
@@ -902,6 +1015,13 @@ test_body_out_max(void)
 		body_run(U(in[i]), strlen(in[i]), NULL, 0, &r);
 		CHECK(!r.bad);
 		CHECK(body_split_invariant(U(in[i]), strlen(in[i]), &r));
+	}
+	for (i = 0; i < sizeof(nin) / sizeof(nin[0]); i++) {
+		static body_run_t r;
+
+		body_run(U(nin[i].s), nin[i].n, NULL, 0, &r);
+		CHECK(!r.bad);
+		CHECK(body_split_invariant(U(nin[i].s), nin[i].n, &r));
 	}
 	/* A held ".\r" then "." yields 5 bytes for 1 input byte. */
 	{
@@ -916,6 +1036,21 @@ test_body_out_max(void)
 		CHECK_EQ_INT(smtp_body_filter(&b, U("."), 1, out, &outlen,
 		    &done), 1);
 		CHECK_MEM(out, outlen, ".\r\n..", 5);
+	}
+	/* A held ". NUL" then LF yields 3 bytes for 1 input byte. */
+	{
+		smtp_body_t b;
+		uint8_t out[SMTP_BODY_OUT_MAX(1)];
+		size_t outlen;
+		int done;
+
+		smtp_body_init(&b);
+		CHECK_EQ_INT(smtp_body_filter(&b, U(".\0"), 2, out, &outlen,
+		    &done), 2);
+		CHECK_MEM(out, outlen, ".", 1);
+		CHECK_EQ_INT(smtp_body_filter(&b, U("\n"), 1, out, &outlen,
+		    &done), 1);
+		CHECK_MEM(out, outlen, ".\r\n", 3);
 	}
 }
 
@@ -966,7 +1101,12 @@ test_body_long(void)
 /*
  * ref_body is an independent, line-at-a-time model of the filter for whole
  * inputs whose last line is terminated: it splits the input at CRLF, bare
- * LF and bare CR, and applies the rules of smtp.h to each line.
+ * LF and bare CR (NUL is an ordinary octet here, so CR NUL LF is two line
+ * ends), and applies the rules of smtp.h to each line: end-of-data is a "."
+ * line between real CRLFs; the output line is the text without NULs, with
+ * one more '.' when it starts with '.' and the line did not start after a
+ * real CRLF, or its first octet was a NUL, or it is a "." line (that is not
+ * end-of-data).
  */
 static size_t
 ref_body(const uint8_t *in, size_t n, uint8_t *out, size_t *outlen, int *done)
@@ -976,7 +1116,7 @@ ref_body(const uint8_t *in, size_t n, uint8_t *out, size_t *outlen, int *done)
 
 	*done = 0;
 	while (i < n) {
-		size_t e = i, tlen, term;
+		size_t e = i, tlen, term, f, tn;
 		int real_end;
 
 		while (e < n && in[e] != '\r' && in[e] != '\n')
@@ -995,10 +1135,17 @@ ref_body(const uint8_t *in, size_t n, uint8_t *out, size_t *outlen, int *done)
 			*done = 1;
 			break;
 		}
-		if (tlen > 0 && in[i] == '.' && (!real_start || tlen == 1))
+		/* f: the first non-NUL octet, tn: the octets left. */
+		for (f = i; f < e && in[f] == 0; f++)
+			;
+		tn = tlen - count_nul(in + i, tlen);
+		if (f < e && in[f] == '.' && (!real_start || f != i ||
+		    tn == 1))
 			out[o++] = '.';
-		memcpy(out + o, in + i, tlen);
-		o += tlen;
+		for (; f < e; f++) {
+			if (in[f] != 0)
+				out[o++] = in[f];
+		}
 		out[o++] = '\r';
 		out[o++] = '\n';
 		i = e + term;
@@ -1008,13 +1155,18 @@ ref_body(const uint8_t *in, size_t n, uint8_t *out, size_t *outlen, int *done)
 	return i;
 }
 
-/* Output rules: no bare CR or LF, and "\r\n.\r\n" only as the very end. */
+/*
+ * Output rules: no NUL, no bare CR or LF, and "\r\n.\r\n" only as the very
+ * end.
+ */
 static int
 body_output_ok(const uint8_t *out, size_t n, int done)
 {
 	size_t i, eod = 0;
 
 	for (i = 0; i < n; i++) {
+		if (out[i] == 0)
+			return 0;
 		if (out[i] == '\r' && (i + 1 >= n || out[i + 1] != '\n'))
 			return 0;
 		if (out[i] == '\n' && (i == 0 || out[i - 1] != '\r'))
@@ -1124,12 +1276,15 @@ test_body_random(void)
 	CHECK_EQ_INT(n_model, n_total);
 }
 
-/* Well-formed random input (CRLF only) is the identity up to the end. */
+/*
+ * Well-formed random input (CRLF only, no NUL) is the identity up to the
+ * end.
+ */
 static void
 test_body_random_wellformed(void)
 {
 	static const char *const tok[] = {
-		"\r\n", ".", "a", "\0", "..", "xyz",
+		"\r\n", ".", "a", "\x7f", "..", "xyz",
 	};
 	static const size_t toklen[] = { 2, 1, 1, 1, 2, 3 };
 	static uint8_t in[8 * RANDOM_LEN_MAX];
@@ -1169,6 +1324,103 @@ test_body_random_wellformed(void)
 	CHECK_EQ_INT(ok, RANDOM_INPUTS);
 }
 
+/*
+ * exh_run feeds in[0..n) (n <= EXH_LEN + 5) cut at c1 <= c2 into a fresh
+ * filter, appending the output to out. Returns -1 if a call wrote past SMTP_BODY_OUT_MAX or
+ * broke the consumption contract.
+ */
+#define EXH_LEN 7
+
+static int
+exh_run(const uint8_t *in, size_t n, size_t c1, size_t c2, uint8_t *out,
+    size_t *outlen, size_t *consumed, int *done)
+{
+	size_t to[3] = { c1, c2, n };
+	size_t k, from = 0;
+	smtp_body_t b;
+
+	smtp_body_init(&b);
+	*outlen = 0;
+	*consumed = 0;
+	*done = 0;
+	for (k = 0; k < 3; k++) {
+		uint8_t tmp[SMTP_BODY_OUT_MAX(EXH_LEN + 5) + 1];
+		size_t len = to[k] - from, olen, c;
+
+		memset(tmp, BODY_CANARY, SMTP_BODY_OUT_MAX(len) + 1);
+		c = smtp_body_filter(&b, in + from, len, tmp, &olen, done);
+		if (olen > SMTP_BODY_OUT_MAX(len) ||
+		    tmp[SMTP_BODY_OUT_MAX(len)] != BODY_CANARY || c > len ||
+		    (!*done && c != len))
+			return -1;
+		memcpy(out + *outlen, tmp, olen);
+		*outlen += olen;
+		*consumed += c;
+		from = to[k];
+	}
+	return 0;
+}
+
+/*
+ * Every input of up to EXH_LEN octets over CR, LF, '.', 'a' and NUL: every
+ * cut into three pieces agrees with one call and stays within the bound, the
+ * output has no NUL, no bare LF, no bare CR (but a held one at the very
+ * end) and an end-of-data only at its end and only when done; with a real
+ * end-of-data appended, the model agrees.
+ */
+static void
+test_body_exhaustive(void)
+{
+	static const uint8_t alphabet[] = { '\r', '\n', '.', 'a', '\0' };
+	uint8_t in[EXH_LEN + 5], ref[4 * (EXH_LEN + 5)];
+	uint8_t whole[3 * SMTP_BODY_OUT_MAX(EXH_LEN + 5)];
+	uint8_t part[3 * SMTP_BODY_OUT_MAX(EXH_LEN)];
+	size_t n, wl, wc, pl, pc, reflen, c1, c2, k;
+	unsigned long total = 0, ok = 0, idx, count;
+	int wd, pd, refdone;
+
+	for (n = 0, count = 1; n <= EXH_LEN; n++, count *= 5) {
+		for (idx = 0; idx < count; idx++) {
+			unsigned long x = idx;
+			int good = 1;
+
+			for (k = 0; k < n; k++, x /= 5)
+				in[k] = alphabet[x % 5];
+			good &= exh_run(in, n, n, n, whole, &wl, &wc,
+			    &wd) == 0;
+			for (c1 = 0; c1 <= n; c1++) {
+				for (c2 = c1; c2 <= n; c2++) {
+					good &= exh_run(in, n, c1, c2, part,
+					    &pl, &pc, &pd) == 0 &&
+					    pl == wl && pc == wc && pd == wd &&
+					    memcmp(part, whole, wl) == 0;
+				}
+			}
+			pl = wl;
+			if (!wd && pl > 0 && whole[pl - 1] == '\r')
+				pl--; /* held: its LF is pending */
+			good &= body_output_ok(whole, pl, wd);
+
+			memcpy(in + n, "\r\n.\r\n", 5);
+			good &= exh_run(in, n + 5, n + 5, n + 5, whole, &wl,
+			    &wc, &wd) == 0 && wd &&
+			    body_output_ok(whole, wl, 1);
+			good &= ref_body(in, n + 5, ref, &reflen,
+			    &refdone) == wc && refdone && reflen == wl &&
+			    memcmp(ref, whole, wl) == 0;
+			if (!good && total - ok < 5) {
+				fprintf(stderr, "  exhaustive: failed on [");
+				fwrite(in, 1, n, stderr);
+				fprintf(stderr, "] (%zu)\n", n);
+			}
+			ok += good;
+			total++;
+		}
+	}
+	CHECK_EQ_INT(ok, total);
+	CHECK(total > 90000);
+}
+
 /* The reference checkers themselves must be able to say no. */
 static void
 test_body_checkers(void)
@@ -1184,9 +1436,20 @@ test_body_checkers(void)
 	CHECK(!body_output_ok(U("\r\n.\r\n\r\n.\r\n"), 10, 1));
 	CHECK(!body_output_ok(U("a\r\n.\r\nb\r\n"), 9, 1));
 	CHECK(!body_output_ok(U("a\r\n"), 3, 1));
+	CHECK(!body_output_ok(U("a\0\r\n.\r\n"), 7, 1));
+	CHECK(body_output_ok(U("a\r\n"), 3, 0));
+	CHECK(!body_output_ok(U("a\r\n.\r\nb"), 8, 0));
 	CHECK_EQ_INT(ref_body(U("a\n.\r\n.\r\n"), 8, out, &ol, &d), 8);
 	CHECK_EQ_INT(d, 1);
 	CHECK_MEM(out, ol, "a\r\n..\r\n.\r\n", 10);
+	CHECK_EQ_INT(ref_body(U("\0.\r\n.\0\r\n.\r\0\n.\r\n"), 15, out, &ol,
+	    &d), 15);
+	CHECK_EQ_INT(d, 0);
+	CHECK_MEM(out, ol, "..\r\n..\r\n..\r\n\r\n..\r\n", 18);
+	CHECK_EQ_INT(ref_body(U("\0.\r\n.\0\r\n.\r\0\n\r\n.\r\n"), 17, out,
+	    &ol, &d), 17);
+	CHECK_EQ_INT(d, 1);
+	CHECK_MEM(out, ol, "..\r\n..\r\n..\r\n\r\n\r\n.\r\n", 19);
 }
 
 int
@@ -1209,12 +1472,15 @@ main(void)
 	RUN(test_ehlo_rewrite_outcap);
 	RUN(test_body_end_of_data);
 	RUN(test_body_identity);
+	RUN(test_body_nul);
+	RUN(test_body_nul_split);
 	RUN(test_body_smuggling);
 	RUN(test_body_after_done);
 	RUN(test_body_out_max);
 	RUN(test_body_long);
 	RUN(test_body_random);
 	RUN(test_body_random_wellformed);
+	RUN(test_body_exhaustive);
 	RUN(test_body_checkers);
 	return CHECK_DONE();
 }
