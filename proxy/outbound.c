@@ -481,27 +481,13 @@ outbound_ehlo_flags(const session_t *s)
 }
 
 void
-outbound_log_close(const session_t *s)
+outbound_log_close(const session_t *s, const session_logf_t *f)
 {
-	char dur[24], msgs[16], bin[24], bout[24];
-	const SSL *ssl = s->server->ssl;
-	const char *cipher = "-";
-
-	if (ssl != NULL && s->tls)
-		cipher = SSL_CIPHER_get_name(SSL_get_current_cipher(ssl));
-	snprintf(dur, sizeof(dur), "%llu", (unsigned long long)
-	    (uv_now(&s->px->loop) - s->start_ms));
-	snprintf(msgs, sizeof(msgs), "%u", s->messages);
-	snprintf(bin, sizeof(bin), "%llu",
-	    (unsigned long long)s->client->bytes_in);
-	snprintf(bout, sizeof(bout), "%llu",
-	    (unsigned long long)s->client->bytes_out);
 	log_event(LOG_INFO, "session_close", "session", s->id, "listener",
 	    s->lc->name, "client", s->peer, "dest", s->dest_str, "relay",
-	    s->dest_name ? s->dest_name : "-", "tls",
-	    s->tls ? tls_version_name(ssl) : "none", "cipher", cipher,
-	    "verify", policy_verify_name(outbound_verify(s)), "tls_fail",
-	    s->tls_fail ? s->tls_fail : "-", "messages", msgs, "bytes_in",
-	    bin, "bytes_out", bout, "duration_ms", dur, "reason", s->reason,
-	    NULL);
+	    s->dest_name ? s->dest_name : "-", "tls", f->tls, "cipher",
+	    f->cipher, "verify", policy_verify_name(outbound_verify(s)),
+	    "tls_fail", s->tls_fail ? s->tls_fail : "-", "messages", f->msgs,
+	    "bytes_in", f->bytes_in, "bytes_out", f->bytes_out, "duration_ms",
+	    f->dur, "reason", s->reason, NULL);
 }

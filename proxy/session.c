@@ -495,6 +495,12 @@ session_body_input(session_t *s)
 		conn_commit(s->server, outlen);
 	if (!done)
 		return;
+	if (s->body.nuls > 0) {
+		char n[24];
+		snprintf(n, sizeof(n), "%llu", (unsigned long long)s->body.nuls);
+		log_event(LOG_WARN, "body_nul_removed", "session", s->id,
+		    "client", s->peer, "octets", n, NULL);
+	}
 	if (s->body_over) {
 		session_reply(s, R_TOO_BIG);
 		session_close(s, CR_LIMIT, "message too big", 1);
@@ -698,33 +704,39 @@ session_timer_close_cb(uv_handle_t *h)
 	session_handle_closed(h->data);
 }
 
+/* One closing line per session: peers, TLS, volume, duration, reason. */
 static void
 session_log_close(session_t *s)
 {
-	char dur[24], msgs[16], bin[24], bout[24];
-	const SSL *ssl = s->client->ssl;
-	const char *cipher = "-", *sni = NULL;
+	/* The TLS leg: the client's inbound, the server's outbound. */
+	const SSL *ssl = s->lc->dir == DIR_INBOUND ? s->client->ssl :
+	    s->server->ssl;
+	const char *sni = NULL;
+	session_logf_t f;
 
-	if (s->lc->dir == DIR_OUTBOUND) {
-		outbound_log_close(s);
-		return;
-	}
+	f.tls = "none";
+	f.cipher = "-";
 	if (ssl != NULL && s->tls) {
-		cipher = SSL_CIPHER_get_name(SSL_get_current_cipher(ssl));
+		f.tls = tls_version_name(ssl);
+		f.cipher = SSL_CIPHER_get_name(SSL_get_current_cipher(ssl));
 		sni = SSL_get_servername(ssl, TLSEXT_NAMETYPE_host_name);
 	}
-	snprintf(dur, sizeof(dur), "%llu", (unsigned long long)
+	snprintf(f.dur, sizeof(f.dur), "%llu", (unsigned long long)
 	    (uv_now(&s->px->loop) - s->start_ms));
-	snprintf(msgs, sizeof(msgs), "%u", s->messages);
-	snprintf(bin, sizeof(bin), "%llu",
+	snprintf(f.msgs, sizeof(f.msgs), "%u", s->messages);
+	snprintf(f.bytes_in, sizeof(f.bytes_in), "%llu",
 	    (unsigned long long)s->client->bytes_in);
-	snprintf(bout, sizeof(bout), "%llu",
+	snprintf(f.bytes_out, sizeof(f.bytes_out), "%llu",
 	    (unsigned long long)s->client->bytes_out);
+	if (s->lc->dir == DIR_OUTBOUND) {
+		outbound_log_close(s, &f);
+		return;
+	}
 	log_event(LOG_INFO, "session_close", "session", s->id, "listener",
-	    s->lc->name, "client", s->peer, "tls",
-	    s->tls ? tls_version_name(ssl) : "none", "cipher", cipher, "sni",
-	    sni ? sni : "-", "messages", msgs, "bytes_in", bin, "bytes_out",
-	    bout, "duration_ms", dur, "reason", s->reason, NULL);
+	    s->lc->name, "client", s->peer, "tls", f.tls, "cipher", f.cipher,
+	    "sni", sni ? sni : "-", "messages", f.msgs, "bytes_in",
+	    f.bytes_in, "bytes_out", f.bytes_out, "duration_ms", f.dur,
+	    "reason", s->reason, NULL);
 }
 
 /*

@@ -173,6 +173,13 @@ int outbound_server_connected(session_t *s);
 /* The server leg failed in its handshake; returns 1 if it was handled. */
 int outbound_server_failed(session_t *s);
 unsigned outbound_ehlo_flags(const session_t *s);
-void outbound_log_close(const session_t *s);
+/* The closing log line's fields both directions share. */
+typedef struct {
+	char dur[24], msgs[16], bytes_in[24], bytes_out[24];
+	const char *tls;     /* "TLSv1.3" or "none" */
+	const char *cipher;  /* or "-" */
+} session_logf_t;
+
+void outbound_log_close(const session_t *s, const session_logf_t *f);
 
 #endif

@@ -98,7 +98,7 @@ report() {
 	cov=$(sed -n 's/.* cov: \([0-9]*\).*/\1/p' <<<"$line")
 	ft=$(sed -n 's/.* ft: \([0-9]*\).*/\1/p' <<<"$line")
 	corp=$(sed -n 's/.* corp: \([^ ]*\).*/\1/p' <<<"$line")
-	printf '%-14s %s  runs=%s exec/s=%s cov=%s ft=%s corpus=%s\n' "$t" \
+	printf '%-16s %s  runs=%s exec/s=%s cov=%s ft=%s corpus=%s\n' "$t" \
 		"$([ "$rc" -eq 0 ] && echo ok || echo "FAILED(rc=$rc)")" \
 		"${runs:-?}" "${eps:-?}" "${cov:-?}" "${ft:-?}" "${corp:-?}"
 	if [ "$rc" -ne 0 ]; then
