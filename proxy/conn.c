@@ -18,6 +18,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <openssl/buf.h>
 #include <openssl/err.h>
 
 #include "conn.h"
@@ -30,12 +31,55 @@ typedef struct {
 } conn_wreq_t;
 
 static void conn_read_update(conn_t *c);
+static void conn_fail(conn_t *c, const char *what, const char *detail);
+
+/* Small output starts here; past it the buffer grows by doubling. */
+#define CONN_OBUF_MIN 4096
+/* A TLS memory BIO that grew past this is replaced once empty. */
+#define CONN_BIO_KEEP 4096
+
+static void *
+conn_buf_get(conn_pool_t *pool)
+{
+	if (pool->n > 0)
+		return pool->free[--pool->n];
+	return malloc(CONN_RBUF_SIZE);
+}
+
+static void
+conn_buf_put(conn_pool_t *pool, void *p)
+{
+	if (p == NULL)
+		return;
+	if (pool->n < CONN_POOL_MAX)
+		pool->free[pool->n++] = p;
+	else
+		free(p);
+}
+
+void
+conn_pool_cleanup(conn_pool_t *pool)
+{
+	while (pool->n > 0)
+		free(pool->free[--pool->n]);
+}
+
+/* Makes sure there is a read buffer. Returns 0 or -1. */
+static int
+conn_rbuf_need(conn_t *c)
+{
+	if (c->rbuf == NULL && (c->rbuf = conn_buf_get(c->pool)) == NULL) {
+		conn_fail(c, "read", "out of memory");
+		return -1;
+	}
+	return 0;
+}
 
 /* Moves unread bytes to the front so reads see all the free room. */
 static void
 conn_rcompact(conn_t *c)
 {
-	if (c->rpos == 0)
+	if (c->rbuf == NULL || c->rpos == 0)
 		return;
 	memmove(c->rbuf, c->rbuf + c->rpos, c->rlen - c->rpos);
 	c->rlen -= c->rpos;
@@ -71,10 +115,10 @@ conn_fail_ssl(conn_t *c, const char *what)
 
 int
 conn_init(conn_t *c, uv_loop_t *loop, void *owner, conn_event_cb *cb,
-    uint8_t *scratch)
+    uint8_t *scratch, conn_pool_t *pool)
 {
-	/* rbuf is last and needs no clearing. */
-	memset(c, 0, offsetof(conn_t, rbuf));
+	memset(c, 0, sizeof(*c));
+	c->pool = pool;
 	c->owner = owner;
 	c->cb = cb;
 	c->scratch = scratch;
@@ -248,12 +292,25 @@ conn_reserve(conn_t *c, size_t n)
 {
 	if (!c->open)
 		return NULL; /* closed: output has nowhere to go */
+	if (c->obuf == NULL && n <= CONN_RBUF_SIZE) {
+		if ((c->obuf = conn_buf_get(c->pool)) == NULL)
+			return NULL;
+		c->ocap = CONN_RBUF_SIZE;
+		c->obuf_pooled = 1;
+	}
 	if (c->olen + n > c->ocap) {
-		size_t cap = c->ocap ? c->ocap : 4096;
+		size_t cap = c->ocap ? c->ocap : CONN_OBUF_MIN;
 		uint8_t *nb;
 		while (cap < c->olen + n)
 			cap *= 2;
-		if ((nb = realloc(c->obuf, cap)) == NULL)
+		if (c->obuf_pooled) {
+			/* Outgrew the pool's size: a buffer of its own. */
+			if ((nb = malloc(cap)) == NULL)
+				return NULL;
+			memcpy(nb, c->obuf, c->olen);
+			conn_buf_put(c->pool, c->obuf);
+			c->obuf_pooled = 0;
+		} else if ((nb = realloc(c->obuf, cap)) == NULL)
 			return NULL;
 		c->obuf = nb;
 		c->ocap = cap;
@@ -299,11 +356,59 @@ conn_flush(conn_t *c)
 		return;
 	}
 	c->olen = 0;
-	/* A large body chunk should not pin memory on an idle session. */
-	if (c->ocap > 4 * CONN_RBUF_SIZE) {
+}
+
+static void
+conn_obuf_release(conn_t *c)
+{
+	if (c->obuf_pooled)
+		conn_buf_put(c->pool, c->obuf);
+	else
 		free(c->obuf);
-		c->obuf = NULL;
-		c->ocap = 0;
+	c->obuf = NULL;
+	c->olen = c->ocap = 0;
+	c->obuf_pooled = 0;
+}
+
+/* Replaces an empty memory BIO that grew large by a fresh one. */
+static BIO *
+conn_bio_shrink(BIO *b)
+{
+	BUF_MEM *bm = NULL;
+	BIO *n;
+
+	if (b == NULL || BIO_pending(b) != 0 || !BIO_get_mem_ptr(b, &bm) ||
+	    bm == NULL || bm->max <= CONN_BIO_KEEP ||
+	    (n = BIO_new(BIO_s_mem())) == NULL)
+		return NULL;
+	BIO_set_mem_eof_return(n, -1);
+	return n;
+}
+
+void
+conn_trim(conn_t *c)
+{
+	BIO *n;
+
+	if (!c->open)
+		return;
+	if (c->rbuf != NULL && c->rpos == c->rlen) {
+		conn_buf_put(c->pool, c->rbuf);
+		c->rbuf = NULL;
+		c->rpos = c->rlen = 0;
+	}
+	if (c->obuf != NULL && c->olen == 0)
+		conn_obuf_release(c);
+	if (c->ssl == NULL)
+		return;
+	/* SSL_set0_rbio/wbio free the old BIO. */
+	if ((n = conn_bio_shrink(c->rbio)) != NULL) {
+		SSL_set0_rbio(c->ssl, n);
+		c->rbio = n;
+	}
+	if ((n = conn_bio_shrink(c->wbio)) != NULL) {
+		SSL_set0_wbio(c->ssl, n);
+		c->wbio = n;
 	}
 }
 
@@ -332,6 +437,8 @@ conn_tls_in(conn_t *c, int events)
 		if (!c->open || c->failed)
 			return 0;
 	}
+	if (conn_rbuf_need(c) == -1)
+		return 0;
 	conn_rcompact(c);
 	while (c->rlen < CONN_RBUF_SIZE) {
 		r = SSL_read(c->ssl, c->rbuf + c->rlen,
@@ -379,12 +486,18 @@ conn_alloc_cb(uv_handle_t *h, size_t suggested, uv_buf_t *buf)
 	conn_t *c = h->data;
 
 	(void)suggested;
-	conn_rcompact(c);
-	if (c->ssl != NULL)
+	if (c->ssl != NULL) {
 		*buf = uv_buf_init((char *)c->scratch, CONN_SCRATCH_SIZE);
-	else
-		*buf = uv_buf_init((char *)c->rbuf + c->rlen,
-		    (unsigned)(CONN_RBUF_SIZE - c->rlen));
+		return;
+	}
+	/* No buffer: libuv reports UV_ENOBUFS to conn_read_cb. */
+	if (conn_rbuf_need(c) == -1) {
+		*buf = uv_buf_init(NULL, 0);
+		return;
+	}
+	conn_rcompact(c);
+	*buf = uv_buf_init((char *)c->rbuf + c->rlen,
+	    (unsigned)(CONN_RBUF_SIZE - c->rlen));
 }
 
 static void
@@ -546,6 +659,9 @@ conn_close_cb(uv_handle_t *h)
 {
 	conn_t *c = h->data;
 
+	conn_buf_put(c->pool, c->rbuf);
+	c->rbuf = NULL;
+	c->rpos = c->rlen = 0;
 	c->cb(c, CONN_EV_CLOSED);
 }
 
@@ -561,9 +677,9 @@ conn_close(conn_t *c)
 		c->ssl = NULL;
 		c->rbio = c->wbio = NULL;
 	}
-	free(c->obuf);
-	c->obuf = NULL;
-	c->olen = c->ocap = 0;
+	conn_obuf_release(c);
+	/* The read buffer goes in conn_close_cb: the owner may still look at
+	 * consumed bytes until it returns. */
 	uv_close((uv_handle_t *)&c->tcp, conn_close_cb);
 }
 

@@ -46,6 +46,21 @@ typedef enum {
 typedef struct conn conn_t;
 typedef void conn_event_cb(conn_t *c, conn_event_t ev);
 
+/*
+ * A worker's spare CONN_RBUF_SIZE buffers. An idle conn holds no read or
+ * output buffer: it takes one from here when bytes arrive or are written and
+ * gives it back once empty (conn_trim), so memory follows traffic, not the
+ * number of sessions.
+ */
+#define CONN_POOL_MAX 256       /* spare buffers kept per worker */
+typedef struct {
+	void *free[CONN_POOL_MAX];
+	int n;
+} conn_pool_t;
+
+/* conn_pool_cleanup frees the spare buffers (the pool is caller storage). */
+void conn_pool_cleanup(conn_pool_t *pool);
+
 typedef enum { CONN_TLS_NONE, CONN_TLS_SERVER, CONN_TLS_CLIENT } conn_tls_role_t;
 
 struct conn {
@@ -54,6 +69,7 @@ struct conn {
 	void *owner;             /* borrowed: the session */
 	conn_event_cb *cb;
 	uint8_t *scratch;        /* borrowed: the loop's CONN_SCRATCH_SIZE buffer */
+	conn_pool_t *pool;       /* borrowed: the loop's spare buffers */
 
 	SSL *ssl;                /* owned; NULL while plaintext */
 	BIO *rbio;               /* owned by ssl: ciphertext in */
@@ -61,10 +77,12 @@ struct conn {
 	conn_tls_role_t tls_role;
 	int handshake_done;
 
+	uint8_t *rbuf;           /* owned (from pool), NULL while idle */
 	size_t rpos;             /* rbuf[rpos..rlen) is unread */
 	size_t rlen;
-	uint8_t *obuf;           /* owned: output collected this turn */
+	uint8_t *obuf;           /* owned: output collected this turn, or NULL */
 	size_t olen, ocap;
+	int obuf_pooled;         /* obuf came from the pool (ocap == RBUF) */
 
 	size_t wq_bytes;         /* bytes in uv_write requests in flight */
 	int wq_high;             /* wq_bytes went above CONN_WQ_HIGH */
@@ -81,8 +99,6 @@ struct conn {
 	unsigned close_on_drain : 1;
 
 	char err[160];           /* why the conn failed, for the log */
-
-	uint8_t rbuf[CONN_RBUF_SIZE]; /* plaintext read, not yet consumed; last */
 };
 
 /*
@@ -90,7 +106,14 @@ struct conn {
  * events; scratch is borrowed for ciphertext reads. Returns 0 or -1.
  */
 int conn_init(conn_t *c, uv_loop_t *loop, void *owner, conn_event_cb *cb,
-    uint8_t *scratch);
+    uint8_t *scratch, conn_pool_t *pool);
+
+/*
+ * conn_trim gives back buffers that are empty now (read and output) and
+ * shrinks TLS buffers that an earlier burst grew. The owner calls it once
+ * it has consumed what it could; pointers into consumed bytes die here.
+ */
+void conn_trim(conn_t *c);
 
 /* conn_accept takes the pending connection of server. Returns 0 or -1. */
 int conn_accept(conn_t *c, uv_stream_t *server);
@@ -132,7 +155,10 @@ void conn_flush(conn_t *c);
 static inline const uint8_t *
 conn_rdata(const conn_t *c)
 {
-	return c->rbuf + c->rpos;
+	/* Never arithmetic on NULL: an idle conn's data is an empty array. */
+	static const uint8_t conn_none[1];
+
+	return c->rbuf != NULL ? c->rbuf + c->rpos : conn_none;
 }
 
 static inline size_t

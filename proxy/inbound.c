@@ -327,7 +327,7 @@ inbound_command(session_t *s, const uint8_t *text, size_t len,
 		break;
 	case SMTP_CMD_EHLO:
 		s->need_helo = 0;
-		s->ehlo_len = 0;
+		session_ehlo_reset(s);
 		session_forward(s, text, len, PEND_EHLO);
 		break;
 	case SMTP_CMD_HELO:

@@ -34,6 +34,8 @@
 #include "worker.h"
 
 #define MAIN_WORKERS_MAX 256
+/* /healthz fails when a worker has not ticked for this many periods. */
+#define MAIN_STALL_TICKS 15
 /* How often draining checks whether the sessions are gone. */
 #define MAIN_DRAIN_POLL_MS 100
 /* After the grace, sessions get 421 at their next boundary; those still
@@ -118,7 +120,11 @@ main_ready(const main_t *m)
 	return 1;
 }
 
-/* Every worker's loop has turned within five ticks. */
+/*
+ * Every worker's loop has turned within MAIN_STALL_TICKS ticks: generous,
+ * since a loaded machine may starve a thread for seconds and a liveness
+ * probe that kills a slow but working proxy loses mail in flight.
+ */
 static int
 main_healthy(const main_t *m)
 {
@@ -126,7 +132,7 @@ main_healthy(const main_t *m)
 
 	for (int i = 0; i < m->nworkers; i++) {
 		uint64_t hb = STATS_GET(m->workers[i]->stats->heartbeat_ms);
-		if (hb + 5 * WORKER_TICK_MS < now)
+		if (hb + MAIN_STALL_TICKS * WORKER_TICK_MS < now)
 			return 0;
 	}
 	return 1;

@@ -69,6 +69,7 @@ struct proxy {
 	uint64_t next_sid;
 	stats_t *stats;                /* owned; read by main */
 
+	conn_pool_t pool;              /* spare read/output buffers (conn) */
 	uint8_t scratch[CONN_SCRATCH_SIZE]; /* ciphertext reads (conn) */
 };
 

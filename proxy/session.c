@@ -266,6 +266,14 @@ session_ehlo_relay(session_t *s, unsigned flags)
 	else
 		conn_write(s->client, s->ehlo, s->ehlo_len);
 	s->last_code = 250;
+	session_ehlo_reset(s);
+}
+
+void
+session_ehlo_reset(session_t *s)
+{
+	free(s->ehlo);
+	s->ehlo = NULL;
 	s->ehlo_len = 0;
 }
 
@@ -288,7 +296,7 @@ session_helo_relay(session_t *s)
 	} else
 		conn_write(s->client, "250\r\n", 5);
 	s->last_code = 250;
-	s->ehlo_len = 0;
+	session_ehlo_reset(s);
 }
 
 /* A reply is complete: what the command it answers leads to. */
@@ -385,7 +393,13 @@ session_server_input(session_t *s)
 			continue;
 		}
 		if (session_gathers(p, r.code)) {
-			if (s->ehlo_len + textlen + 2 > sizeof(s->ehlo)) {
+			if (s->ehlo == NULL &&
+			    (s->ehlo = malloc(SMTP_EHLO_REPLY_MAX)) == NULL) {
+				session_close(s, CR_INTERNAL, "out of memory",
+				    0);
+				return;
+			}
+			if (s->ehlo_len + textlen + 2 > SMTP_EHLO_REPLY_MAX) {
 				if (s->last_code != 421)
 					session_reply(s, R_SERVER_LOST);
 				session_close(s, CR_SERVER_ERROR, "server EHLO reply too long",
@@ -405,7 +419,7 @@ session_server_input(session_t *s)
 			if (s->ehlo_len > 0) {
 				/* A 250 start turned into something else. */
 				conn_write(s->client, s->ehlo, s->ehlo_len);
-				s->ehlo_len = 0;
+				session_ehlo_reset(s);
 			}
 			session_relay_line(s, line, textlen, flags);
 		}
@@ -416,7 +430,7 @@ session_server_input(session_t *s)
 			session_pend_pop(s);
 			session_reply_done(s, &done, r.code);
 			if (done.kind == PEND_INTERNAL)
-				s->ehlo_len = 0;
+				session_ehlo_reset(s);
 			session_pend_run(s);
 			/* A step may have replaced or upgraded the leg; what
 			 * is left of this read is not to be trusted. */
@@ -638,6 +652,9 @@ session_pump(session_t *s)
 	}
 	conn_flush(s->client);
 	conn_flush(s->server);
+	/* Everything consumed is done with: idle legs hold no buffers. */
+	conn_trim(s->client);
+	conn_trim(s->server);
 	if (s->client->failed) {
 		session_close(s, CR_CLIENT_ERROR, s->client->err, 0);
 		return;
@@ -693,6 +710,7 @@ session_handle_closed(session_t *s)
 	if (s->next != NULL)
 		s->next->prev = s->prev;
 	runtime_unref(s->rt);
+	free(s->ehlo);
 	free(s->client);
 	free(s->server);
 	free(s);
@@ -969,7 +987,7 @@ session_new_server(session_t *s)
 	if (s->retired != NULL || (n = malloc(sizeof(*n))) == NULL)
 		return -1;
 	if (conn_init(n, &s->px->loop, s, session_server_event,
-	    s->px->scratch) == -1) {
+	    s->px->scratch, &s->px->pool) == -1) {
 		free(n);
 		return -1;
 	}
@@ -1077,7 +1095,7 @@ session_accept(listener_t *l)
 	snprintf(s->reason, sizeof(s->reason), "-");
 	s->timer_closing = 1; /* not yet initialised */
 	if (conn_init(s->client, &px->loop, s, session_client_event,
-	    px->scratch) == -1) {
+	    px->scratch, &px->pool) == -1) {
 		runtime_unref(s->rt);
 		goto err1;
 	}
@@ -1097,7 +1115,8 @@ session_accept(listener_t *l)
 	s->timer.data = s;
 	s->timer_closing = 0;
 	s->handles++;
-	conn_init(s->server, &px->loop, s, session_server_event, px->scratch);
+	conn_init(s->server, &px->loop, s, session_server_event, px->scratch,
+	    &px->pool);
 	s->handles++;
 
 	s->state = SS_CONNECT;

@@ -81,7 +81,8 @@ typedef struct session {
 	pend_t pend[SESSION_PIPELINE_MAX];
 	unsigned phead, pcount;
 
-	uint8_t ehlo[SMTP_EHLO_REPLY_MAX]; /* EHLO reply being gathered */
+	uint8_t *ehlo;               /* EHLO reply being gathered, bounded by
+	                                SMTP_EHLO_REPLY_MAX; owned, NULL idle */
 	size_t ehlo_len;
 	int last_code;               /* last reply code sent to the client */
 
@@ -132,6 +133,8 @@ void session_error(session_t *s, const char *reply);
 void session_forward(session_t *s, const uint8_t *text, size_t len,
     pend_kind_t kind);
 void session_ehlo_relay(session_t *s, unsigned flags);
+/* session_ehlo_reset drops a gathered EHLO reply and its buffer. */
+void session_ehlo_reset(session_t *s);
 void session_close(session_t *s, close_reason_t cr, const char *detail,
     int graceful);
 /* session_tls_done counts an established TLS leg (version, cipher, time). */

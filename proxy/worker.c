@@ -142,6 +142,7 @@ worker_join(proxy_t *px)
 	uv_loop_close(&px->loop);
 	runtime_unref(atomic_exchange(&px->next, NULL));
 	runtime_unref(px->rt);
+	conn_pool_cleanup(&px->pool);
 	free(px->stats);
 	free(px);
 }

@@ -8,7 +8,7 @@
 
 #include "proxy.h"
 
-/* Heartbeat period for /healthz; a worker silent for 5 periods is stuck. */
+/* Heartbeat period for /healthz (main decides when silence is a stall). */
 #define WORKER_TICK_MS 1000
 
 /*

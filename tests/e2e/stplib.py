@@ -30,6 +30,12 @@ IO_TIMEOUT = 15.0
 SANITIZER_MARKS = ("ERROR: AddressSanitizer", "ERROR: LeakSanitizer", "runtime error:",
                    "SUMMARY: UndefinedBehaviorSanitizer")
 
+# STP_WRAPPER runs the proxy under a tool, e.g. the documented valgrind run:
+#   STP_WRAPPER="valgrind --error-exitcode=99 --leak-check=full" ctest -L e2e
+# A valgrind report of errors or definite leaks fails the test at teardown.
+WRAPPER = os.environ.get("STP_WRAPPER", "").split()
+VALGRIND_MARKS = re.compile(r"ERROR SUMMARY: [1-9]|definitely lost: [1-9]")
+
 
 def free_port():
     """A TCP port on 127.0.0.1 that nothing listens on right now."""
@@ -241,7 +247,8 @@ class Proxy:
         env.setdefault("UBSAN_OPTIONS", "print_stacktrace=1:halt_on_error=1")
         # argv_prefix: a wrapper that execs the proxy (e.g. prlimit), so
         # that proc.pid stays the proxy's own PID.
-        self.proc = subprocess.Popen(list(argv_prefix or []) + [BINARY, "-c", self.config],
+        self.proc = subprocess.Popen(list(argv_prefix or []) + WRAPPER +
+                                     [BINARY, "-c", self.config],
                                      stdin=subprocess.DEVNULL,
                                      stdout=self.err, stderr=self.err, cwd=workdir, env=env)
         deadline = time.monotonic() + START_TIMEOUT
@@ -283,6 +290,9 @@ class Proxy:
         for mark in SANITIZER_MARKS:
             if mark in text:
                 problems.append("sanitizer report in proxy stderr: %r" % mark)
+        m = VALGRIND_MARKS.search(text)
+        if m:
+            problems.append("valgrind report in proxy stderr: %r" % m.group(0))
         return problems
 
 
