@@ -351,6 +351,14 @@ tls_server_ctx_new(const config_listener_t *l, char *err, size_t errlen)
 	}
 	SSL_CTX_set_options(ctx, SSL_OP_CIPHER_SERVER_PREFERENCE |
 	    SSL_OP_NO_COMPRESSION);
+	/*
+	 * Resumption by tickets only (BoringSSL rotates the ticket key by
+	 * itself): no server-side cache to lock across workers or to grow
+	 * with the number of senders. One ticket is enough for a sender's
+	 * next connection, and each one costs an encryption and a record.
+	 */
+	SSL_CTX_set_session_cache_mode(ctx, SSL_SESS_CACHE_OFF);
+	SSL_CTX_set_num_tickets(ctx, 1);
 	pthread_once(&tls_index_once, tls_index_init);
 	if (tls_index < 0 || !SSL_CTX_set_ex_data(ctx, tls_index, srv)) {
 		tls_err(err, errlen, "SSL_CTX_set_ex_data");
