@@ -76,6 +76,7 @@ struct conn {
 	BIO *wbio;               /* owned by ssl: ciphertext out */
 	conn_tls_role_t tls_role;
 	int handshake_done;
+	int rbio_scratch;        /* rbio reads the loop's scratch in place */
 
 	uint8_t *rbuf;           /* owned (from pool), NULL while idle */
 	size_t rpos;             /* rbuf[rpos..rlen) is unread */
