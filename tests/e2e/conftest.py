@@ -87,12 +87,7 @@ def make_proxy(request, workdir, certs):
         return p
 
     yield factory
-    problems = []
-    for p in proxies:
-        for problem in p.stop():
-            problems.append("%s\n--- proxy stderr (tail)\n%s" % (problem, p.stderr()[-8000:]))
-    if problems:
-        pytest.fail("\n".join(problems), pytrace=False)
+    stplib.stop_proxies(proxies)
 
 
 class Env:

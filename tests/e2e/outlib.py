@@ -116,6 +116,8 @@ class MX(stplib.Sink):
     """A running mx.py. dir holds conn-N.log/.plain.raw/.tls.raw and
     msg-M.eml/.json/.tls."""
 
+    KIND = "mx"
+
     def __init__(self, workdir, cert, key, name="mx", mode="normal", dribble=0,
                  listen="127.0.0.1:0", netns=None):
         self.dir = os.path.join(workdir, name)
@@ -194,24 +196,6 @@ class MX(stplib.Sink):
         with open(os.path.join(self.dir, "msg-%d.json" % m)) as f:
             return json.load(f)
 
-    def wait_closed(self, timeout=stplib.IO_TIMEOUT, min_conns=1):
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            ns = self.conns()
-            if len(ns) >= min_conns and all("event close" in self.log(n) for n in ns):
-                return True
-            time.sleep(0.05)
-        return False
-
-    def dump(self):
-        out = ["--- mx %s" % self.dir]
-        for n in self.conns():
-            out.append("conn-%d.log:" % n)
-            out.append(self.log(n))
-        err = self.stderr()
-        if err:
-            out.append("mx stderr:\n" + err)
-        return "\n".join(out)
 
 
 # --------------------------------------------------------------------------
@@ -386,9 +370,4 @@ def make_outproxy(request, workdir):
         return p
 
     yield factory
-    problems = []
-    for p in proxies:
-        for problem in p.stop():
-            problems.append("%s\n--- proxy stderr (tail)\n%s" % (problem, p.stderr()[-8000:]))
-    if problems:
-        pytest.fail("\n".join(problems), pytrace=False)
+    stplib.stop_proxies(proxies)

@@ -82,6 +82,8 @@ def stop_process(proc, grace=10.0):
 class Sink:
     """A running sink.py. dir holds conn-N.raw/.log and msg-N.eml."""
 
+    KIND = "sink"  # in failure output; peers built on this class rename it
+
     def __init__(self, workdir, name="sink", ehlo=None, fault=None, dribble=0, banner=None,
                  lenient_eod=False, slow_read=0, proxy_protocol=False, xclient=None,
                  delay_354=0):
@@ -190,13 +192,13 @@ class Sink:
 
     def dump(self):
         """Human-readable summary for failure output."""
-        out = ["--- sink %s" % self.dir]
+        out = ["--- %s %s" % (self.KIND, self.dir)]
         for n in self.conns():
             out.append("conn-%d.log:" % n)
             out.append(self.log(n))
         err = self.stderr()
         if err:
-            out.append("sink stderr:\n" + err)
+            out.append("%s stderr:\n%s" % (self.KIND, err))
         return "\n".join(out)
 
 
@@ -469,3 +471,15 @@ def run(argv, timeout=60, input=None, cwd=None):
     with text stdout/stderr."""
     return subprocess.run(argv, input=input, capture_output=True, timeout=timeout,
                           cwd=cwd, text=True, errors="replace")
+
+
+def stop_proxies(proxies):
+    """Stops every proxy a fixture started and fails the test on a crash or
+    a sanitizer/valgrind report in any of them."""
+    import pytest
+    problems = []
+    for p in proxies:
+        for problem in p.stop():
+            problems.append("%s\n--- proxy stderr (tail)\n%s" % (problem, p.stderr()[-8000:]))
+    if problems:
+        pytest.fail("\n".join(problems), pytrace=False)
