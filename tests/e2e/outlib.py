@@ -127,29 +127,7 @@ class MX(stplib.Sink):
             "--cert", cert, "--key", key, "--mode", mode, "--max-seconds", "600"]
         if dribble:
             argv += ["--dribble", str(dribble)]
-        self.errpath = os.path.join(workdir, name + ".stderr")
-        self.err = open(self.errpath, "wb")
-        self.proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=self.err,
-                                     stdin=subprocess.DEVNULL)
-        line = b""
-        deadline = time.monotonic() + stplib.START_TIMEOUT
-        os.set_blocking(self.proc.stdout.fileno(), False)
-        while not line.endswith(b"\n"):
-            if time.monotonic() > deadline or self.proc.poll() is not None:
-                self.stop()
-                raise RuntimeError("mx did not start: %r %s" % (line, self.stderr()))
-            try:
-                chunk = self.proc.stdout.read(256)
-            except BlockingIOError:
-                chunk = None
-            if chunk:
-                line += chunk
-            else:
-                time.sleep(0.02)
-        m = re.match(rb"ready (\S+):(\d+)", line)
-        assert m, line
-        self.host = m.group(1).decode()
-        self.port = int(m.group(2))
+        self.start(argv, workdir, name)
         self.addr = "%s:%d" % (self.host, self.port)
 
     # -- what the MX recorded -----------------------------------------

@@ -109,18 +109,23 @@ class Sink:
             argv += ["--xclient", xclient]
         if delay_354:
             argv += ["--delay-354", str(delay_354)]
+        self.start(argv, workdir, name)
+        self.addr = "127.0.0.1:%d" % self.port
+
+    def start(self, argv, workdir, name):
+        """Starts the peer; it prints "ready HOST:PORT" once it listens
+        (port 0: its choice). Sets proc, host, port."""
         self.errpath = os.path.join(workdir, name + ".stderr")
         self.err = open(self.errpath, "wb")
         self.proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=self.err,
                                      stdin=subprocess.DEVNULL)
-        # The sink prints "ready HOST:PORT" once it listens (port 0: its choice).
         line = b""
         deadline = time.monotonic() + START_TIMEOUT
         os.set_blocking(self.proc.stdout.fileno(), False)
         while not line.endswith(b"\n"):
             if time.monotonic() > deadline or self.proc.poll() is not None:
                 self.stop()
-                raise RuntimeError("sink did not start: %r %s" % (line, self.stderr()))
+                raise RuntimeError("%s did not start: %r %s" % (self.KIND, line, self.stderr()))
             try:
                 chunk = self.proc.stdout.read(256)
             except BlockingIOError:
@@ -131,8 +136,8 @@ class Sink:
                 time.sleep(0.02)
         m = re.match(rb"ready (\S+):(\d+)", line)
         assert m, line
+        self.host = m.group(1).decode()
         self.port = int(m.group(2))
-        self.addr = "127.0.0.1:%d" % self.port
 
     def stderr(self):
         try:
