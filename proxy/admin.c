@@ -19,6 +19,7 @@
 #include <time.h>
 #include <arpa/inet.h>
 
+#include "addr.h"
 #include "admin.h"
 #include "http.h"
 #include "log.h"
@@ -436,19 +437,10 @@ admin_conn_peer(admin_conn_t *c)
 {
 	struct sockaddr_storage ss;
 	int len = sizeof(ss);
-	char ip[48];
 
 	snprintf(c->peer, sizeof(c->peer), "-");
-	if (uv_tcp_getpeername(&c->tcp, (struct sockaddr *)&ss, &len) != 0)
-		return;
-	if (ss.ss_family == AF_INET &&
-	    uv_ip4_name((struct sockaddr_in *)&ss, ip, sizeof(ip)) == 0)
-		snprintf(c->peer, sizeof(c->peer), "%s:%u", ip,
-		    ntohs(((struct sockaddr_in *)&ss)->sin_port));
-	else if (ss.ss_family == AF_INET6 &&
-	    uv_ip6_name((struct sockaddr_in6 *)&ss, ip, sizeof(ip)) == 0)
-		snprintf(c->peer, sizeof(c->peer), "[%s]:%u", ip,
-		    ntohs(((struct sockaddr_in6 *)&ss)->sin6_port));
+	if (uv_tcp_getpeername(&c->tcp, (struct sockaddr *)&ss, &len) == 0)
+		addr_format((struct sockaddr *)&ss, c->peer, sizeof(c->peer));
 }
 
 /* Refusals --------------------------------------------------------------- */

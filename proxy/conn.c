@@ -756,24 +756,3 @@ conn_pending(const conn_t *c)
 {
 	return c->wq_bytes + c->olen;
 }
-
-void
-conn_peer(const conn_t *c, char *out, size_t outlen)
-{
-	struct sockaddr_storage ss;
-	int len = sizeof(ss);
-	char host[INET6_ADDRSTRLEN];
-
-	snprintf(out, outlen, "-");
-	if (uv_tcp_getpeername(&c->tcp, (struct sockaddr *)&ss, &len) != 0)
-		return;
-	if (ss.ss_family == AF_INET) {
-		const struct sockaddr_in *a = (const struct sockaddr_in *)&ss;
-		inet_ntop(AF_INET, &a->sin_addr, host, sizeof(host));
-		snprintf(out, outlen, "%s:%u", host, ntohs(a->sin_port));
-	} else if (ss.ss_family == AF_INET6) {
-		const struct sockaddr_in6 *a = (const struct sockaddr_in6 *)&ss;
-		inet_ntop(AF_INET6, &a->sin6_addr, host, sizeof(host));
-		snprintf(out, outlen, "[%s]:%u", host, ntohs(a->sin6_port));
-	}
-}

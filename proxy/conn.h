@@ -195,7 +195,5 @@ void conn_close(conn_t *c);
 /* conn_pending is the number of bytes queued toward the peer. */
 size_t conn_pending(const conn_t *c);
 
-/* conn_peer formats the peer address as "ip:port" (or "[ip6]:port"). */
-void conn_peer(const conn_t *c, char *out, size_t outlen);
 
 #endif

@@ -17,6 +17,7 @@
 #include <arpa/inet.h>
 #include <netinet/in.h>
 
+#include "addr.h"
 #include "log.h"
 #include "proxyproto.h"
 #include "session_int.h"
@@ -147,19 +148,9 @@ inbound_proxy_header(session_t *s)
 	}
 	conn_consume(s->client, used);
 	if (a.family == AF_INET || a.family == AF_INET6) {
-		char host[INET6_ADDRSTRLEN] = "?";
-		const void *ip = a.family == AF_INET ?
-		    (const void *)&((struct sockaddr_in *)&a.src)->sin_addr :
-		    (const void *)&((struct sockaddr_in6 *)&a.src)->sin6_addr;
-		unsigned port = ntohs(a.family == AF_INET ?
-		    ((struct sockaddr_in *)&a.src)->sin_port :
-		    ((struct sockaddr_in6 *)&a.src)->sin6_port);
-
-		inet_ntop(a.family, ip, host, sizeof(host));
 		log_event(LOG_INFO, "proxy_header", "session", s->id,
 		    "balancer", s->peer, NULL);
-		snprintf(s->peer, sizeof(s->peer), a.family == AF_INET ?
-		    "%s:%u" : "[%s]:%u", host, port);
+		addr_format((struct sockaddr *)&a.src, s->peer, sizeof(s->peer));
 		memcpy(&s->client_addr, &a.src, sizeof(a.src));
 		memcpy(&s->client_local, &a.dst, sizeof(a.dst));
 	}
@@ -223,24 +214,12 @@ inbound_greeting_done(session_t *s)
 static void
 inbound_xclient_send(session_t *s)
 {
-	char host[INET6_ADDRSTRLEN] = "", line[160];
-	unsigned port = 0;
+	const struct sockaddr *sa = (const struct sockaddr *)&s->client_addr;
+	char host[INET6_ADDRSTRLEN], line[160];
 
-	if (s->client_addr.ss_family == AF_INET) {
-		const struct sockaddr_in *a =
-		    (const struct sockaddr_in *)&s->client_addr;
-		inet_ntop(AF_INET, &a->sin_addr, host, sizeof(host));
-		port = ntohs(a->sin_port);
-		snprintf(line, sizeof(line), "XCLIENT ADDR=%s PORT=%u "
-		    "PROTO=ESMTP\r\n", host, port);
-	} else {
-		const struct sockaddr_in6 *a =
-		    (const struct sockaddr_in6 *)&s->client_addr;
-		inet_ntop(AF_INET6, &a->sin6_addr, host, sizeof(host));
-		port = ntohs(a->sin6_port);
-		snprintf(line, sizeof(line), "XCLIENT ADDR=IPV6:%s PORT=%u "
-		    "PROTO=ESMTP\r\n", host, port);
-	}
+	snprintf(line, sizeof(line), "XCLIENT ADDR=%s%s PORT=%u PROTO=ESMTP\r\n",
+	    sa->sa_family == AF_INET6 ? "IPV6:" : "",
+	    addr_ip(sa, host, sizeof(host)), addr_port(sa));
 	conn_write_str(s->server, line);
 	session_pend_push(s, PEND_INTERNAL, STEP_XC_CMD, NULL);
 }

@@ -25,6 +25,7 @@
 #include <linux/netfilter_ipv6/ip6_tables.h>
 #include <netinet/in.h>
 
+#include "addr.h"
 #include "log.h"
 #include "policy.h"
 #include "session_int.h"
@@ -92,31 +93,22 @@ outbound_original_dst(session_t *s)
 	uv_os_fd_t fd;
 	struct sockaddr_storage ss;
 	socklen_t len = sizeof(ss);
-	char host[INET6_ADDRSTRLEN] = "?";
-	uint16_t port = 0;
+	uint16_t port;
+	int r;
 
 	if (uv_fileno((uv_handle_t *)&s->client->tcp, &fd) != 0)
 		return -1;
 	if (getsockname(fd, (struct sockaddr *)&ss, &len) != 0)
 		return -1;
 	len = sizeof(ss);
-	if (ss.ss_family == AF_INET6) {
-		struct sockaddr_in6 *a = (struct sockaddr_in6 *)&ss;
-		if (getsockopt(fd, SOL_IPV6, IP6T_SO_ORIGINAL_DST, &ss,
-		    &len) != 0)
-			return -1;
-		inet_ntop(AF_INET6, &a->sin6_addr, host, sizeof(host));
-		port = ntohs(a->sin6_port);
-		snprintf(s->dest_str, sizeof(s->dest_str), "[%s]:%u", host,
-		    port);
-	} else {
-		struct sockaddr_in *a = (struct sockaddr_in *)&ss;
-		if (getsockopt(fd, SOL_IP, SO_ORIGINAL_DST, &ss, &len) != 0)
-			return -1;
-		inet_ntop(AF_INET, &a->sin_addr, host, sizeof(host));
-		port = ntohs(a->sin_port);
-		snprintf(s->dest_str, sizeof(s->dest_str), "%s:%u", host, port);
-	}
+	if (ss.ss_family == AF_INET6)
+		r = getsockopt(fd, SOL_IPV6, IP6T_SO_ORIGINAL_DST, &ss, &len);
+	else
+		r = getsockopt(fd, SOL_IP, SO_ORIGINAL_DST, &ss, &len);
+	if (r != 0)
+		return -1;
+	port = addr_port((struct sockaddr *)&ss);
+	addr_format((struct sockaddr *)&ss, s->dest_str, sizeof(s->dest_str));
 	/* Without a REDIRECT the "original" destination is the listener
 	 * itself: connecting there would loop. */
 	if (port == s->lc->listen.port &&

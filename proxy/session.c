@@ -23,6 +23,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "addr.h"
 #include "log.h"
 #include "session.h"
 #include "session_int.h"
@@ -1009,7 +1010,8 @@ session_set_peer(session_t *s)
 	len = sizeof(s->client_local);
 	uv_tcp_getsockname(&s->client->tcp,
 	    (struct sockaddr *)&s->client_local, &len);
-	conn_peer(s->client, s->peer, sizeof(s->peer));
+	addr_format((struct sockaddr *)&s->client_addr, s->peer,
+	    sizeof(s->peer));
 }
 
 /* Turns a session away before any server connection is made. */

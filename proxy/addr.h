@@ -1,0 +1,25 @@
+/*
+ * addr: socket addresses as text, for logs and protocol lines. Pure.
+ */
+#ifndef ADDR_H
+#define ADDR_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/socket.h>
+
+/* Room for "[v6-address]:65535" and its NUL. */
+#define ADDR_STR_MAX 56
+
+/*
+ * addr_ip writes the address of sa (AF_INET or AF_INET6) without port to
+ * out; addr_format writes "a.b.c.d:port" or "[v6]:port". Both write "-" for
+ * other families and return out (always NUL-terminated).
+ */
+char *addr_ip(const struct sockaddr *sa, char *out, size_t outlen);
+char *addr_format(const struct sockaddr *sa, char *out, size_t outlen);
+
+/* addr_port: the port of sa in host order, 0 for other families. */
+uint16_t addr_port(const struct sockaddr *sa);
+
+#endif
