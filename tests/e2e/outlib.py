@@ -162,14 +162,6 @@ class MX(stplib.Sink):
     def all_commands(self, phase=None):
         return [c for n in self.conns() for c in self.commands(n, phase)]
 
-    def messages(self):
-        out = []
-        paths = glob.glob(os.path.join(self.dir, "msg-*.eml"))
-        for p in sorted(paths, key=lambda p: int(re.search(r"msg-(\d+)\.eml$", p).group(1))):
-            with open(p, "rb") as f:
-                out.append(f.read())
-        return out
-
     def meta(self, m):
         with open(os.path.join(self.dir, "msg-%d.json" % m)) as f:
             return json.load(f)

@@ -488,3 +488,49 @@ def stop_proxies(proxies):
             problems.append("%s\n--- proxy stderr (tail)\n%s" % (problem, p.stderr()[-8000:]))
     if problems:
         pytest.fail("\n".join(problems), pytrace=False)
+
+
+class PostfixInstance:
+    """A throw-away Postfix started by one of the tests/tools/pfx-*.sh
+    scripts ("SCRIPT up DIR ARGS..." prints the master PID last; "SCRIPT
+    down DIR" stops it). Mail for the test domain lands in a Maildir under
+    DIR/mail/sink/new."""
+
+    def __init__(self, script, directory, args, timeout=90):
+        self.script = script
+        self.dir = directory
+        r = run(["bash", script, "up", directory] + [str(a) for a in args], timeout=timeout)
+        if r.returncode != 0:
+            raise RuntimeError("postfix did not start:\n%s\n%s" % (r.stdout, r.stderr))
+        self.pid = int(r.stdout.split()[-1])
+
+    def stop(self):
+        run(["bash", self.script, "down", self.dir], timeout=30)
+        # The script waits for the master; make sure, by PID.
+        try:
+            os.kill(self.pid, 0)
+        except ProcessLookupError:
+            return
+        os.kill(self.pid, 9)
+
+    def maillog(self):
+        try:
+            with open(os.path.join(self.dir, "maillog"), errors="replace") as f:
+                return f.read()
+        except OSError:
+            return ""
+
+    def delivered(self, tag, timeout=30):
+        """The Maildir file holding the message with this tag, as bytes."""
+        import pytest
+        deadline = time.monotonic() + timeout
+        needle = b"<" + tag.encode() + b"@sender.example>"
+        while time.monotonic() < deadline:
+            for p in glob.glob(os.path.join(self.dir, "mail", "sink", "new", "*")):
+                with open(p, "rb") as f:
+                    data = f.read()
+                if needle in data:
+                    return data
+            time.sleep(0.1)
+        pytest.fail("message %s not delivered within %ss; maillog:\n%s" % (
+            tag, timeout, self.maillog()[-4000:]), pytrace=False)

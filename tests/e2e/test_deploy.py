@@ -22,7 +22,6 @@ debootstrap).
 import json
 import os
 import re
-import shlex
 import shutil
 import subprocess
 

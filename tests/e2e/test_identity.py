@@ -8,7 +8,6 @@ proxy's own 127.0.0.1, so that an address seen by the backend can only be
 the real client's.
 """
 
-import glob
 import ipaddress
 import os
 import re
@@ -449,44 +448,12 @@ def test_accept_proxy_implicit_tls_same_send(make_env, header):
 # --------------------------------------------------------------------------
 # A real Postfix as the legacy server
 
-class LegacyPostfix:
+class LegacyPostfix(stplib.PostfixInstance):
     def __init__(self, base):
-        self.dir = os.path.join(base, "legacy")
         self.xport = stplib.free_port()
         self.pport = stplib.free_port()
-        r = stplib.run(["bash", PFX_LEGACY, "up", self.dir, "127.0.0.1", str(self.xport),
-                        str(self.pport), "legacy.test", "127.0.0.1/32"], timeout=90)
-        if r.returncode != 0:
-            raise RuntimeError("postfix did not start:\n%s\n%s" % (r.stdout, r.stderr))
-        self.pid = int(r.stdout.split()[-1])
-
-    def stop(self):
-        stplib.run(["bash", PFX_LEGACY, "down", self.dir], timeout=30)
-        try:
-            os.kill(self.pid, 0)
-        except ProcessLookupError:
-            return
-        os.kill(self.pid, 9)
-
-    def maillog(self):
-        try:
-            with open(os.path.join(self.dir, "maillog"), errors="replace") as f:
-                return f.read()
-        except OSError:
-            return ""
-
-    def delivered(self, tag, timeout=30):
-        deadline = time.monotonic() + timeout
-        needle = b"<" + tag.encode() + b"@sender.example>"
-        while time.monotonic() < deadline:
-            for p in glob.glob(os.path.join(self.dir, "mail", "sink", "new", "*")):
-                with open(p, "rb") as f:
-                    data = f.read()
-                if needle in data:
-                    return data
-            time.sleep(0.1)
-        pytest.fail("message %s not delivered within %ss; maillog:\n%s" % (
-            tag, timeout, self.maillog()[-4000:]), pytrace=False)
+        super().__init__(PFX_LEGACY, os.path.join(base, "legacy"),
+                         ["127.0.0.1", self.xport, self.pport, "legacy.test", "127.0.0.1/32"])
 
 
 @pytest.fixture(scope="module")

@@ -12,7 +12,6 @@
     dials the MX's address; the proxy takes the connection and upgrades it.
 """
 
-import glob
 import json
 import os
 import re
@@ -54,46 +53,13 @@ def message(tag):
 # --------------------------------------------------------------------------
 # (a) a real Postfix MX
 
-class Postfix:
+class Postfix(stplib.PostfixInstance):
     def __init__(self, base, port, certs):
-        self.dir = os.path.join(base, "mx")
         self.port = port
-        r = run(["bash", PFX, "up", self.dir, "127.0.0.1", str(port), "test.example",
-                 os.path.join(certs, "server.pem"), os.path.join(certs, "server.key")],
-                timeout=60)
-        if r.returncode != 0:
-            raise RuntimeError("postfix did not start:\n%s\n%s" % (r.stdout, r.stderr))
-        self.pid = int(r.stdout.split()[-1])
-
-    def stop(self):
-        run(["bash", PFX, "down", self.dir], timeout=30)
-        # The script waits for the master; make sure, by PID.
-        try:
-            os.kill(self.pid, 0)
-        except ProcessLookupError:
-            return
-        os.kill(self.pid, 9)
-
-    def maillog(self):
-        try:
-            with open(os.path.join(self.dir, "maillog"), errors="replace") as f:
-                return f.read()
-        except OSError:
-            return ""
-
-    def delivered(self, tag, timeout=30):
-        """The Maildir file holding the message with this tag, as bytes."""
-        deadline = time.monotonic() + timeout
-        needle = b"<" + tag.encode() + b"@sender.example>"
-        while time.monotonic() < deadline:
-            for p in glob.glob(os.path.join(self.dir, "mail", "sink", "new", "*")):
-                with open(p, "rb") as f:
-                    data = f.read()
-                if needle in data:
-                    return data
-            time.sleep(0.1)
-        pytest.fail("message %s not delivered within %ss; maillog:\n%s" % (
-            tag, timeout, self.maillog()[-4000:]), pytrace=False)
+        super().__init__(PFX, os.path.join(base, "mx"),
+                         ["127.0.0.1", port, "test.example",
+                          os.path.join(certs, "server.pem"), os.path.join(certs, "server.key")],
+                         timeout=60)
 
 
 @pytest.fixture(scope="module")

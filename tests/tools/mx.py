@@ -51,12 +51,13 @@ a test can tell which one the proxy relayed; both offer AUTH and CHUNKING.
 import argparse
 import json
 import os
-import signal
 import socket
 import ssl
 import sys
 import threading
 import time
+
+from peerlib import Counters, escape, serve
 
 MODES = ("normal", "no-starttls", "refuse-starttls", "abort-handshake",
          "garbage-handshake", "stall-handshake", "inject", "inject-late", "starttls-in-tls", "split",
@@ -65,42 +66,6 @@ MAX_LINE = 64 * 1024      # far above RFC 5321's 1000: a longer line is an error
 IO_TIMEOUT = 60.0         # no single read waits longer than this
 STALL_SECONDS = 30.0      # stall-handshake waits at most this long
 INJECTED = b"250-injected\r\n250 PIPELINING\r\n"
-
-
-class Counters:
-    """Connection and message numbers shared by the connection threads."""
-
-    def __init__(self):
-        self.lock = threading.Lock()
-        self.conn = 0
-        self.msg = 0
-
-    def next_conn(self):
-        with self.lock:
-            self.conn += 1
-            return self.conn
-
-    def next_msg(self):
-        with self.lock:
-            self.msg += 1
-            return self.msg
-
-
-def escape(b):
-    """Bytes -> printable one-line text."""
-    out = []
-    for c in b:
-        if c == 0x5C:
-            out.append("\\\\")
-        elif 0x20 <= c < 0x7F:
-            out.append(chr(c))
-        elif c == 0x0D:
-            out.append("\\r")
-        elif c == 0x0A:
-            out.append("\\n")
-        else:
-            out.append("\\x%02x" % c)
-    return "".join(out)
 
 
 class Closed(Exception):
@@ -403,49 +368,11 @@ def main():
 
     ctx.sni_callback = on_sni
 
-    host, _, port = opts.listen.rpartition(":")
-    host = host.strip("[]")
     os.makedirs(opts.dir, exist_ok=True)
-    fam = socket.AF_INET6 if ":" in host else socket.AF_INET
-    ls = socket.socket(fam, socket.SOCK_STREAM)
-    ls.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    ls.bind((host, int(port)))
-    ls.listen(128)
-    ls.settimeout(0.1)
-
-    stop = threading.Event()
-
-    def on_signal(signum, frame):
-        stop.set()
-
-    signal.signal(signal.SIGTERM, on_signal)
-    signal.signal(signal.SIGINT, on_signal)
-    if opts.pidfile:
-        with open(opts.pidfile, "w") as f:
-            f.write("%d\n" % os.getpid())
-    addr = ls.getsockname()
-    print("ready %s:%d" % (addr[0], addr[1]), flush=True)
-
     counters = Counters()
-    deadline = time.monotonic() + opts.max_seconds if opts.max_seconds > 0 else None
-    try:
-        while not stop.is_set() and (deadline is None or time.monotonic() < deadline):
-            try:
-                sock, peer = ls.accept()
-            except (socket.timeout, InterruptedError):
-                continue
-            sock.settimeout(IO_TIMEOUT)
-            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-            s = Session(sock, peer[:2], opts, counters, ctx, sni_seen)
-            threading.Thread(target=s.run, daemon=True).start()
-    finally:
-        ls.close()
-        if opts.pidfile:
-            try:
-                os.unlink(opts.pidfile)
-            except OSError:
-                pass
-    return 0
+    return serve(opts.listen,
+                 lambda sock, peer: Session(sock, peer, opts, counters, ctx, sni_seen).run(),
+                 opts.pidfile, opts.max_seconds, IO_TIMEOUT)
 
 
 if __name__ == "__main__":

@@ -58,63 +58,15 @@ Hostile-input options:
 import argparse
 import os
 import re
-import signal
-import socket
 import sys
-import threading
 import time
+
+from peerlib import Counters, escape, serve
 
 DEFAULT_EHLO = "PIPELINING,SIZE 10240000,8BITMIME,AUTH PLAIN LOGIN,STARTTLS,CHUNKING"
 MAX_LINE = 64 * 1024  # far above RFC 5321's 1000; a longer "line" is a protocol error
 FAULTS = ("close-in-data", "no-eod-reply", "banner-554", "close-on-connect",
           "no-banner", "slow")
-
-
-class Counters:
-    """Connection and message numbers shared by all connection threads."""
-
-    def __init__(self, directory):
-        self.lock = threading.Lock()
-        # Continue after what an earlier run left in the directory: records
-        # are appended, never overwritten.
-        self.conn = self.highest(directory, r"conn-(\d+)\.raw$")
-        self.msg = self.highest(directory, r"msg-(\d+)\.eml$")
-
-    @staticmethod
-    def highest(directory, pattern):
-        n = 0
-        for name in os.listdir(directory):
-            m = re.match(pattern, name)
-            if m:
-                n = max(n, int(m.group(1)))
-        return n
-
-    def next_conn(self):
-        with self.lock:
-            self.conn += 1
-            return self.conn
-
-    def next_msg(self):
-        with self.lock:
-            self.msg += 1
-            return self.msg
-
-
-def escape(b):
-    """Bytes -> printable one-line text for the log."""
-    out = []
-    for c in b:
-        if c == 0x5C:
-            out.append("\\\\")
-        elif 0x20 <= c < 0x7F:
-            out.append(chr(c))
-        elif c == 0x0D:
-            out.append("\\r")
-        elif c == 0x0A:
-            out.append("\\n")
-        else:
-            out.append("\\x%02x" % c)
-    return "".join(out)
 
 
 class Session:
@@ -529,53 +481,10 @@ def main():
     if opts.fault == "slow" and opts.dribble <= 0:
         opts.dribble = 5.0
 
-    host, _, port = opts.listen.rpartition(":")
-    host = host.strip("[]")
     os.makedirs(opts.dir, exist_ok=True)
-
-    fam = socket.AF_INET6 if ":" in host else socket.AF_INET
-    ls = socket.socket(fam, socket.SOCK_STREAM)
-    ls.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    ls.bind((host, int(port)))
-    ls.listen(128)
-    ls.settimeout(0.1)
-
-    stop = threading.Event()
-
-    def on_signal(signum, frame):
-        stop.set()
-
-    signal.signal(signal.SIGTERM, on_signal)
-    signal.signal(signal.SIGINT, on_signal)
-
-    if opts.pidfile:
-        with open(opts.pidfile, "w") as f:
-            f.write("%d\n" % os.getpid())
-    addr = ls.getsockname()
-    print("ready %s:%d" % (addr[0], addr[1]), flush=True)
-
     counters = Counters(opts.dir)
-    deadline = time.monotonic() + opts.max_seconds if opts.max_seconds > 0 else None
-    try:
-        while not stop.is_set() and (deadline is None or time.monotonic() < deadline):
-            try:
-                sock, peer = ls.accept()
-            except socket.timeout:
-                continue
-            except InterruptedError:
-                continue
-            sock.settimeout(None)
-            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-            s = Session(sock, peer[:2], opts, counters)
-            threading.Thread(target=s.run, daemon=True).start()
-    finally:
-        ls.close()
-        if opts.pidfile:
-            try:
-                os.unlink(opts.pidfile)
-            except OSError:
-                pass
-    return 0
+    return serve(opts.listen, lambda sock, peer: Session(sock, peer, opts, counters).run(),
+                 opts.pidfile, opts.max_seconds)
 
 
 if __name__ == "__main__":
