@@ -23,7 +23,8 @@ worker_tick_cb(uv_timer_t *t)
 {
 	proxy_t *px = t->data;
 
-	atomic_store_explicit(&px->stats->heartbeat_ms, uv_now(&px->loop),
+	/* The same clock main reads (uv_now may lag by a cached turn). */
+	atomic_store_explicit(&px->stats->heartbeat_ms, uv_hrtime() / 1000000,
 	    memory_order_relaxed);
 }
 
@@ -86,6 +87,10 @@ worker_new(int id, shared_t *sh, runtime_t *rt)
 	px->wake.data = px;
 	uv_timer_init(&px->loop, &px->tick);
 	px->tick.data = px;
+	/* A worker whose thread has not turned its loop yet is not stalled:
+	 * the heartbeat starts now, not at 0. */
+	atomic_store_explicit(&px->stats->heartbeat_ms, uv_hrtime() / 1000000,
+	    memory_order_relaxed);
 	uv_timer_start(&px->tick, worker_tick_cb, 0, WORKER_TICK_MS);
 	/* Bind on the caller's thread so start-up fails loudly and early. */
 	if (listener_reconcile(px) == -1)
