@@ -2,13 +2,17 @@
  * conn: a socket leg, plaintext or TLS over memory BIOs.
  *
  * Data path. Plaintext legs read straight into rbuf. TLS legs read
- * ciphertext into the loop's scratch buffer, hand it to rbio, and decrypt
- * into rbuf as far as it has room (conn_fill). Output collected with
- * conn_write goes out in conn_flush: through SSL_write into wbio, then to the
- * socket with uv_try_write; only what the kernel does not take at once is
- * copied into a write request.
+ * ciphertext into the loop's scratch buffer, which BoringSSL reads in place
+ * through the conn's own BIO (conn_bio_*), and decrypt into rbuf as far as
+ * it has room (conn_fill, also from the owner's callback, while scratch is
+ * still this conn's). Only a partial record left at the end of a callback
+ * is copied, into tin, and the next read appends to it there. Output
+ * collected with conn_write goes out in conn_flush: through SSL_write into
+ * tout, then to the socket with uv_try_write; only what the kernel does not
+ * take at once is copied into a write request.
  */
 #include <errno.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -18,7 +22,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
-#include <openssl/buf.h>
+#include <openssl/bio.h>
 #include <openssl/err.h>
 
 #include "conn.h"
@@ -30,13 +34,12 @@ typedef struct {
 	uint8_t data[];
 } conn_wreq_t;
 
+_Static_assert(CONN_SCRATCH_SIZE <= CONN_TLS_IN_MAX,
+    "what one read leaves must fit in tin");
+
 static void conn_read_update(conn_t *c);
 static void conn_fail(conn_t *c, const char *what, const char *detail);
 
-/* Small output starts here; past it the buffer grows by doubling. */
-#define CONN_OBUF_MIN 4096
-/* A TLS memory BIO that grew past this is replaced once empty. */
-#define CONN_BIO_KEEP 4096
 
 static void *
 conn_buf_get(conn_pool_t *pool)
@@ -62,6 +65,173 @@ conn_pool_cleanup(conn_pool_t *pool)
 {
 	while (pool->n > 0)
 		free(pool->free[--pool->n]);
+}
+
+/* Returns room for n more bytes at the end of b, or NULL. */
+static uint8_t *
+conn_obuf_reserve(conn_pool_t *pool, conn_obuf_t *b, size_t n)
+{
+	if (b->p == NULL && n <= CONN_RBUF_SIZE) {
+		if ((b->p = conn_buf_get(pool)) == NULL)
+			return NULL;
+		b->cap = CONN_RBUF_SIZE;
+		b->pooled = 1;
+	}
+	if (n > SIZE_MAX / 2 - b->len)
+		return NULL;
+	if (b->len + n > b->cap) {
+		size_t cap = b->cap ? b->cap : CONN_RBUF_SIZE;
+		uint8_t *nb;
+		while (cap < b->len + n)
+			cap *= 2;
+		if (b->pooled) {
+			/* Outgrew the pool's size: a buffer of its own. */
+			if ((nb = malloc(cap)) == NULL)
+				return NULL;
+			memcpy(nb, b->p, b->len);
+			conn_buf_put(pool, b->p);
+			b->pooled = 0;
+		} else if ((nb = realloc(b->p, cap)) == NULL)
+			return NULL;
+		b->p = nb;
+		b->cap = cap;
+	}
+	return b->p + b->len;
+}
+
+static void
+conn_obuf_release(conn_pool_t *pool, conn_obuf_t *b)
+{
+	if (b->pooled)
+		conn_buf_put(pool, b->p);
+	else
+		free(b->p);
+	memset(b, 0, sizeof(*b));
+}
+
+/*
+ * The conn's BIO, both directions. Reads come from cin (no copy beyond the
+ * one into BoringSSL's record buffer, no allocation); an empty cin means
+ * "retry later", never end of file, which the socket reports. Writes append
+ * to tout. Its data pointer is the conn.
+ */
+static BIO_METHOD *conn_bio_method;
+static pthread_once_t conn_bio_once = PTHREAD_ONCE_INIT;
+
+static int
+conn_bio_read(BIO *b, char *out, int len)
+{
+	conn_t *c = BIO_get_data(b);
+	size_t n = c->clen - c->cpos;
+
+	BIO_clear_retry_flags(b);
+	if (len <= 0)
+		return 0;
+	if (n == 0) {
+		BIO_set_retry_read(b);
+		return -1;
+	}
+	if (n > (size_t)len)
+		n = (size_t)len;
+	memcpy(out, c->cin + c->cpos, n);
+	c->cpos += n;
+	return (int)n;
+}
+
+static int
+conn_bio_write(BIO *b, const char *in, int len)
+{
+	conn_t *c = BIO_get_data(b);
+	uint8_t *dst;
+
+	BIO_clear_retry_flags(b);
+	if (len <= 0)
+		return 0;
+	if ((dst = conn_obuf_reserve(c->pool, &c->tout, (size_t)len)) == NULL)
+		return -1;
+	memcpy(dst, in, (size_t)len);
+	c->tout.len += (size_t)len;
+	return len;
+}
+
+static long
+conn_bio_ctrl(BIO *b, int cmd, long num, void *ptr)
+{
+	conn_t *c = BIO_get_data(b);
+
+	(void)num;
+	(void)ptr;
+	switch (cmd) {
+	case BIO_CTRL_FLUSH:
+		return 1;
+	case BIO_CTRL_PENDING:
+		return (long)(c->clen - c->cpos);
+	case BIO_CTRL_WPENDING:
+		return (long)c->tout.len;
+	default:
+		return 0;
+	}
+}
+
+static void
+conn_bio_init(void)
+{
+	BIO_METHOD *m = BIO_meth_new(BIO_TYPE_SOURCE_SINK, "stp conn");
+
+	if (m == NULL || !BIO_meth_set_read(m, conn_bio_read) ||
+	    !BIO_meth_set_write(m, conn_bio_write) ||
+	    !BIO_meth_set_ctrl(m, conn_bio_ctrl)) {
+		if (m != NULL)
+			BIO_meth_free(m);
+		return;
+	}
+	conn_bio_method = m;
+}
+
+static BIO *
+conn_bio_new(conn_t *c)
+{
+	BIO *b;
+
+	pthread_once(&conn_bio_once, conn_bio_init);
+	if (conn_bio_method == NULL || (b = BIO_new(conn_bio_method)) == NULL)
+		return NULL;
+	BIO_set_data(b, c);
+	BIO_set_init(b, 1);
+	return b;
+}
+
+/* Unread ciphertext waiting for BoringSSL. */
+static size_t
+conn_cin_left(const conn_t *c)
+{
+	return c->clen - c->cpos;
+}
+
+/*
+ * At the end of a read callback: ciphertext left in the loop's scratch
+ * moves to tin before anyone else reads into scratch. Returns 0 or -1.
+ */
+static int
+conn_cin_keep(conn_t *c)
+{
+	size_t left = conn_cin_left(c);
+
+	if (c->cin == NULL || c->cin == c->tin)
+		return 0;
+	/* cin is the scratch. */
+	if (left == 0) {
+		c->cin = NULL;
+		c->cpos = c->clen = 0;
+		return 0;
+	}
+	if (c->tin == NULL && (c->tin = malloc(CONN_TLS_IN_MAX)) == NULL)
+		return -1;
+	memcpy(c->tin, c->cin + c->cpos, left);
+	c->cin = c->tin;
+	c->cpos = 0;
+	c->clen = left;
+	return 0;
 }
 
 /* Makes sure there is a read buffer. Returns 0 or -1. */
@@ -262,17 +432,14 @@ conn_sock_write(conn_t *c, const uint8_t *p, size_t n)
 		c->wq_high = 1;
 }
 
-/* Moves whatever BoringSSL produced in wbio to the socket. */
+/* Moves whatever BoringSSL produced to the socket. */
 static void
 conn_tls_out(conn_t *c)
 {
-	const uint8_t *p;
-	size_t n;
-
-	if (c->wbio == NULL || !BIO_mem_contents(c->wbio, &p, &n) || n == 0)
+	if (c->tout.len == 0)
 		return;
-	conn_sock_write(c, p, n);
-	BIO_reset(c->wbio);
+	conn_sock_write(c, c->tout.p, c->tout.len);
+	c->tout.len = 0;
 }
 
 int
@@ -283,7 +450,7 @@ conn_write(conn_t *c, const void *p, size_t n)
 	if (dst == NULL)
 		return -1;
 	memcpy(dst, p, n);
-	c->olen += n;
+	c->out.len += n;
 	return 0;
 }
 
@@ -292,36 +459,13 @@ conn_reserve(conn_t *c, size_t n)
 {
 	if (!c->open)
 		return NULL; /* closed: output has nowhere to go */
-	if (c->obuf == NULL && n <= CONN_RBUF_SIZE) {
-		if ((c->obuf = conn_buf_get(c->pool)) == NULL)
-			return NULL;
-		c->ocap = CONN_RBUF_SIZE;
-		c->obuf_pooled = 1;
-	}
-	if (c->olen + n > c->ocap) {
-		size_t cap = c->ocap ? c->ocap : CONN_OBUF_MIN;
-		uint8_t *nb;
-		while (cap < c->olen + n)
-			cap *= 2;
-		if (c->obuf_pooled) {
-			/* Outgrew the pool's size: a buffer of its own. */
-			if ((nb = malloc(cap)) == NULL)
-				return NULL;
-			memcpy(nb, c->obuf, c->olen);
-			conn_buf_put(c->pool, c->obuf);
-			c->obuf_pooled = 0;
-		} else if ((nb = realloc(c->obuf, cap)) == NULL)
-			return NULL;
-		c->obuf = nb;
-		c->ocap = cap;
-	}
-	return c->obuf + c->olen;
+	return conn_obuf_reserve(c->pool, &c->out, n);
 }
 
 void
 conn_commit(conn_t *c, size_t n)
 {
-	c->olen += n;
+	c->out.len += n;
 }
 
 int
@@ -330,66 +474,57 @@ conn_write_str(conn_t *c, const char *s)
 	return conn_write(c, s, strlen(s));
 }
 
-void
-conn_flush(conn_t *c)
+/* Encrypts the collected plaintext into tout. Returns 0 or -1. */
+static int
+conn_seal(conn_t *c)
 {
 	size_t off = 0;
 
-	if (c->olen == 0)
-		return;
-	c->bytes_out += c->olen;
-	if (c->ssl == NULL) {
-		conn_sock_write(c, c->obuf, c->olen);
-	} else if (c->handshake_done) {
-		while (off < c->olen) {
-			int r = SSL_write(c->ssl, c->obuf + off,
-			    (int)(c->olen - off));
-			if (r <= 0) {
-				conn_fail_ssl(c, "tls write");
-				break;
-			}
-			off += (size_t)r;
+	while (off < c->out.len) {
+		int r = SSL_write(c->ssl, c->out.p + off,
+		    (int)(c->out.len - off));
+		if (r <= 0) {
+			conn_fail_ssl(c, "tls write");
+			return -1;
 		}
-		conn_tls_out(c);
-	} else {
-		/* Nothing may be written before the handshake completes. */
-		return;
+		off += (size_t)r;
 	}
-	c->olen = 0;
+	return 0;
 }
 
 static void
-conn_obuf_release(conn_t *c)
+conn_flush_mode(conn_t *c, int hold)
 {
-	if (c->obuf_pooled)
-		conn_buf_put(c->pool, c->obuf);
-	else
-		free(c->obuf);
-	c->obuf = NULL;
-	c->olen = c->ocap = 0;
-	c->obuf_pooled = 0;
+	if (c->ssl != NULL && !c->handshake_done)
+		return; /* nothing may be written before the handshake ends */
+	if (c->out.len == 0) {
+		if (!hold)
+			conn_tls_out(c);
+		return;
+	}
+	c->bytes_out += c->out.len;
+	if (c->ssl == NULL)
+		conn_sock_write(c, c->out.p, c->out.len);
+	else if (conn_seal(c) == 0)
+		conn_tls_out(c);
+	c->out.len = 0;
 }
 
-/* Replaces an empty memory BIO that grew large by a fresh one. */
-static BIO *
-conn_bio_shrink(BIO *b)
+void
+conn_flush(conn_t *c)
 {
-	BUF_MEM *bm = NULL;
-	BIO *n;
+	conn_flush_mode(c, 0);
+}
 
-	if (b == NULL || BIO_pending(b) != 0 || !BIO_get_mem_ptr(b, &bm) ||
-	    bm == NULL || bm->max <= CONN_BIO_KEEP ||
-	    (n = BIO_new(BIO_s_mem())) == NULL)
-		return NULL;
-	BIO_set_mem_eof_return(n, -1);
-	return n;
+void
+conn_flush_data(conn_t *c)
+{
+	conn_flush_mode(c, 1);
 }
 
 void
 conn_trim(conn_t *c)
 {
-	BIO *n;
-
 	if (!c->open)
 		return;
 	if (c->rbuf != NULL && c->rpos == c->rlen) {
@@ -397,18 +532,15 @@ conn_trim(conn_t *c)
 		c->rbuf = NULL;
 		c->rpos = c->rlen = 0;
 	}
-	if (c->obuf != NULL && c->olen == 0)
-		conn_obuf_release(c);
-	if (c->ssl == NULL)
-		return;
-	/* SSL_set0_rbio/wbio free the old BIO. */
-	if ((n = conn_bio_shrink(c->rbio)) != NULL) {
-		SSL_set0_rbio(c->ssl, n);
-		c->rbio = n;
-	}
-	if ((n = conn_bio_shrink(c->wbio)) != NULL) {
-		SSL_set0_wbio(c->ssl, n);
-		c->wbio = n;
+	if (c->out.p != NULL && c->out.len == 0)
+		conn_obuf_release(c->pool, &c->out);
+	if (c->tout.p != NULL && c->tout.len == 0)
+		conn_obuf_release(c->pool, &c->tout);
+	if (c->tin != NULL && conn_cin_left(c) == 0) {
+		free(c->tin);
+		c->tin = NULL;
+		c->cin = NULL;
+		c->cpos = c->clen = 0;
 	}
 }
 
@@ -424,13 +556,16 @@ conn_tls_in(conn_t *c, int events)
 
 	if (!c->handshake_done) {
 		r = SSL_do_handshake(c->ssl);
-		conn_tls_out(c);
 		if (r != 1) {
 			int e = SSL_get_error(c->ssl, r);
+			conn_tls_out(c); /* the next flight, or an alert */
 			if (e != SSL_ERROR_WANT_READ && e != SSL_ERROR_WANT_WRITE)
 				conn_fail_ssl(c, "tls handshake");
 			return 0;
 		}
+		/* What the last step wrote (a server's session ticket, a
+		 * client's Finished) leaves with the owner's next flush, in
+		 * one segment with the data that follows it. */
 		c->handshake_done = 1;
 		if (events)
 			c->cb(c, CONN_EV_HANDSHAKE_DONE);
@@ -461,8 +596,8 @@ conn_tls_in(conn_t *c, int events)
 		}
 		break;
 	}
-	/* Alerts or key updates may have produced output. */
-	conn_tls_out(c);
+	/* Output from reading (an alert, a KeyUpdate answer) leaves with the
+	 * owner's next flush. */
 	c->bytes_in += added;
 	return added;
 }
@@ -487,7 +622,21 @@ conn_alloc_cb(uv_handle_t *h, size_t suggested, uv_buf_t *buf)
 
 	(void)suggested;
 	if (c->ssl != NULL) {
-		*buf = uv_buf_init((char *)c->scratch, CONN_SCRATCH_SIZE);
+		size_t left = conn_cin_left(c);
+		if (c->cin != c->tin || left == 0) {
+			*buf = uv_buf_init((char *)c->scratch,
+			    CONN_SCRATCH_SIZE);
+			return;
+		}
+		/* A partial record waits in tin: read the rest behind it.
+		 * Reading pauses before tin is full (conn_read_update). */
+		if (c->cpos > 0) {
+			memmove(c->tin, c->tin + c->cpos, left);
+			c->cpos = 0;
+			c->clen = left;
+		}
+		*buf = uv_buf_init((char *)c->tin + c->clen,
+		    (unsigned)(CONN_TLS_IN_MAX - c->clen));
 		return;
 	}
 	/* No buffer: libuv reports UV_ENOBUFS to conn_read_cb. */
@@ -500,51 +649,7 @@ conn_alloc_cb(uv_handle_t *h, size_t suggested, uv_buf_t *buf)
 	    (unsigned)(CONN_RBUF_SIZE - c->rlen));
 }
 
-/*
- * Ciphertext just read sits in the loop's scratch buffer. When nothing
- * older waits, BoringSSL reads it in place through a read-only memory BIO:
- * a read-write one would copy it in and then memmove what is left after
- * every record (a fifth of the CPU of a bulk transfer). What BoringSSL does
- * not take is copied into a read-write BIO by conn_tls_feed_done, before
- * scratch is reused. Returns 0 or -1.
- */
-static int
-conn_tls_feed(conn_t *c, const uint8_t *p, size_t n)
-{
-	BIO *ro;
-
-	if (BIO_pending(c->rbio) > 0 ||
-	    (ro = BIO_new_mem_buf(p, (int)n)) == NULL)
-		return BIO_write(c->rbio, p, (int)n) == (int)n ? 0 : -1;
-	BIO_set_mem_eof_return(ro, -1);
-	SSL_set0_rbio(c->ssl, ro); /* frees the empty read-write BIO */
-	c->rbio = ro;
-	c->rbio_scratch = 1;
-	return 0;
-}
-
-static int
-conn_tls_feed_done(conn_t *c)
-{
-	const uint8_t *left;
-	size_t n = 0;
-	BIO *rw;
-
-	if (!c->rbio_scratch || c->ssl == NULL)
-		return 0;
-	c->rbio_scratch = 0;
-	if ((rw = BIO_new(BIO_s_mem())) == NULL)
-		return -1;
-	BIO_set_mem_eof_return(rw, -1);
-	if (BIO_mem_contents(c->rbio, &left, &n) && n > 0 &&
-	    BIO_write(rw, left, (int)n) != (int)n) {
-		BIO_free(rw);
-		return -1;
-	}
-	SSL_set0_rbio(c->ssl, rw);
-	c->rbio = rw;
-	return 0;
-}
+static void conn_read_tls(conn_t *c, const uv_buf_t *buf, size_t nread);
 
 static void
 conn_read_cb(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf)
@@ -566,36 +671,58 @@ conn_read_cb(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf)
 	}
 	if (nread == 0)
 		return;
-	if (c->ssl == NULL) {
-		c->rlen += (size_t)nread;
-		c->bytes_in += (uint64_t)nread;
-	} else {
-		int hs = c->handshake_done;
-		if (conn_tls_feed(c, (const uint8_t *)buf->base,
-		    (size_t)nread) == -1) {
-			conn_fail(c, "tls", "buffer");
+	if (c->ssl != NULL) {
+		conn_read_tls(c, buf, (size_t)nread);
+		/* After every event: scratch is the next reader's. */
+		if (c->open && conn_cin_keep(c) == -1) {
+			conn_fail(c, "tls", "out of memory");
 			c->cb(c, CONN_EV_ERROR);
-			return;
+		} else if (!c->open) {
+			c->cin = NULL;
+			c->cpos = c->clen = 0;
 		}
-		conn_tls_in(c, 1);
-		if (!c->open)
-			return;
-		if (conn_tls_feed_done(c) == -1)
-			conn_fail(c, "tls", "buffer");
-		if (c->failed) {
-			c->cb(c, CONN_EV_ERROR);
-			return;
-		}
-		if (c->eof) {
-			conn_read_update(c);
-			if (conn_rsize(c))
-				c->cb(c, CONN_EV_READ);
-			if (c->open)
-				c->cb(c, CONN_EV_EOF);
-			return;
-		}
-		if (!hs && !c->handshake_done)
-			return; /* handshake still in progress */
+		return;
+	}
+	c->rlen += (size_t)nread;
+	c->bytes_in += (uint64_t)nread;
+	conn_read_update(c);
+	c->cb(c, CONN_EV_READ);
+}
+
+/*
+ * Ciphertext arrived, in scratch or behind a partial record in tin. The
+ * owner's callbacks run while scratch still holds it, so conn_fill there
+ * decrypts in place; conn_read_cb keeps the rest afterwards.
+ */
+static void
+conn_read_tls(conn_t *c, const uv_buf_t *buf, size_t nread)
+{
+	int hs = c->handshake_done;
+
+	if ((const uint8_t *)buf->base == c->scratch) {
+		c->cin = c->scratch;
+		c->cpos = 0;
+		c->clen = nread;
+	} else
+		c->clen += nread; /* appended to tin by conn_alloc_cb */
+	conn_tls_in(c, 1);
+	if (!c->open)
+		return;
+	if (c->failed) {
+		c->cb(c, CONN_EV_ERROR);
+		return;
+	}
+	if (c->eof) {
+		conn_read_update(c);
+		if (conn_rsize(c))
+			c->cb(c, CONN_EV_READ);
+		if (c->open)
+			c->cb(c, CONN_EV_EOF);
+		return;
+	}
+	if (!hs && !c->handshake_done) {
+		conn_read_update(c);
+		return; /* handshake still in progress */
 	}
 	conn_read_update(c);
 	c->cb(c, CONN_EV_READ);
@@ -610,7 +737,7 @@ conn_read_update(conn_t *c)
 	if (!c->open || !c->connected)
 		return;
 	if (c->ssl != NULL)
-		room = BIO_pending(c->rbio) < CONN_TLS_IN_MAX &&
+		room = conn_cin_left(c) < CONN_TLS_IN_MAX &&
 		    (conn_rsize(c) < CONN_RBUF_SIZE || !c->handshake_done);
 	else
 		room = conn_rsize(c) < CONN_RBUF_SIZE;
@@ -650,29 +777,26 @@ conn_start_tls(conn_t *c, SSL_CTX *ctx, conn_tls_role_t role,
 	const uint8_t *keep = conn_rdata(c);
 	size_t nkeep = conn_rsize(c);
 
+	BIO *bio;
+
 	*discarded = unread == CONN_TLS_DISCARD ? nkeep : 0;
 	c->rpos = c->rlen = 0;
 	if ((c->ssl = SSL_new(ctx)) == NULL)
 		goto err0;
-	c->rbio = BIO_new(BIO_s_mem());
-	c->wbio = BIO_new(BIO_s_mem());
-	if (c->rbio == NULL || c->wbio == NULL) {
-		BIO_free(c->rbio);
-		BIO_free(c->wbio);
-		c->rbio = c->wbio = NULL;
+	if ((bio = conn_bio_new(c)) == NULL)
 		goto err1;
-	}
-	/* An empty memory BIO means "retry later", not end of file. */
-	BIO_set_mem_eof_return(c->rbio, -1);
+	/* One BIO both ways: SSL_set_bio takes its one reference. */
+	SSL_set_bio(c->ssl, bio, bio);
 	/* rbuf is not touched before the first read: keep is intact. */
-	if (unread == CONN_TLS_KEEP && nkeep > 0 &&
-	    BIO_write(c->rbio, keep, (int)nkeep) != (int)nkeep) {
-		BIO_free(c->rbio);
-		BIO_free(c->wbio);
-		c->rbio = c->wbio = NULL;
-		goto err1;
+	if (unread == CONN_TLS_KEEP && nkeep > 0) {
+		if (nkeep > CONN_TLS_IN_MAX ||
+		    (c->tin = malloc(CONN_TLS_IN_MAX)) == NULL)
+			goto err1;
+		memcpy(c->tin, keep, nkeep);
+		c->cin = c->tin;
+		c->cpos = 0;
+		c->clen = nkeep;
 	}
-	SSL_set_bio(c->ssl, c->rbio, c->wbio);
 	SSL_set_app_data(c->ssl, c);
 	c->tls_role = role;
 	if (role == CONN_TLS_SERVER) {
@@ -697,7 +821,6 @@ conn_start_tls(conn_t *c, SSL_CTX *ctx, conn_tls_role_t role,
 err1:
 	SSL_free(c->ssl);
 	c->ssl = NULL;
-	c->rbio = c->wbio = NULL;
 err0:
 	conn_fail_ssl(c, "tls setup");
 	return -1;
@@ -724,9 +847,13 @@ conn_close(conn_t *c)
 	if (c->ssl != NULL) {
 		SSL_free(c->ssl);
 		c->ssl = NULL;
-		c->rbio = c->wbio = NULL;
 	}
-	conn_obuf_release(c);
+	conn_obuf_release(c->pool, &c->out);
+	conn_obuf_release(c->pool, &c->tout);
+	free(c->tin);
+	c->tin = NULL;
+	c->cin = NULL;
+	c->cpos = c->clen = 0;
 	/* The read buffer goes in conn_close_cb: the owner may still look at
 	 * consumed bytes until it returns. */
 	uv_close((uv_handle_t *)&c->tcp, conn_close_cb);
@@ -737,12 +864,16 @@ conn_close_after_flush(conn_t *c)
 {
 	if (!c->open)
 		return;
-	conn_flush(c);
 	if (c->ssl != NULL && c->handshake_done) {
-		/* close_notify; the peer's answer is not awaited. */
+		/* The last data and close_notify in one write; the peer's
+		 * answer is not awaited. */
+		c->bytes_out += c->out.len;
+		if (c->out.len > 0 && conn_seal(c) == 0)
+			c->out.len = 0;
 		SSL_shutdown(c->ssl);
 		conn_tls_out(c);
-	}
+	} else
+		conn_flush(c);
 	if (c->wq_bytes == 0 || c->failed)
 		conn_close(c);
 	else {
@@ -754,5 +885,5 @@ conn_close_after_flush(conn_t *c)
 size_t
 conn_pending(const conn_t *c)
 {
-	return c->wq_bytes + c->olen;
+	return c->wq_bytes + c->out.len + c->tout.len;
 }

@@ -29,7 +29,8 @@
  * resumes (CONN_EV_DRAINED). */
 #define CONN_WQ_HIGH (256 * 1024)
 #define CONN_WQ_LOW (64 * 1024)
-/* Ciphertext buffered but not yet decrypted before the socket is paused. */
+/* Ciphertext buffered but not yet decrypted before the socket is paused;
+ * the size of the buffer that holds what one read left over. */
 #define CONN_TLS_IN_MAX (64 * 1024)
 
 typedef enum {
@@ -63,6 +64,16 @@ void conn_pool_cleanup(conn_pool_t *pool);
 
 typedef enum { CONN_TLS_NONE, CONN_TLS_SERVER, CONN_TLS_CLIENT } conn_tls_role_t;
 
+/*
+ * An output buffer: starts as a pool buffer, outgrows it into one of its own
+ * (doubling), and goes back once empty.
+ */
+typedef struct {
+	uint8_t *p;              /* NULL while empty and released */
+	size_t len, cap;
+	int pooled;              /* p came from the pool (cap == RBUF) */
+} conn_obuf_t;
+
 struct conn {
 	uv_tcp_t tcp;
 	uv_connect_t connect_req;
@@ -72,18 +83,23 @@ struct conn {
 	conn_pool_t *pool;       /* borrowed: the loop's spare buffers */
 
 	SSL *ssl;                /* owned; NULL while plaintext */
-	BIO *rbio;               /* owned by ssl: ciphertext in */
-	BIO *wbio;               /* owned by ssl: ciphertext out */
 	conn_tls_role_t tls_role;
 	int handshake_done;
-	int rbio_scratch;        /* rbio reads the loop's scratch in place */
+	/*
+	 * Ciphertext in: BoringSSL reads cin[cpos..clen) through the conn's
+	 * BIO. During a read callback cin is the loop's scratch (read in
+	 * place); what is left when the callback returns moves to tin, which
+	 * the next read then extends. Nothing is allocated per read.
+	 */
+	const uint8_t *cin;
+	size_t cpos, clen;
+	uint8_t *tin;            /* owned: CONN_TLS_IN_MAX bytes, or NULL */
+	conn_obuf_t tout;        /* ciphertext out, sent at each flush */
 
 	uint8_t *rbuf;           /* owned (from pool), NULL while idle */
 	size_t rpos;             /* rbuf[rpos..rlen) is unread */
 	size_t rlen;
-	uint8_t *obuf;           /* owned: output collected this turn, or NULL */
-	size_t olen, ocap;
-	int obuf_pooled;         /* obuf came from the pool (ocap == RBUF) */
+	conn_obuf_t out;         /* plaintext output collected this turn */
 
 	size_t wq_bytes;         /* bytes in uv_write requests in flight */
 	int wq_high;             /* wq_bytes went above CONN_WQ_HIGH */
@@ -152,6 +168,14 @@ void conn_commit(conn_t *c, size_t n);
 /* conn_flush sends the collected output (through TLS if on). */
 void conn_flush(conn_t *c);
 
+/*
+ * conn_flush_data is conn_flush, except that TLS records with no
+ * application data behind them (a TLS 1.3 session ticket) wait for the next
+ * flush that has some, so both leave in one segment. For a leg that expects
+ * to write soon (a reply is pending).
+ */
+void conn_flush_data(conn_t *c);
+
 /* The unread plaintext, borrowed until the next read or conn_fill. */
 static inline const uint8_t *
 conn_rdata(const conn_t *c)
@@ -191,6 +215,13 @@ void conn_close_after_flush(conn_t *c);
 
 /* conn_close closes now (idempotent); CONN_EV_CLOSED follows. */
 void conn_close(conn_t *c);
+
+/* conn_unsent is the plaintext collected but not yet flushed. */
+static inline size_t
+conn_unsent(const conn_t *c)
+{
+	return c->out.len;
+}
 
 /* conn_pending is the number of bytes queued toward the peer. */
 size_t conn_pending(const conn_t *c);

@@ -651,7 +651,12 @@ session_pump(session_t *s)
 		session_close(s, CR_CLIENT_CLOSED, "client closed", 1);
 		return;
 	}
-	conn_flush(s->client);
+	/* A reply still owed will carry what TLS alone would send now (a
+	 * session ticket), in the same segment. */
+	if (s->pcount > 0)
+		conn_flush_data(s->client);
+	else
+		conn_flush(s->client);
 	conn_flush(s->server);
 	/* Everything consumed is done with: idle legs hold no buffers. */
 	conn_trim(s->client);
@@ -725,7 +730,7 @@ session_timer_close_cb(uv_handle_t *h)
 
 /* One closing line per session: peers, TLS, volume, duration, reason. */
 static void
-session_log_close(session_t *s)
+session_log_close(session_t *s, uint64_t bytes_out)
 {
 	/* The TLS leg: the client's inbound, the server's outbound. */
 	const SSL *ssl = s->lc->dir == DIR_INBOUND ? s->client->ssl :
@@ -746,7 +751,7 @@ session_log_close(session_t *s)
 	snprintf(f.bytes_in, sizeof(f.bytes_in), "%llu",
 	    (unsigned long long)s->client->bytes_in);
 	snprintf(f.bytes_out, sizeof(f.bytes_out), "%llu",
-	    (unsigned long long)s->client->bytes_out);
+	    (unsigned long long)bytes_out);
 	if (s->lc->dir == DIR_OUTBOUND) {
 		outbound_log_close(s, &f);
 		return;
@@ -767,6 +772,7 @@ session_close(session_t *s, close_reason_t cr, const char *detail,
     int graceful)
 {
 	size_t n = strlen(detail);
+	uint64_t out;
 
 	if (s->state == SS_CLOSING)
 		return;
@@ -780,14 +786,14 @@ session_close(session_t *s, close_reason_t cr, const char *detail,
 		session_tls_failed(s, TLSF_HANDSHAKE);
 		cr = CR_TLS_FAILED;
 	}
-	/* The last replies count in the totals: they are sent. */
-	if (graceful)
-		conn_flush(s->client);
+	/* The last replies count in the totals: they are sent (with the
+	 * close_notify, in one write). */
+	out = s->client->bytes_out + (graceful ? conn_unsent(s->client) : 0);
 	STATS_INC(s->st->ended[cr]);
 	STATS_ADD(s->st->bytes_c2s, s->client->bytes_in);
-	STATS_ADD(s->st->bytes_s2c, s->client->bytes_out);
+	STATS_ADD(s->st->bytes_s2c, out);
 	session_enter(s, SS_CLOSING);
-	session_log_close(s);
+	session_log_close(s, out);
 	if (graceful) {
 		conn_close_after_flush(s->client);
 		conn_close_after_flush(s->server);
