@@ -7,8 +7,10 @@
  * What must stay true:
  * - STARTTLS never reaches the backend; bytes the client pipelined after it
  *   are discarded before the handshake (conn_start_tls), and the backend
- *   transaction is reset (RSET, its reply swallowed), so nothing from
- *   before TLS survives (CVE-2011-0411 class).
+ *   transaction is reset (RSET, its reply swallowed) when a command before
+ *   TLS could have left state there, so nothing from before TLS survives
+ *   (CVE-2011-0411 class). The client's required new EHLO resets it too
+ *   (RFC 5321 4.1.4); RSET covers backends that do not.
  * - require_tls refuses mail commands before TLS; AUTH is neither offered
  *   nor accepted before TLS when hide_auth_before_tls.
  */
@@ -117,9 +119,12 @@ inbound_starttls_go(session_t *s)
 		log_event(LOG_WARN, "starttls_discard", "session", s->id,
 		    "client", s->peer, "bytes", n, NULL);
 	}
-	/* Nothing of the plaintext transaction survives into TLS. */
-	conn_write_str(s->server, "RSET\r\n");
-	session_pend_push(s, PEND_SWALLOW, 0, NULL);
+	/* Nothing of the plaintext transaction survives into TLS. After
+	 * only EHLO (the usual case) there is none: no RSET round trip. */
+	if (s->reset_on_tls) {
+		conn_write_str(s->server, "RSET\r\n");
+		session_pend_push(s, PEND_SWALLOW, 0, NULL);
+	}
 	session_enter(s, SS_TLS_HANDSHAKE);
 }
 
@@ -270,6 +275,25 @@ inbound_size_refused(const session_t *s, const uint8_t *text,
 	}
 }
 
+/* Commands that leave no state in the backend that TLS must shed. */
+static int
+inbound_stateless(smtp_cmd_t cmd)
+{
+	switch (cmd) {
+	case SMTP_CMD_EHLO:
+	case SMTP_CMD_HELO:
+	case SMTP_CMD_NOOP:
+	case SMTP_CMD_RSET:
+	case SMTP_CMD_HELP:
+	case SMTP_CMD_VRFY:
+	case SMTP_CMD_EXPN:
+	case SMTP_CMD_QUIT:
+		return 1;
+	default:
+		return 0;
+	}
+}
+
 void
 inbound_command(session_t *s, const uint8_t *text, size_t len,
     const smtp_cmd_info_t *ci)
@@ -300,6 +324,9 @@ inbound_command(session_t *s, const uint8_t *text, size_t len,
 		session_local(s, R_NEED_HELO);
 		return;
 	}
+	/* Set even if the proxy answers it itself: conservative. */
+	if (!s->tls && !inbound_stateless(ci->cmd))
+		s->reset_on_tls = 1;
 	switch (ci->cmd) {
 	case SMTP_CMD_BDAT:
 		session_bdat(s);

@@ -92,6 +92,8 @@ typedef struct session {
 	unsigned messages;
 	int tls;                     /* the TLS leg is established */
 	int need_helo;               /* after STARTTLS, until EHLO/HELO */
+	int reset_on_tls;            /* a command before TLS may have left
+	                                backend state: RSET after STARTTLS */
 	int quit;                    /* QUIT forwarded: read no more commands */
 	int client_eof;              /* client closed; finish pending replies */
 	int shutdown;                /* 421 4.3.2 at the next boundary */

@@ -269,6 +269,32 @@ def test_no_state_survives_tls(env):
     no_starttls_reached_backend(env)
 
 
+@pytest.mark.parametrize("before,reset", [
+    ([], False),
+    (["NOOP", "VRFY postmaster", "HELP"], False),
+    (["MAIL FROM:<pre@x>", "RSET"], True),
+    (["XFOO bar"], True),
+], ids=["ehlo-only", "stateless", "mail-then-rset", "unknown-command"])
+def test_rset_after_starttls_only_when_state_may_remain(env, before, reset):
+    """RSET is sent after STARTTLS when a command before TLS could have left
+    state in the backend, and not after EHLO alone (the client's required new
+    EHLO resets the backend anyway, RFC 5321 4.1.4)."""
+    c, _ = open_session(env, "before.example")
+    for cmd in before:
+        c.cmd(cmd)
+    c.starttls(env.ctx())
+    assert c.ehlo("after.example").code == 250
+    assert c.cmd("MAIL FROM:<post@x>").lines == ["250 2.1.0 Ok"]
+    quit_and_wait(env, c)
+    cmds = env.sink.commands(1)
+    i = cmds.index("EHLO after.example")
+    if reset:
+        assert cmds[i - 1] == "RSET", cmds
+    else:
+        assert "RSET" not in cmds[len(before) + 1:i], cmds
+        assert cmds[:i] == ["EHLO before.example"] + before, cmds
+
+
 # --------------------------------------------------------------------------
 # require_tls
 
