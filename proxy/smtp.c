@@ -5,6 +5,9 @@
  * ASCII only, and every scan is bounded by an explicit length.
  */
 #include <string.h>
+#if defined(__SSE2__)
+#include <emmintrin.h>
+#endif
 
 #include "smtp.h"
 
@@ -564,21 +567,69 @@ smtp_body_init(smtp_body_t *b)
 	b->nuls = 0;
 }
 
-/* Position of the first octet c at or after i in in[0..inlen), or inlen. */
+/*
+ * Position of the first CR, LF or NUL at or after i in in[0..inlen), or
+ * inlen. SSE2 (every x86-64) looks at 16 octets per step; elsewhere three
+ * memchr calls.
+ */
 static size_t
-smtp_body_find(const uint8_t *in, size_t inlen, size_t i, int c)
+smtp_body_special(const uint8_t *in, size_t inlen, size_t i)
 {
+#if defined(__SSE2__)
+	const __m128i cr = _mm_set1_epi8(SMTP_CR), lf = _mm_set1_epi8(SMTP_LF);
+	const __m128i zero = _mm_setzero_si128();
+
+	while (inlen - i >= 16) {
+		__m128i v = _mm_loadu_si128((const __m128i *)(in + i));
+		__m128i m = _mm_or_si128(_mm_or_si128(_mm_cmpeq_epi8(v, cr),
+		    _mm_cmpeq_epi8(v, lf)), _mm_cmpeq_epi8(v, zero));
+		unsigned bits = (unsigned)_mm_movemask_epi8(m);
+		if (bits != 0)
+			return i + (size_t)__builtin_ctz(bits);
+		i += 16;
+	}
+	for (; i < inlen; i++)
+		if (in[i] == SMTP_CR || in[i] == SMTP_LF || in[i] == 0)
+			return i;
+	return inlen;
+#else
+	const uint8_t *p = in + i;
+	size_t n = inlen - i, k = n;
 	const uint8_t *q;
 
-	q = i < inlen ? memchr(in + i, c, inlen - i) : NULL;
-	return q != NULL ? (size_t)(q - in) : inlen;
+	if ((q = memchr(p, SMTP_CR, k)) != NULL)
+		k = (size_t)(q - p);
+	if ((q = memchr(p, SMTP_LF, k)) != NULL)
+		k = (size_t)(q - p);
+	if ((q = memchr(p, 0, k)) != NULL)
+		k = (size_t)(q - p);
+	return i + k;
+#endif
+}
+
+/*
+ * The fast path of BODY_MID: the end of the longest run from i that the
+ * filter copies unchanged and leaves in BODY_MID. Such a run crosses a line
+ * end only at CRLF followed by an octet that is neither '.' nor NUL (the
+ * two that mean something at line start); it stops at anything else.
+ */
+static size_t
+smtp_body_clean(const uint8_t *in, size_t inlen, size_t i)
+{
+	for (;;) {
+		size_t j = smtp_body_special(in, inlen, i);
+		if (j + 2 >= inlen || in[j] != SMTP_CR ||
+		    in[j + 1] != SMTP_LF || in[j + 2] == '.' || in[j + 2] == 0)
+			return j;
+		i = j + 2;
+	}
 }
 
 size_t
 smtp_body_filter(smtp_body_t *b, const uint8_t *in, size_t inlen,
     uint8_t *out, size_t *outlen, int *done)
 {
-	size_t i = 0, o = 0, run, ncr, nlf, nnul, nul = 0, stop;
+	size_t i = 0, o = 0, run, nul = 0;
 	uint8_t st = b->state;
 
 	if (st == BODY_DONE) {
@@ -586,29 +637,14 @@ smtp_body_filter(smtp_body_t *b, const uint8_t *in, size_t inlen,
 		*done = 1;
 		return 0;
 	}
-	/*
-	 * Cached positions of the next CR, LF and NUL at or after i (inlen:
-	 * none); memchr runs again only once i has passed a cached position.
-	 */
-	ncr = smtp_body_find(in, inlen, 0, SMTP_CR);
-	nlf = smtp_body_find(in, inlen, 0, SMTP_LF);
-	nnul = smtp_body_find(in, inlen, 0, 0);
-
 	while (i < inlen && st != BODY_DONE) {
 		uint8_t c = in[i];
 
 		switch (st) {
 		case BODY_MID:
-			if (ncr < i)
-				ncr = smtp_body_find(in, inlen, i, SMTP_CR);
-			if (nlf < i)
-				nlf = smtp_body_find(in, inlen, i, SMTP_LF);
-			if (nnul < i)
-				nnul = smtp_body_find(in, inlen, i, 0);
-			stop = ncr < nlf ? ncr : nlf;
-			if (nnul < stop)
-				stop = nnul;
-			run = stop - i;
+			/* Well-formed lines in one copy; then the CR, LF or
+			 * NUL it stopped at, if any. */
+			run = smtp_body_clean(in, inlen, i) - i;
 			memcpy(out + o, in + i, run);
 			o += run;
 			i += run;

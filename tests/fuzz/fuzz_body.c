@@ -5,7 +5,8 @@
  * the lengths of the first k pieces (0..255; empty calls included); the rest
  * is the body, fed in those pieces and then the remainder. Properties:
  * - any split gives the output, consumption, done flag and NUL count of one
- *   call; no call writes past SMTP_BODY_OUT_MAX of its input (each call's
+ *   call, and so does feeding one octet per call (which never takes the
+ *   multi-line fast path: a differential check of it); no call writes past SMTP_BODY_OUT_MAX of its input (each call's
  *   output buffer is exactly that large), consumes more than it was given,
  *   or stops short before done; after done every call is empty;
  * - the filter ends exactly where a strict reader does: at the first
@@ -140,7 +141,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	size_t ncuts, k, from, n, strict;
 	const uint8_t *body;
-	fuzz_run_t whole = { 0 }, split = { 0 };
+	fuzz_run_t whole = { 0 }, split = { 0 }, bytes = { 0 };
 	uint8_t *withend;
 	smtp_body_t b;
 
@@ -157,8 +158,10 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	 */
 	whole.out = malloc(SMTP_BODY_OUT_MAX(n) + SMTP_BODY_OUT_MAX(5));
 	split.out = malloc(2 * n + 8 * (ncuts + 1));
+	bytes.out = malloc(10 * n + 1);
 	withend = malloc(n + 5);
-	FUZZ_CHECK(whole.out != NULL && split.out != NULL && withend != NULL);
+	FUZZ_CHECK(whole.out != NULL && split.out != NULL &&
+	    bytes.out != NULL && withend != NULL);
 
 	smtp_body_init(&b);
 	fuzz_call(&b, body, n, &whole);
@@ -177,6 +180,13 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	FUZZ_CHECK(split.outlen == whole.outlen && split.done == whole.done &&
 	    split.consumed == whole.consumed && split.nuls == whole.nuls &&
 	    memcmp(split.out, whole.out, whole.outlen) == 0);
+
+	smtp_body_init(&b);
+	for (from = 0; from < n && !bytes.done; from++)
+		fuzz_call(&b, body + from, 1, &bytes);
+	FUZZ_CHECK(bytes.outlen == whole.outlen && bytes.done == whole.done &&
+	    bytes.consumed == whole.consumed && bytes.nuls == whole.nuls &&
+	    memcmp(bytes.out, whole.out, whole.outlen) == 0);
 
 	FUZZ_CHECK(whole.nuls == fuzz_count_nul(body, whole.consumed));
 	strict = fuzz_strict_end(body, n);
@@ -198,6 +208,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		fuzz_check_output(whole.out, whole.outlen, 1);
 	}
 	free(withend);
+	free(bytes.out);
 	free(split.out);
 	free(whole.out);
 	return 0;
