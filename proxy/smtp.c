@@ -568,12 +568,14 @@ smtp_body_init(smtp_body_t *b)
 }
 
 /*
- * Position of the first CR, LF or NUL at or after i in in[0..inlen), or
- * inlen. SSE2 (every x86-64) looks at 16 octets per step; elsewhere three
- * memchr calls.
+ * Copies in[i..j) to out, where j is the position of the first CR, LF or
+ * NUL at or after i in in[0..inlen), or inlen; returns j. SSE2 (every
+ * x86-64) scans and copies 16 octets per step in one pass, and may store up
+ * to 15 octets past out + (j - i) (garbage the caller overwrites; its room
+ * covers it, see smtp_body_clean). Elsewhere memchr and memcpy.
  */
 static size_t
-smtp_body_special(const uint8_t *in, size_t inlen, size_t i)
+smtp_body_copy_plain(const uint8_t *in, size_t inlen, size_t i, uint8_t *out)
 {
 #if defined(__SSE2__)
 	const __m128i cr = _mm_set1_epi8(SMTP_CR), lf = _mm_set1_epi8(SMTP_LF);
@@ -584,17 +586,22 @@ smtp_body_special(const uint8_t *in, size_t inlen, size_t i)
 		__m128i m = _mm_or_si128(_mm_or_si128(_mm_cmpeq_epi8(v, cr),
 		    _mm_cmpeq_epi8(v, lf)), _mm_cmpeq_epi8(v, zero));
 		unsigned bits = (unsigned)_mm_movemask_epi8(m);
+
+		_mm_storeu_si128((__m128i *)out, v);
 		if (bits != 0)
 			return i + (size_t)__builtin_ctz(bits);
 		i += 16;
+		out += 16;
 	}
-	for (; i < inlen; i++)
+	for (; i < inlen; i++) {
 		if (in[i] == SMTP_CR || in[i] == SMTP_LF || in[i] == 0)
 			return i;
+		*out++ = in[i];
+	}
 	return inlen;
 #else
 	const uint8_t *p = in + i;
-	size_t n = inlen - i, k = n;
+	size_t k = inlen - i;
 	const uint8_t *q;
 
 	if ((q = memchr(p, SMTP_CR, k)) != NULL)
@@ -603,24 +610,34 @@ smtp_body_special(const uint8_t *in, size_t inlen, size_t i)
 		k = (size_t)(q - p);
 	if ((q = memchr(p, 0, k)) != NULL)
 		k = (size_t)(q - p);
+	memcpy(out, p, k);
 	return i + k;
 #endif
 }
 
 /*
- * The fast path of BODY_MID: the end of the longest run from i that the
- * filter copies unchanged and leaves in BODY_MID. Such a run crosses a line
- * end only at CRLF followed by an octet that is neither '.' nor NUL (the
- * two that mean something at line start); it stops at anything else.
+ * The fast path of BODY_MID: copies to out the longest run from i that the
+ * filter passes unchanged and leaves in BODY_MID, and returns where it
+ * ends. Such a run crosses a line end only at CRLF followed by an octet that
+ * is neither '.' nor NUL (the two that mean something at line start); it
+ * stops at anything else.
+ *
+ * Room: a 16-octet store happens only with 16 input octets left from i, and
+ * the filter's output never runs more than 8 octets ahead of twice its
+ * input (SMTP_BODY_OUT_MAX), so out + 16 stays inside the caller's room.
  */
 static size_t
-smtp_body_clean(const uint8_t *in, size_t inlen, size_t i)
+smtp_body_clean(const uint8_t *in, size_t inlen, size_t i, uint8_t *out)
 {
+	const size_t start = i;
+
 	for (;;) {
-		size_t j = smtp_body_special(in, inlen, i);
+		size_t j = smtp_body_copy_plain(in, inlen, i, out + (i - start));
 		if (j + 2 >= inlen || in[j] != SMTP_CR ||
 		    in[j + 1] != SMTP_LF || in[j + 2] == '.' || in[j + 2] == 0)
 			return j;
+		out[j - start] = SMTP_CR;
+		out[j - start + 1] = SMTP_LF;
 		i = j + 2;
 	}
 }
@@ -644,8 +661,7 @@ smtp_body_filter(smtp_body_t *b, const uint8_t *in, size_t inlen,
 		case BODY_MID:
 			/* Well-formed lines in one copy; then the CR, LF or
 			 * NUL it stopped at, if any. */
-			run = smtp_body_clean(in, inlen, i) - i;
-			memcpy(out + o, in + i, run);
+			run = smtp_body_clean(in, inlen, i, out + o) - i;
 			o += run;
 			i += run;
 			if (i == inlen)
