@@ -34,9 +34,6 @@ typedef struct {
 	uint8_t data[];
 } conn_wreq_t;
 
-_Static_assert(CONN_SCRATCH_SIZE <= CONN_TLS_IN_MAX,
-    "what one read leaves must fit in tin");
-
 static void conn_read_update(conn_t *c);
 static void conn_fail(conn_t *c, const char *what, const char *detail);
 
@@ -225,8 +222,16 @@ conn_cin_keep(conn_t *c)
 		c->cpos = c->clen = 0;
 		return 0;
 	}
-	if (c->tin == NULL && (c->tin = malloc(CONN_TLS_IN_MAX)) == NULL)
-		return -1;
+	/* Usually a partial record; more when the owner stopped taking. */
+	if (c->tin != NULL && c->tin_cap < left) {
+		free(c->tin);
+		c->tin = NULL;
+	}
+	if (c->tin == NULL) {
+		c->tin_cap = left > CONN_TLS_IN_MAX ? left : CONN_TLS_IN_MAX;
+		if ((c->tin = malloc(c->tin_cap)) == NULL)
+			return -1;
+	}
 	memcpy(c->tin, c->cin + c->cpos, left);
 	c->cin = c->tin;
 	c->cpos = 0;
@@ -629,14 +634,15 @@ conn_alloc_cb(uv_handle_t *h, size_t suggested, uv_buf_t *buf)
 			return;
 		}
 		/* A partial record waits in tin: read the rest behind it.
-		 * Reading pauses before tin is full (conn_read_update). */
+		 * Reading pauses before tin is full: left stays below
+		 * CONN_TLS_IN_MAX <= tin_cap (conn_read_update). */
 		if (c->cpos > 0) {
 			memmove(c->tin, c->tin + c->cpos, left);
 			c->cpos = 0;
 			c->clen = left;
 		}
 		*buf = uv_buf_init((char *)c->tin + c->clen,
-		    (unsigned)(CONN_TLS_IN_MAX - c->clen));
+		    (unsigned)(c->tin_cap - c->clen));
 		return;
 	}
 	/* No buffer: libuv reports UV_ENOBUFS to conn_read_cb. */
@@ -789,8 +795,8 @@ conn_start_tls(conn_t *c, SSL_CTX *ctx, conn_tls_role_t role,
 	SSL_set_bio(c->ssl, bio, bio);
 	/* rbuf is not touched before the first read: keep is intact. */
 	if (unread == CONN_TLS_KEEP && nkeep > 0) {
-		if (nkeep > CONN_TLS_IN_MAX ||
-		    (c->tin = malloc(CONN_TLS_IN_MAX)) == NULL)
+		c->tin_cap = nkeep > CONN_TLS_IN_MAX ? nkeep : CONN_TLS_IN_MAX;
+		if ((c->tin = malloc(c->tin_cap)) == NULL)
 			goto err1;
 		memcpy(c->tin, keep, nkeep);
 		c->cin = c->tin;

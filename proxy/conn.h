@@ -23,14 +23,15 @@
  * also the largest TLS record's plaintext.
  */
 #define CONN_RBUF_SIZE (16 * 1024)
-/* Ciphertext read chunk (shared scratch per event loop). */
-#define CONN_SCRATCH_SIZE (64 * 1024)
+/* Ciphertext read chunk (shared scratch per event loop): large, so a bulk
+ * transfer costs few read and write calls per megabyte. */
+#define CONN_SCRATCH_SIZE (256 * 1024)
 /* Write queue marks: above HIGH the other leg stops reading; below LOW it
  * resumes (CONN_EV_DRAINED). */
 #define CONN_WQ_HIGH (256 * 1024)
 #define CONN_WQ_LOW (64 * 1024)
 /* Ciphertext buffered but not yet decrypted before the socket is paused;
- * the size of the buffer that holds what one read left over. */
+ * the least size of the buffer that holds what a read left over. */
 #define CONN_TLS_IN_MAX (64 * 1024)
 
 typedef enum {
@@ -93,7 +94,8 @@ struct conn {
 	 */
 	const uint8_t *cin;
 	size_t cpos, clen;
-	uint8_t *tin;            /* owned: CONN_TLS_IN_MAX bytes, or NULL */
+	uint8_t *tin;            /* owned: tin_cap bytes, or NULL */
+	size_t tin_cap;          /* at least CONN_TLS_IN_MAX */
 	conn_obuf_t tout;        /* ciphertext out, sent at each flush */
 
 	uint8_t *rbuf;           /* owned (from pool), NULL while idle */
