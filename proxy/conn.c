@@ -667,7 +667,8 @@ conn_read_cb(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf)
 	if (nread == UV_EOF) {
 		c->eof = 1;
 		conn_read_update(c);
-		c->cb(c, CONN_EV_EOF);
+		if (conn_take_eof(c))
+			c->cb(c, CONN_EV_EOF);
 		return;
 	}
 	if (nread < 0) {
@@ -722,7 +723,7 @@ conn_read_tls(conn_t *c, const uv_buf_t *buf, size_t nread)
 		conn_read_update(c);
 		if (conn_rsize(c))
 			c->cb(c, CONN_EV_READ);
-		if (c->open)
+		if (conn_take_eof(c))
 			c->cb(c, CONN_EV_EOF);
 		return;
 	}
@@ -732,6 +733,18 @@ conn_read_tls(conn_t *c, const uv_buf_t *buf, size_t nread)
 	}
 	conn_read_update(c);
 	c->cb(c, CONN_EV_READ);
+	/* The owner's conn_fill may have met the peer's close_notify. */
+	if (conn_take_eof(c))
+		c->cb(c, CONN_EV_EOF);
+}
+
+int
+conn_take_eof(conn_t *c)
+{
+	if (!c->open || !c->eof || c->eof_told)
+		return 0;
+	c->eof_told = 1;
+	return 1;
 }
 
 /* Starts or stops uv reading from want_read and buffer room. */

@@ -114,6 +114,7 @@ struct conn {
 	unsigned reading : 1;    /* uv_read_start in force */
 	unsigned want_read : 1;  /* owner wants input */
 	unsigned eof : 1;
+	unsigned eof_told : 1;   /* CONN_EV_EOF reported (conn_take_eof) */
 	unsigned failed : 1;
 	unsigned close_on_drain : 1;
 
@@ -205,6 +206,14 @@ void conn_consume(conn_t *c, size_t n);
  * space (no events). Returns the number of plaintext bytes added.
  */
 size_t conn_fill(conn_t *c);
+
+/*
+ * conn_take_eof returns 1, once, when the peer's end of stream has been
+ * seen but not yet reported as CONN_EV_EOF, and marks it reported. An owner
+ * that calls conn_fill outside the leg's own read event (where a
+ * close_notify found by conn_fill is reported) checks it afterwards.
+ */
+int conn_take_eof(conn_t *c);
 
 /*
  * conn_set_read says whether the owner wants input. Reading also pauses

@@ -629,6 +629,9 @@ session_update_reads(session_t *s)
 	    s->server->connected && conn_pending(s->client) < CONN_WQ_HIGH);
 }
 
+static void session_client_event(conn_t *c, conn_event_t ev);
+static void session_server_event(conn_t *c, conn_event_t ev);
+
 static void
 session_pump(session_t *s)
 {
@@ -678,6 +681,12 @@ session_pump(session_t *s)
 		return;
 	}
 	session_update_reads(s);
+	/* An end of stream that conn_fill met (a close_notify behind the
+	 * data) has no read event of its own. */
+	if (conn_take_eof(s->client))
+		session_client_event(s->client, CONN_EV_EOF);
+	else if (conn_take_eof(s->server))
+		session_server_event(s->server, CONN_EV_EOF);
 }
 
 /* Teardown ------------------------------------------------------------- */

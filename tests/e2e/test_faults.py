@@ -7,6 +7,7 @@ not finish never gets an end-of-data.
 
 import re
 import socket
+import ssl
 import struct
 import time
 
@@ -143,6 +144,93 @@ def test_client_vanishes_mid_data(make_env, case):
     # What the proxy relayed is a prefix of what was sent (tail held back
     # or not, never completed).
     assert (BODY_HEAD + tail).startswith(body) or body.startswith(BODY_HEAD), body[-40:]
+
+
+def _read_reply(sock_recv, buf):
+    """Reads one SMTP reply with sock_recv(); returns (code, rest of buf)."""
+    for _ in range(1000):
+        m = re.search(rb"(^|\r\n)(\d{3}) [^\r\n]*\r\n", buf)
+        if m:
+            return int(m.group(2)), buf[m.end():]
+        chunk = sock_recv()
+        assert chunk, buf
+        buf += chunk
+    raise AssertionError("no reply")
+
+
+def test_tls_close_notify_behind_body_closes_at_once(make_env):
+    """A TLS client sends 40 KB of body and its close_notify in one write and
+    keeps its TCP connection open. The proxy meets the close_notify while it
+    decrypts the body past its first read buffer; it must close the session
+    then (client closed in DATA, no end-of-data to the backend), not sit
+    until the idle timeout (60 s here) waiting for a TCP close."""
+    env = make_env(global_keys={"idle_timeout": "60s"})
+    s = socket.create_connection(("127.0.0.1", env.port), timeout=stplib.IO_TIMEOUT)
+    buf = b""
+    code, buf = _read_reply(lambda: s.recv(4096), buf)
+    assert code == 220
+    s.sendall(b"EHLO client.example\r\n")
+    code, buf = _read_reply(lambda: s.recv(4096), buf)
+    assert code == 250
+    s.sendall(b"STARTTLS\r\n")
+    code, buf = _read_reply(lambda: s.recv(4096), buf)
+    assert code == 220 and buf == b""
+    inc, out = ssl.MemoryBIO(), ssl.MemoryBIO()
+    obj = env.ctx().wrap_bio(inc, out, server_hostname="localhost")
+
+    def more():
+        chunk = s.recv(65536)
+        if chunk:
+            inc.write(chunk)
+        return chunk
+
+    for _ in range(100):
+        try:
+            obj.do_handshake()
+            break
+        except ssl.SSLWantReadError:
+            s.sendall(out.read())
+            assert more(), "closed in handshake"
+    s.sendall(out.read())
+
+    def tls_recv():
+        for _ in range(100):
+            try:
+                return obj.read(65536)
+            except ssl.SSLWantReadError:
+                if not more():
+                    return b""
+        return b""
+
+    plain = b""
+    for cmd in (b"EHLO client.example", b"MAIL FROM:<a@x>", b"RCPT TO:<b@y>", b"DATA"):
+        obj.write(cmd + b"\r\n")
+        s.sendall(out.read())
+        code, plain = _read_reply(tls_recv, plain)
+        assert code == (354 if cmd == b"DATA" else 250), cmd
+    body = b"Subject: close_notify\r\n\r\n" + b"x" * 78 + b"\r\n"
+    body = body * (40000 // len(body))  # > 16 KiB, one loopback segment
+    obj.write(body)
+    try:
+        obj.unwrap()
+    except ssl.SSLWantReadError:
+        pass  # close_notify written; the proxy's own is not awaited
+    s.sendall(out.read())  # body records and close_notify in one write
+    assert env.sink.wait_closed(timeout=10), env.sink.dump()
+    assert "end-of-data" not in env.sink.log(1), env.sink.dump()
+    assert env.sink.messages() == []
+    s.settimeout(10)
+    rest = b""
+    try:
+        while True:
+            chunk = s.recv(65536)
+            if not chunk:
+                break
+            rest += chunk
+    except ConnectionResetError:
+        pass
+    s.close()
+    assert no_250(rest)
 
 
 # --------------------------------------------------------------------------
