@@ -5,6 +5,7 @@ Everything listens on 127.0.0.1 only and every process started here is
 stopped by PID (terminate, wait, kill) in stop().
 """
 
+import collections
 import glob
 import os
 import re
@@ -37,14 +38,24 @@ WRAPPER = os.environ.get("STP_WRAPPER", "").split()
 VALGRIND_MARKS = re.compile(r"ERROR SUMMARY: [1-9]|definitely lost: [1-9]")
 
 
+_recent_ports = collections.deque(maxlen=64)
+
+
 def free_port():
-    """A TCP port on 127.0.0.1 that nothing listens on right now."""
-    s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    try:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-    finally:
-        s.close()
+    """A TCP port on 127.0.0.1 that nothing listens on right now, and not
+    one of the last 64 handed out in this process (the kernel may offer a
+    just-closed port again: two listeners of one proxy once got the same)."""
+    for _ in range(100):
+        s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        try:
+            s.bind(("127.0.0.1", 0))
+            port = s.getsockname()[1]
+        finally:
+            s.close()
+        if port not in _recent_ports:
+            _recent_ports.append(port)
+            return port
+    raise RuntimeError("no fresh port")
 
 
 def listening(port, host="127.0.0.1"):
