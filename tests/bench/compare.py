@@ -196,10 +196,12 @@ def proc_rss_kb(pids):
 # ---------------------------------------------------------------------------
 # Set-up: certificate, configurations, tools
 
-def make_cert(d):
-    key, cert = os.path.join(d, "server-ec.key"), os.path.join(d, "server-ec.pem")
-    subprocess.run(["openssl", "req", "-x509", "-newkey", "ec",
-                    "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes",
+def make_cert(d, kind="ec"):
+    key = os.path.join(d, "server-%s.key" % kind)
+    cert = os.path.join(d, "server-%s.pem" % kind)
+    newkey = (["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256"] if kind == "ec"
+              else ["-newkey", "rsa:2048"])
+    subprocess.run(["openssl", "req", "-x509"] + newkey + ["-nodes",
                     "-keyout", key, "-out", cert, "-days", "30",
                     "-subj", "/CN=mail.bench.test",
                     "-addext", "subjectAltName=DNS:mail.bench.test"],
@@ -582,6 +584,9 @@ def main():
     ap.add_argument("--peers", default=",".join(PEERS), help="subset of " + ",".join(PEERS))
     ap.add_argument("--only", help="workloads whose name contains one of these (comma list)")
     ap.add_argument("--no-pin", action="store_true", help="do not pin with taskset")
+    ap.add_argument("--key-type", choices=("ec", "rsa"), default="ec",
+                    help="certificate key: ec (P-256, default) or rsa (2048; a costly "
+                    "server signature makes the proxy, not the load generator, the limit)")
     ap.add_argument("--settle", type=float, default=1.0,
                     help="seconds between PARKED and the RSS reading (default 1)")
     ap.add_argument("--keep", action="store_true", help="keep the work directory")
@@ -610,7 +615,7 @@ def main():
     results = []
     t_start = time.monotonic()
     try:
-        a.cert, a.key = make_cert(a.work)
+        a.cert, a.key = make_cert(a.work, a.key_type)
         a.sink_port, a.stp_port = free_port(), free_port()
         a.nginx_port, a.auth_port = free_port(), free_port()
         a.loadgen_bin = find_loadgen(a)
@@ -674,7 +679,8 @@ def main():
         tls = next((r["loadgen"] for r in results if r["loadgen"].get("tls_version")), None)
         if tls:
             notes.append(f"TLS: {tls['tls_version']} {tls['cipher']} {tls['group']}, "
-                         "ECDSA P-256 certificate, full handshakes (no resumption)")
+                         + ("ECDSA P-256" if a.key_type == "ec" else "RSA 2048")
+                         + " certificate, full handshakes (no resumption)")
         notes.append(f"runs per cell: {a.reps}; figures are medians; "
                      f"elapsed {time.monotonic() - t_start:.0f} s")
         print(table(a, wls, results))
