@@ -1,5 +1,5 @@
 /*
- * conn: a socket leg, plaintext or TLS over memory BIOs.
+ * conn: a socket leg, plaintext or TLS through the conn's own BIO.
  *
  * Data path. Plaintext legs read straight into rbuf. TLS legs read
  * ciphertext into the loop's scratch buffer, which BoringSSL reads in place
@@ -36,7 +36,6 @@ typedef struct {
 
 static void conn_read_update(conn_t *c);
 static void conn_fail(conn_t *c, const char *what, const char *detail);
-
 
 static void *
 conn_buf_get(conn_pool_t *pool)

@@ -1,6 +1,7 @@
 /*
  * conn: one TCP leg of a session. A libuv stream, an optional BoringSSL
- * SSL* over memory BIOs (server or client role), a bounded plaintext read
+ * SSL* (server or client role) behind a BIO of the conn's own that reads
+ * ciphertext in place and collects what it writes, a bounded plaintext read
  * buffer the owner consumes from, an output buffer flushed once per turn,
  * and the count of bytes queued in the kernel-bound write queue for
  * back-pressure.
