@@ -572,7 +572,7 @@ smtp_body_init(smtp_body_t *b)
  * NUL at or after i in in[0..inlen), or inlen; returns j. SSE2 (every
  * x86-64) scans and copies 16 octets per step in one pass, and may store up
  * to 15 octets past out + (j - i) (garbage the caller overwrites; its room
- * covers it, see smtp_body_clean). Elsewhere memchr and memcpy.
+ * covers it, see smtp_body_clean). Elsewhere one octet per step.
  */
 static size_t
 smtp_body_copy_plain(const uint8_t *in, size_t inlen, size_t i, uint8_t *out)
@@ -593,26 +593,15 @@ smtp_body_copy_plain(const uint8_t *in, size_t inlen, size_t i, uint8_t *out)
 		i += 16;
 		out += 16;
 	}
+#endif
+	/* The tail, and all of it elsewhere: linear whatever the input (a
+	 * memchr per octet class would rescan the rest for each bare LF). */
 	for (; i < inlen; i++) {
 		if (in[i] == SMTP_CR || in[i] == SMTP_LF || in[i] == 0)
 			return i;
 		*out++ = in[i];
 	}
 	return inlen;
-#else
-	const uint8_t *p = in + i;
-	size_t k = inlen - i;
-	const uint8_t *q;
-
-	if ((q = memchr(p, SMTP_CR, k)) != NULL)
-		k = (size_t)(q - p);
-	if ((q = memchr(p, SMTP_LF, k)) != NULL)
-		k = (size_t)(q - p);
-	if ((q = memchr(p, 0, k)) != NULL)
-		k = (size_t)(q - p);
-	memcpy(out, p, k);
-	return i + k;
-#endif
 }
 
 /*
