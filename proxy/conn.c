@@ -549,6 +549,40 @@ conn_trim(conn_t *c)
 }
 
 /*
+ * Decrypts into dst[0..cap) what the ciphertext already received holds.
+ * Sets eof at the peer's close_notify, failed on a TLS error. Output from
+ * reading (an alert, a KeyUpdate answer) leaves with the owner's next flush.
+ */
+static size_t
+conn_tls_read(conn_t *c, uint8_t *dst, size_t cap)
+{
+	size_t added = 0;
+	int r;
+
+	while (added < cap) {
+		r = SSL_read(c->ssl, dst + added, (int)(cap - added));
+		if (r > 0) {
+			added += (size_t)r;
+			continue;
+		}
+		switch (SSL_get_error(c->ssl, r)) {
+		case SSL_ERROR_WANT_READ:
+		case SSL_ERROR_WANT_WRITE:
+			break;
+		case SSL_ERROR_ZERO_RETURN:
+			c->eof = 1;
+			break;
+		default:
+			conn_fail_ssl(c, "tls read");
+			break;
+		}
+		break;
+	}
+	c->bytes_in += added;
+	return added;
+}
+
+/*
  * Drives the handshake, then decrypts into rbuf. Reports CONN_EV_HANDSHAKE_DONE
  * once. Returns plaintext bytes added, or 0 (check c->failed).
  */
@@ -579,31 +613,41 @@ conn_tls_in(conn_t *c, int events)
 	if (conn_rbuf_need(c) == -1)
 		return 0;
 	conn_rcompact(c);
-	while (c->rlen < CONN_RBUF_SIZE) {
-		r = SSL_read(c->ssl, c->rbuf + c->rlen,
-		    (int)(CONN_RBUF_SIZE - c->rlen));
-		if (r > 0) {
-			c->rlen += (size_t)r;
-			added += (size_t)r;
-			continue;
-		}
-		switch (SSL_get_error(c->ssl, r)) {
-		case SSL_ERROR_WANT_READ:
-		case SSL_ERROR_WANT_WRITE:
-			break;
-		case SSL_ERROR_ZERO_RETURN:
-			c->eof = 1;
-			break;
-		default:
-			conn_fail_ssl(c, "tls read");
-			break;
-		}
-		break;
-	}
-	/* Output from reading (an alert, a KeyUpdate answer) leaves with the
-	 * owner's next flush. */
-	c->bytes_in += added;
+	added = conn_tls_read(c, c->rbuf + c->rlen, CONN_RBUF_SIZE - c->rlen);
+	c->rlen += added;
 	return added;
+}
+
+size_t
+conn_fill_to(conn_t *c, uint8_t *dst, size_t cap)
+{
+	size_t n;
+
+	if (c->ssl == NULL || !c->open || c->failed || !c->handshake_done ||
+	    conn_rsize(c) != 0)
+		return 0;
+	n = conn_tls_read(c, dst, cap);
+	conn_read_update(c);
+	return n;
+}
+
+void
+conn_unread(conn_t *c, const uint8_t *p, size_t n)
+{
+	if (n == 0)
+		return;
+	/* After conn_fill_to the read buffer is empty and n fits (conn.h);
+	 * bytes that cannot go back fail the leg rather than vanish. */
+	if (conn_rsize(c) != 0 || n > CONN_RBUF_SIZE) {
+		conn_fail(c, "read", "unread out of order");
+		return;
+	}
+	if (conn_rbuf_need(c) == -1)
+		return;
+	memcpy(c->rbuf, p, n);
+	c->rpos = 0;
+	c->rlen = n;
+	conn_read_update(c);
 }
 
 size_t

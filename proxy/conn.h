@@ -209,6 +209,16 @@ void conn_consume(conn_t *c, size_t n);
 size_t conn_fill(conn_t *c);
 
 /*
+ * conn_fill_to is conn_fill into the owner's dst[0..cap) instead of the read
+ * buffer, which must be empty; it lets a relay decrypt straight into the
+ * other leg's output (conn_reserve). conn_unread gives back the n <=
+ * CONN_RBUF_SIZE bytes of it the owner did not take, as unread input, ahead
+ * of anything decrypted later.
+ */
+size_t conn_fill_to(conn_t *c, uint8_t *dst, size_t cap);
+void conn_unread(conn_t *c, const uint8_t *p, size_t n);
+
+/*
  * conn_take_eof returns 1, once, when the peer's end of stream has been
  * seen but not yet reported as CONN_EV_EOF, and marks it reported. An owner
  * that calls conn_fill outside the leg's own read event (where a

@@ -525,6 +525,37 @@ session_body_input(session_t *s)
 	session_enter(s, SS_COMMAND);
 }
 
+/*
+ * The same relay without a copy, for a TLS client leg: decrypts straight
+ * into the server leg's output and keeps there the prefix that
+ * smtp_body_pass finds unchanged (well-formed lines, the common case); the
+ * rest goes back as unread input for session_body_input. Only when the read
+ * buffer is empty, so the order of the body is kept. Returns the plaintext
+ * octets taken from TLS.
+ */
+static size_t
+session_body_direct(session_t *s)
+{
+	conn_t *c = s->client;
+	uint64_t max = s->lc->dir == DIR_INBOUND ? s->lc->max_message_size : 0;
+	uint8_t *dst;
+	size_t n, k;
+
+	if (s->state != SS_BODY || c->ssl == NULL || s->body_over ||
+	    conn_rsize(c) != 0 ||
+	    (dst = conn_reserve(s->server, CONN_RBUF_SIZE)) == NULL ||
+	    (n = conn_fill_to(c, dst, CONN_RBUF_SIZE)) == 0)
+		return 0;
+	k = smtp_body_pass(&s->body, dst, n);
+	s->active_ms = uv_now(&s->px->loop);
+	if (max != 0 && s->body.octets > max + 3)
+		s->body_over = 1;
+	if (!s->body_over)
+		conn_commit(s->server, k);
+	conn_unread(c, dst + k, n - k);
+	return n;
+}
+
 static void
 session_client_input(session_t *s)
 {
@@ -647,7 +678,8 @@ session_pump(session_t *s)
 		session_client_input(s);
 		if (s->state == SS_CLOSING)
 			return;
-		more = conn_fill(s->client) + conn_fill(s->server);
+		more = session_body_direct(s) + conn_fill(s->client) +
+		    conn_fill(s->server);
 	} while (more > 0);
 
 	if (s->client_eof && s->pcount == 0) {

@@ -572,7 +572,8 @@ smtp_body_init(smtp_body_t *b)
  * NUL at or after i in in[0..inlen), or inlen; returns j. SSE2 (every
  * x86-64) scans and copies 16 octets per step in one pass, and may store up
  * to 15 octets past out + (j - i) (garbage the caller overwrites; its room
- * covers it, see smtp_body_clean). Elsewhere one octet per step.
+ * covers it, see smtp_body_clean). Elsewhere one octet per step. With out
+ * NULL it only scans.
  */
 static size_t
 smtp_body_copy_plain(const uint8_t *in, size_t inlen, size_t i, uint8_t *out)
@@ -587,11 +588,13 @@ smtp_body_copy_plain(const uint8_t *in, size_t inlen, size_t i, uint8_t *out)
 		    _mm_cmpeq_epi8(v, lf)), _mm_cmpeq_epi8(v, zero));
 		unsigned bits = (unsigned)_mm_movemask_epi8(m);
 
-		_mm_storeu_si128((__m128i *)out, v);
+		if (out != NULL) {
+			_mm_storeu_si128((__m128i *)out, v);
+			out += 16;
+		}
 		if (bits != 0)
 			return i + (size_t)__builtin_ctz(bits);
 		i += 16;
-		out += 16;
 	}
 #endif
 	/* The tail, and all of it elsewhere: linear whatever the input (a
@@ -599,17 +602,18 @@ smtp_body_copy_plain(const uint8_t *in, size_t inlen, size_t i, uint8_t *out)
 	for (; i < inlen; i++) {
 		if (in[i] == SMTP_CR || in[i] == SMTP_LF || in[i] == 0)
 			return i;
-		*out++ = in[i];
+		if (out != NULL)
+			*out++ = in[i];
 	}
 	return inlen;
 }
 
 /*
- * The fast path of BODY_MID: copies to out the longest run from i that the
- * filter passes unchanged and leaves in BODY_MID, and returns where it
- * ends. Such a run crosses a line end only at CRLF followed by an octet that
- * is neither '.' nor NUL (the two that mean something at line start); it
- * stops at anything else.
+ * The fast path of BODY_MID: copies to out (unless NULL) the longest run
+ * from i that the filter passes unchanged and leaves in BODY_MID, and
+ * returns where it ends. Such a run crosses a line end only at CRLF
+ * followed by an octet that is neither '.' nor NUL (the two that mean
+ * something at line start); it stops at anything else.
  *
  * Room: a 16-octet store happens only with 16 input octets left from i, and
  * the filter's output never runs more than 8 octets ahead of twice its
@@ -621,14 +625,37 @@ smtp_body_clean(const uint8_t *in, size_t inlen, size_t i, uint8_t *out)
 	const size_t start = i;
 
 	for (;;) {
-		size_t j = smtp_body_copy_plain(in, inlen, i, out + (i - start));
+		size_t j = smtp_body_copy_plain(in, inlen, i,
+		    out != NULL ? out + (i - start) : NULL);
 		if (j + 2 >= inlen || in[j] != SMTP_CR ||
 		    in[j + 1] != SMTP_LF || in[j + 2] == '.' || in[j + 2] == 0)
 			return j;
-		out[j - start] = SMTP_CR;
-		out[j - start + 1] = SMTP_LF;
+		if (out != NULL) {
+			out[j - start] = SMTP_CR;
+			out[j - start + 1] = SMTP_LF;
+		}
 		i = j + 2;
 	}
+}
+
+size_t
+smtp_body_pass(smtp_body_t *b, uint8_t *in, size_t inlen)
+{
+	size_t k;
+
+	if (inlen == 0)
+		return 0;
+	/* At a line start, an octet other than '.' and NUL only moves the
+	 * filter inside the line, writing nothing (BODY_BOL, BODY_BOL_FAKE). */
+	if ((b->state == BODY_BOL || b->state == BODY_BOL_FAKE) &&
+	    in[0] != '.' && in[0] != 0)
+		b->state = BODY_MID;
+	if (b->state != BODY_MID)
+		return 0;
+	/* Scan only: the output is the input, where it already is. */
+	k = smtp_body_clean(in, inlen, 0, NULL);
+	b->octets += k;
+	return k;
 }
 
 size_t

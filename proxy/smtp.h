@@ -222,4 +222,15 @@ void smtp_body_init(smtp_body_t *b);
 size_t smtp_body_filter(smtp_body_t *b, const uint8_t *in, size_t inlen,
     uint8_t *out, size_t *outlen, int *done);
 
+/*
+ * smtp_body_pass is smtp_body_filter for input that is already where its
+ * output goes: it returns the length k of the longest prefix of in[0..inlen)
+ * that the filter would copy unchanged (never the end-of-data, never a
+ * NUL, a bare CR or LF, or a line start that needs stuffing) and consumes
+ * it, so the caller keeps in[0..k) as output and filters the rest. 0 when
+ * the filter's state needs the general path first. Writes nothing that
+ * differs from what in[] already holds.
+ */
+size_t smtp_body_pass(smtp_body_t *b, uint8_t *in, size_t inlen);
+
 #endif

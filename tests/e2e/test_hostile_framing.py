@@ -325,6 +325,45 @@ def test_end_of_data_split_at_every_offset(make_env, case):
     assert sink_cmds(env).count("DATA") == n
 
 
+# One line of each kind the filter changes, starting and ending at a line
+# start: bare LF, bare CR before a dot, NUL before a dot, a stuffed line.
+FRAG_SENT = b"a\nb\r.c\r\n\x00.d\r\n..\r\n"
+FRAG_WIRE = b"a\r\nb\r\n..c\r\n..d\r\n..\r\n"
+
+
+def clean_lines(n, seed):
+    """About n octets of well-formed lines of varying length."""
+    out, i = [], 0
+    while sum(map(len, out)) < n:
+        w = 1 + (seed * 7 + i * 13) % 97
+        out.append(bytes(65 + (seed + i + j) % 26 for j in range(w)) + b"\r\n")
+        i += 1
+    return b"".join(out)
+
+
+@pytest.mark.parametrize("tls", [True, False], ids=["tls", "plain"])
+def test_large_body_fragments_past_the_first_buffer(make_env, tls):
+    """A 200 KB body sent in one write, with lines the filter must change
+    far past the first 16 KiB read buffer (where, over TLS, the proxy
+    decrypts straight into the backend's output and keeps only unchanged
+    runs there). The backend sees exactly the normalised body."""
+    env = make_env(lenient_eod=True)
+    c = start(env, tls=tls)
+    parts = [clean_lines(16000 + 977 * i, i) for i in range(6)]
+    body = b"Subject: big\r\n\r\n" + FRAG_SENT.join(parts) + b".\r\n"
+    wire = b"Subject: big\r\n\r\n" + FRAG_WIRE.join(parts) + b".\r\n"
+    expect(c.cmd("MAIL FROM:<a@x>"), 250, "2.1.0")
+    expect(c.cmd("RCPT TO:<b@y>"), 250, "2.1.5")
+    expect(c.cmd("DATA"), 354, "")
+    c.send(body)
+    expect(c.reply(), 250, "2.0.0")
+    expect(c.cmd("QUIT"), 221, "2.0.0")
+    assert env.sink.wait_closed(), env.sink.dump()
+    raw = env.sink.raw(1)
+    assert raw.count(b"DATA\r\n" + wire) == 1, len(raw)
+    assert len(env.sink.messages()) == 1
+
+
 def test_end_of_data_split_over_tls(make_env):
     """The same over TLS: every TLS record carries one octet of the end."""
     sent, stored, wire = SPLIT_CASES["mixed"]

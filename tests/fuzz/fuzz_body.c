@@ -6,7 +6,9 @@
  * is the body, fed in those pieces and then the remainder. Properties:
  * - any split gives the output, consumption, done flag and NUL count of one
  *   call, and so does feeding one octet per call (which never takes the
- *   multi-line fast path: a differential check of it); no call writes past SMTP_BODY_OUT_MAX of its input (each call's
+ *   multi-line fast path: a differential check of it), and so does taking
+ *   each piece through smtp_body_pass first (in place, unchanged) and the
+ *   filter for the rest; no call writes past SMTP_BODY_OUT_MAX of its input (each call's
  *   output buffer is exactly that large), consumes more than it was given,
  *   or stops short before done; after done every call is empty;
  * - the filter ends exactly where a strict reader does: at the first
@@ -61,6 +63,28 @@ fuzz_call(smtp_body_t *b, const uint8_t *p, size_t len, fuzz_run_t *r)
 	r->nuls = b->nuls;
 	free(out);
 	free(in);
+}
+
+/* smtp_body_pass on a copy of the piece, then the filter on the rest. */
+static void
+fuzz_pass_call(smtp_body_t *b, const uint8_t *p, size_t len, fuzz_run_t *r)
+{
+	uint8_t *in = fuzz_dup(p, len);
+	size_t k;
+
+	if (r->done) {
+		free(in);
+		fuzz_call(b, p, len, r);
+		return;
+	}
+	k = smtp_body_pass(b, in, len);
+	FUZZ_CHECK(k <= len && memcmp(in, p, len) == 0);
+	FUZZ_CHECK(memchr(in, 0, k) == NULL);
+	memcpy(r->out + r->outlen, in, k);
+	r->outlen += k;
+	r->consumed += k;
+	free(in);
+	fuzz_call(b, p + k, len - k, r);
 }
 
 static size_t
@@ -141,7 +165,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	size_t ncuts, k, from, n, strict;
 	const uint8_t *body;
-	fuzz_run_t whole = { 0 }, split = { 0 }, bytes = { 0 };
+	fuzz_run_t whole = { 0 }, split = { 0 }, bytes = { 0 }, pass = { 0 };
 	uint8_t *withend;
 	smtp_body_t b;
 
@@ -159,9 +183,10 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	whole.out = malloc(SMTP_BODY_OUT_MAX(n) + SMTP_BODY_OUT_MAX(5));
 	split.out = malloc(2 * n + 8 * (ncuts + 1));
 	bytes.out = malloc(10 * n + 1);
+	pass.out = malloc(2 * n + 8 * (ncuts + 1));
 	withend = malloc(n + 5);
 	FUZZ_CHECK(whole.out != NULL && split.out != NULL &&
-	    bytes.out != NULL && withend != NULL);
+	    bytes.out != NULL && pass.out != NULL && withend != NULL);
 
 	smtp_body_init(&b);
 	fuzz_call(&b, body, n, &whole);
@@ -180,6 +205,20 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	FUZZ_CHECK(split.outlen == whole.outlen && split.done == whole.done &&
 	    split.consumed == whole.consumed && split.nuls == whole.nuls &&
 	    memcmp(split.out, whole.out, whole.outlen) == 0);
+
+	smtp_body_init(&b);
+	for (k = 0, from = 0; k < ncuts; k++) {
+		size_t len = data[1 + k];
+
+		if (len > n - from)
+			len = n - from;
+		fuzz_pass_call(&b, body + from, len, &pass);
+		from += len;
+	}
+	fuzz_pass_call(&b, body + from, n - from, &pass);
+	FUZZ_CHECK(pass.outlen == whole.outlen && pass.done == whole.done &&
+	    pass.consumed == whole.consumed && pass.nuls == whole.nuls &&
+	    memcmp(pass.out, whole.out, whole.outlen) == 0);
 
 	smtp_body_init(&b);
 	for (from = 0; from < n && !bytes.done; from++)
@@ -209,6 +248,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	}
 	free(withend);
 	free(bytes.out);
+	free(pass.out);
 	free(split.out);
 	free(whole.out);
 	return 0;
