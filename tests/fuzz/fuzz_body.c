@@ -87,6 +87,38 @@ fuzz_pass_call(smtp_body_t *b, const uint8_t *p, size_t len, fuzz_run_t *r)
 	fuzz_call(b, p + k, len - k, r);
 }
 
+typedef void fuzz_call_fn(smtp_body_t *, const uint8_t *, size_t,
+    fuzz_run_t *);
+
+/* The body in the pieces cuts[0..ncuts) says, then the rest, through call. */
+static void
+fuzz_split(const uint8_t *cuts, size_t ncuts, const uint8_t *body, size_t n,
+    fuzz_call_fn *call, fuzz_run_t *r)
+{
+	smtp_body_t b;
+	size_t k, from = 0;
+
+	smtp_body_init(&b);
+	for (k = 0; k < ncuts; k++) {
+		size_t len = cuts[k];
+
+		if (len > n - from)
+			len = n - from;
+		call(&b, body + from, len, r);
+		from += len;
+	}
+	call(&b, body + from, n - from, r);
+}
+
+/* Two runs over the same body agree in every respect. */
+static void
+fuzz_same(const fuzz_run_t *a, const fuzz_run_t *b)
+{
+	FUZZ_CHECK(a->outlen == b->outlen && a->done == b->done &&
+	    a->consumed == b->consumed && a->nuls == b->nuls &&
+	    memcmp(a->out, b->out, b->outlen) == 0);
+}
+
 static size_t
 fuzz_count_nul(const uint8_t *p, size_t n)
 {
@@ -163,7 +195,7 @@ fuzz_wellformed(const uint8_t *p, size_t n)
 int
 LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-	size_t ncuts, k, from, n, strict;
+	size_t ncuts, from, n, strict;
 	const uint8_t *body;
 	fuzz_run_t whole = { 0 }, split = { 0 }, bytes = { 0 }, pass = { 0 };
 	uint8_t *withend;
@@ -192,40 +224,15 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	fuzz_call(&b, body, n, &whole);
 	FUZZ_CHECK(whole.outlen <= SMTP_BODY_OUT_MAX(n));
 
-	smtp_body_init(&b);
-	for (k = 0, from = 0; k < ncuts; k++) {
-		size_t len = data[1 + k];
-
-		if (len > n - from)
-			len = n - from;
-		fuzz_call(&b, body + from, len, &split);
-		from += len;
-	}
-	fuzz_call(&b, body + from, n - from, &split);
-	FUZZ_CHECK(split.outlen == whole.outlen && split.done == whole.done &&
-	    split.consumed == whole.consumed && split.nuls == whole.nuls &&
-	    memcmp(split.out, whole.out, whole.outlen) == 0);
-
-	smtp_body_init(&b);
-	for (k = 0, from = 0; k < ncuts; k++) {
-		size_t len = data[1 + k];
-
-		if (len > n - from)
-			len = n - from;
-		fuzz_pass_call(&b, body + from, len, &pass);
-		from += len;
-	}
-	fuzz_pass_call(&b, body + from, n - from, &pass);
-	FUZZ_CHECK(pass.outlen == whole.outlen && pass.done == whole.done &&
-	    pass.consumed == whole.consumed && pass.nuls == whole.nuls &&
-	    memcmp(pass.out, whole.out, whole.outlen) == 0);
+	fuzz_split(data + 1, ncuts, body, n, fuzz_call, &split);
+	fuzz_same(&split, &whole);
+	fuzz_split(data + 1, ncuts, body, n, fuzz_pass_call, &pass);
+	fuzz_same(&pass, &whole);
 
 	smtp_body_init(&b);
 	for (from = 0; from < n && !bytes.done; from++)
 		fuzz_call(&b, body + from, 1, &bytes);
-	FUZZ_CHECK(bytes.outlen == whole.outlen && bytes.done == whole.done &&
-	    bytes.consumed == whole.consumed && bytes.nuls == whole.nuls &&
-	    memcmp(bytes.out, whole.out, whole.outlen) == 0);
+	fuzz_same(&bytes, &whole);
 
 	FUZZ_CHECK(whole.nuls == fuzz_count_nul(body, whole.consumed));
 	strict = fuzz_strict_end(body, n);
