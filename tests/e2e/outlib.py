@@ -32,22 +32,6 @@ def ns_prefix(netns):
     return ["ip", "netns", "exec", netns] if netns else []
 
 
-def listening_in(pid, host, port):
-    """True when a socket listens on host:port in the network namespace of
-    process pid (read from /proc/PID/net/tcp, without connecting)."""
-    want = "%s:%04X" % ("".join("%02X" % int(b) for b in reversed(host.split("."))), port)
-    try:
-        with open("/proc/%d/net/tcp" % pid) as f:
-            next(f)
-            for line in f:
-                fields = line.split()
-                if fields[1] == want and fields[3] == "0A":
-                    return True
-    except OSError:
-        pass
-    return False
-
-
 # --------------------------------------------------------------------------
 # Proxy log lines: "ts=... level=info event=NAME key=value key="quoted \"v\"""
 
@@ -216,7 +200,7 @@ class OutProxy(stplib.Proxy):
         listens = [kv["listen"].rsplit(":", 1) for s, kv in sections
                    if s.startswith("outbound") or s.startswith("inbound")]
         deadline = time.monotonic() + stplib.START_TIMEOUT
-        while not all(listening_in(self.proc.pid, h, int(p)) for h, p in listens):
+        while not all(stplib.listening(int(p), h, pid=self.proc.pid) for h, p in listens):
             if self.proc.poll() is not None:
                 raise RuntimeError("proxy exited with %s before listening:\n%s\n%s" % (
                     self.proc.returncode, self.config_text(), self.stderr()))

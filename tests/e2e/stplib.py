@@ -58,13 +58,14 @@ def free_port():
     raise RuntimeError("no fresh port")
 
 
-def listening(port, host="127.0.0.1"):
+def listening(port, host="127.0.0.1", pid=None):
     """True when a socket listens on host:port (read from /proc, without
     connecting: a probe connection would reach the backend and show up in the
-    sink's records)."""
+    sink's records); with pid, in that process's network namespace."""
     want = "%s:%04X" % ("".join("%02X" % int(b) for b in reversed(host.split("."))), port)
+    path = "/proc/net/tcp" if pid is None else "/proc/%d/net/tcp" % pid
     try:
-        with open("/proc/net/tcp") as f:
+        with open(path) as f:
             next(f)
             for line in f:
                 fields = line.split()
