@@ -35,19 +35,6 @@ def ns_prefix(netns):
 # --------------------------------------------------------------------------
 # Proxy log lines: "ts=... level=info event=NAME key=value key="quoted \"v\"""
 
-_KV = re.compile(r'(\w+)=("(?:[^"\\]|\\.)*"|\S*)')
-
-
-def parse_log_line(line):
-    """One text log line -> dict of its fields (quotes and escapes removed)."""
-    out = {}
-    for k, v in _KV.findall(line):
-        if v.startswith('"'):
-            v = re.sub(r'\\(.)', r'\1', v[1:-1])
-        out[k] = v
-    return out
-
-
 # --------------------------------------------------------------------------
 # Test PKI for the name "localhost" beside the session PKI of mkcerts.sh
 
@@ -215,32 +202,6 @@ class OutProxy(stplib.Proxy):
                 return int(kv["listen"].rsplit(":", 1)[1])
         raise KeyError(name)
 
-    def events(self, event=None, **match):
-        """Parsed log lines, optionally only those of one event whose fields
-        equal match."""
-        out = []
-        for line in self.stderr().splitlines():
-            if not line.startswith("ts="):
-                continue
-            f = parse_log_line(line)
-            if event is not None and f.get("event") != event:
-                continue
-            if all(f.get(k) == v for k, v in match.items()):
-                out.append(f)
-        return out
-
-    def wait_event(self, event, timeout=stplib.IO_TIMEOUT, count=1, **match):
-        """Waits until count lines of event (with fields equal to match) were
-        logged; returns them, or fails the test."""
-        deadline = time.monotonic() + timeout
-        while True:
-            evs = self.events(event, **match)
-            if len(evs) >= count:
-                return evs
-            if time.monotonic() > deadline:
-                pytest.fail("no %d x event=%s %r in the proxy log within %ss" % (
-                    count, event, match, timeout), pytrace=False)
-            time.sleep(0.05)
 
 
 # --------------------------------------------------------------------------

@@ -15,6 +15,8 @@ import ssl
 import subprocess
 import time
 
+import pytest
+
 HERE = os.path.dirname(os.path.abspath(__file__))
 SOURCE_DIR = os.path.abspath(os.environ.get("STP_SOURCE_DIR") or os.path.dirname(os.path.dirname(HERE)))
 BINARY = os.path.abspath(os.environ.get("STP_BINARY")
@@ -56,6 +58,19 @@ def free_port():
             _recent_ports.append(port)
             return port
     raise RuntimeError("no fresh port")
+
+
+_KV = re.compile(r'(\w+)=("(?:[^"\\]|\\.)*"|\S*)')
+
+
+def parse_log_line(line):
+    """One text log line -> dict of its fields (quotes and escapes removed)."""
+    out = {}
+    for k, v in _KV.findall(line):
+        if v.startswith('"'):
+            v = re.sub(r'\\(.)', r'\1', v[1:-1])
+        out[k] = v
+    return out
 
 
 def listening(port, host="127.0.0.1", pid=None):
@@ -296,6 +311,37 @@ class Proxy:
                 return f.read().decode("utf-8", "replace")
         except OSError:
             return ""
+
+    EVENT_TIMEOUT = IO_TIMEOUT
+
+    def events(self, event=None, **match):
+        """Parsed log lines, optionally only those of one event whose fields
+        equal match."""
+        out = []
+        for line in self.stderr().splitlines():
+            if not line.startswith("ts="):
+                continue
+            f = parse_log_line(line)
+            if event is not None and f.get("event") != event:
+                continue
+            if all(f.get(k) == v for k, v in match.items()):
+                out.append(f)
+        return out
+
+    def wait_event(self, event, timeout=None, count=1, **match):
+        """Waits until count lines of event (with fields equal to match) were
+        logged (within EVENT_TIMEOUT unless timeout); returns them, or fails
+        the test."""
+        timeout = self.EVENT_TIMEOUT if timeout is None else timeout
+        deadline = time.monotonic() + timeout
+        while True:
+            evs = self.events(event, **match)
+            if len(evs) >= count:
+                return evs
+            if time.monotonic() > deadline:
+                pytest.fail("no %d x event=%s %r in the proxy log within %ss" % (
+                    count, event, match, timeout), pytrace=False)
+            time.sleep(0.05)
 
     def stop(self):
         """Stops the proxy; returns a list of problems (crash, sanitizer

@@ -25,7 +25,6 @@ import time
 import pytest
 
 import stplib
-from outlib import parse_log_line
 
 PROMTOOL = shutil.which("promtool") or "/usr/bin/promtool"
 
@@ -193,6 +192,8 @@ class OpsProxy(stplib.Proxy):
     the proxy itself (signal()) may let it exit; teardown then checks only
     for sanitizer reports, not for "died"."""
 
+    EVENT_TIMEOUT = SOON  # logs: events come within this
+
     def __init__(self, workdir, certs, listeners, global_keys=None, certpairs=None,
                  name="proxy"):
         self.certs = certs
@@ -250,29 +251,6 @@ class OpsProxy(stplib.Proxy):
                 problems.append("sanitizer report in proxy stderr: %r" % mark)
         return problems
 
-    # -- logs ------------------------------------------------------------
-    def events(self, event=None, **match):
-        out = []
-        for line in self.stderr().splitlines():
-            if not line.startswith("ts="):
-                continue
-            f = parse_log_line(line)
-            if event is not None and f.get("event") != event:
-                continue
-            if all(f.get(k) == v for k, v in match.items()):
-                out.append(f)
-        return out
-
-    def wait_event(self, event, timeout=SOON, count=1, **match):
-        deadline = time.monotonic() + timeout
-        while True:
-            evs = self.events(event, **match)
-            if len(evs) >= count:
-                return evs
-            if time.monotonic() > deadline:
-                pytest.fail("no %d x event=%s %r in the proxy log within %ss" % (
-                    count, event, match, timeout), pytrace=False)
-            time.sleep(0.05)
 
 
 def _track(request, obj):
