@@ -57,7 +57,7 @@ import sys
 import threading
 import time
 
-from peerlib import Counters, escape, serve
+from peerlib import Counters, PeerSession, escape, serve
 
 MODES = ("normal", "no-starttls", "refuse-starttls", "abort-handshake",
          "garbage-handshake", "stall-handshake", "inject", "inject-late", "starttls-in-tls", "split",
@@ -72,25 +72,16 @@ class Closed(Exception):
     pass
 
 
-class Session:
+class Session(PeerSession):
     """One connection, handled by its own thread."""
 
     def __init__(self, sock, peer, opts, counters, ctx, sni_seen):
-        self.sock = sock
-        self.peer = peer
-        self.opts = opts
+        super().__init__(sock, peer, opts, counters)
         self.modes = opts.modes
-        self.counters = counters
         self.ctx = ctx
         self.sni_seen = sni_seen
-        self.n = counters.next_conn()
-        base = os.path.join(opts.dir, "conn-%d" % self.n)
-        self.base = base
-        self.log = open(base + ".log", "a", buffering=1)
-        self.raw = {"plain": open(base + ".plain.raw", "ab", buffering=0)}
+        self.raw = {"plain": open(self.base + ".plain.raw", "ab", buffering=0)}
         self.phase = "plain"
-        self.buf = b""
-        self.closed = False
         self.tls_version = None
         self.cipher = None
         self.sni = None
@@ -102,33 +93,12 @@ class Session:
         self.rcpts = []
 
     # -- output --------------------------------------------------------
-    def note(self, text):
-        self.log.write(text + "\n")
-
-    def send_raw(self, wire):
-        if self.opts.dribble > 0:
-            for i in range(len(wire)):
-                self.sock.sendall(wire[i:i + 1])
-                time.sleep(self.opts.dribble / 1000.0)
-        else:
-            self.sock.sendall(wire)
-
     def reply(self, text):
         """text: one or more lines separated by \\n, without CRLF."""
         lines = text.split("\n")
         for line in lines:
             self.note("%s S: %s" % (self.phase, line))
         self.send_raw("".join(line + "\r\n" for line in lines).encode())
-
-    def close(self, why):
-        if self.closed:
-            return
-        self.closed = True
-        self.note("event close " + why)
-        try:
-            self.sock.close()
-        except OSError:
-            pass
 
     # -- input ---------------------------------------------------------
     def fill(self):

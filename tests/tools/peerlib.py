@@ -42,6 +42,44 @@ class Counters:
             return self.msg
 
 
+class PeerSession:
+    """What a connection thread of sink.py and mx.py shares: its number,
+    the conn-N.log record, sending (dribbled with --dribble) and an
+    idempotent close."""
+
+    def __init__(self, sock, peer, opts, counters):
+        self.sock = sock
+        self.peer = peer
+        self.opts = opts
+        self.counters = counters
+        self.n = counters.next_conn()
+        self.base = os.path.join(opts.dir, "conn-%d" % self.n)
+        self.log = open(self.base + ".log", "a", buffering=1)
+        self.buf = b""
+        self.closed = False
+
+    def note(self, text):
+        self.log.write(text + "\n")
+
+    def send_raw(self, wire):
+        if self.opts.dribble > 0:
+            for i in range(len(wire)):
+                self.sock.sendall(wire[i:i + 1])
+                time.sleep(self.opts.dribble / 1000.0)
+        else:
+            self.sock.sendall(wire)
+
+    def close(self, why):
+        if self.closed:
+            return
+        self.closed = True
+        self.note("event close " + why)
+        try:
+            self.sock.close()
+        except OSError:
+            pass
+
+
 def escape(b):
     """Bytes -> printable one-line text for the logs."""
     out = []

@@ -61,7 +61,7 @@ import re
 import sys
 import time
 
-from peerlib import Counters, escape, serve
+from peerlib import Counters, PeerSession, escape, serve
 
 DEFAULT_EHLO = "PIPELINING,SIZE 10240000,8BITMIME,AUTH PLAIN LOGIN,STARTTLS,CHUNKING"
 MAX_LINE = 64 * 1024  # far above RFC 5321's 1000; a longer "line" is a protocol error
@@ -69,55 +69,28 @@ FAULTS = ("close-in-data", "no-eod-reply", "banner-554", "close-on-connect",
           "no-banner", "slow")
 
 
-class Session:
+class Session(PeerSession):
     """One client connection, handled by its own thread."""
 
     def __init__(self, sock, peer, opts, counters):
-        self.sock = sock
-        self.peer = peer
-        self.opts = opts
-        self.counters = counters
-        self.n = counters.next_conn()
-        base = os.path.join(opts.dir, "conn-%d" % self.n)
-        self.raw = open(base + ".raw", "ab", buffering=0)
-        self.log = open(base + ".log", "a", buffering=1)
-        self.buf = b""
+        super().__init__(sock, peer, opts, counters)
+        self.raw = open(self.base + ".raw", "ab", buffering=0)
         self.mode = "cmd"        # cmd | data | bdat | auth-plain | auth-login-user | auth-login-pass
         self.data = []           # body lines of the message in progress
         self.bdat_left = 0
         self.bdat_last = False
         self.bdat_chunks = []
         self.data_bytes = 0
-        self.closed = False
         self.lenient = b""       # --lenient-eod: body so far, NULs removed
         self.proxy_done = not opts.proxy_protocol
 
     # -- output --------------------------------------------------------
-    def note(self, text):
-        self.log.write(text + "\n")
-
     def reply(self, text):
         """text: one or more lines separated by \n, without CRLF."""
         lines = text.split("\n")
         for line in lines:
             self.note("S: " + line)
-        wire = "".join(line + "\r\n" for line in lines).encode()
-        if self.opts.dribble > 0:
-            for i in range(len(wire)):
-                self.sock.sendall(wire[i:i + 1])
-                time.sleep(self.opts.dribble / 1000.0)
-        else:
-            self.sock.sendall(wire)
-
-    def close(self, why):
-        if self.closed:
-            return
-        self.closed = True
-        self.note("event close " + why)
-        try:
-            self.sock.close()
-        except OSError:
-            pass
+        self.send_raw("".join(line + "\r\n" for line in lines).encode())
 
     # -- main loop -----------------------------------------------------
     def run(self):
