@@ -17,18 +17,41 @@
 /* Kernel accept queue (listen(2) backlog). */
 #define LISTENER_BACKLOG 511
 
+/* Out of descriptors, how long a listener stays closed before it retries. */
+#define LISTENER_RETRY_MS 250
+
+static int listener_listen(listener_t *l);
+static void listener_handle_closed(uv_handle_t *h);
+static void listener_retry_cb(uv_timer_t *t);
+
 static void
 listener_connection_cb(uv_stream_t *server, int status)
 {
 	listener_t *l = server->data;
+	const char *name = l->px->rt->cfg->listeners[l->idx].name;
 
+	if (status == UV_EMFILE || status == UV_ENFILE) {
+		/*
+		 * libuv sheds a waiting connection with its reserve
+		 * descriptor. Once another worker thread has taken the slot
+		 * that frees, it has none, and calls us again and again inside
+		 * one callback until a descriptor frees (seen: hundreds of
+		 * calls a millisecond, a core busy). Closing the socket ends
+		 * that and refuses new connections, which is right with no
+		 * descriptor to serve them; the retry timer opens it again.
+		 */
+		if (l->open) {
+			log_event(LOG_WARN, "accept_paused", "listener", name,
+			    "error", uv_strerror(status), NULL);
+			l->open = 0;
+			uv_close((uv_handle_t *)&l->tcp,
+			    listener_handle_closed);
+		}
+		return;
+	}
 	if (status < 0) {
-		/* EMFILE and the like: libuv closes the connection with its
-		 * reserve descriptor, so the loop does not spin; sessions in
-		 * flight are untouched. */
-		log_event(LOG_WARN, "accept_failed", "listener",
-		    l->px->rt->cfg->listeners[l->idx].name, "error",
-		    uv_strerror(status), NULL);
+		log_event(LOG_WARN, "accept_failed", "listener", name,
+		    "error", uv_strerror(status), NULL);
 		return;
 	}
 	session_accept(l);
@@ -58,19 +81,80 @@ listener_socket(const config_addr_t *a)
 }
 
 static void
-listener_close_cb(uv_handle_t *h)
+listener_handle_closed(uv_handle_t *h)
 {
-	free(h->data);
+	listener_t *l = h->data;
+
+	if (--l->handles == 0 && l->closing) {
+		free(l);
+		return;
+	}
+	/* The socket closed for want of descriptors: try again later. */
+	if (h == (uv_handle_t *)&l->tcp && !l->closing)
+		uv_timer_start(&l->retry, listener_retry_cb, LISTENER_RETRY_MS,
+		    0);
+}
+
+static void
+listener_retry_cb(uv_timer_t *t)
+{
+	listener_t *l = t->data;
+
+	if (l->closing)
+		return;
+	if (listener_listen(l) == 0)
+		log_event(LOG_INFO, "accept_resumed", "listener",
+		    l->px->rt->cfg->listeners[l->idx].name, NULL);
+	else if (l->handles == 1)
+		/* Not even a socket (still no descriptor): later. A socket
+		 * that was made is closing; its close starts the timer. */
+		uv_timer_start(&l->retry, listener_retry_cb, LISTENER_RETRY_MS,
+		    0);
+}
+
+/*
+ * Opens the socket and listens on l->tcp. Returns 0, or -1 with errno (a
+ * handle that was made is closing then).
+ */
+static int
+listener_listen(listener_t *l)
+{
+	int fd;
+
+	if ((fd = listener_socket(&l->addr)) == -1)
+		return -1;
+	if (uv_tcp_init(&l->px->loop, &l->tcp) != 0) {
+		close(fd);
+		errno = ENOMEM;
+		return -1;
+	}
+	l->tcp.data = l;
+	l->handles++;
+	if (uv_tcp_open(&l->tcp, fd) != 0) {
+		close(fd);
+		uv_close((uv_handle_t *)&l->tcp, listener_handle_closed);
+		errno = EINVAL;
+		return -1;
+	}
+	if (uv_listen((uv_stream_t *)&l->tcp, LISTENER_BACKLOG,
+	    listener_connection_cb) != 0) {
+		uv_close((uv_handle_t *)&l->tcp, listener_handle_closed);
+		errno = EINVAL;
+		return -1;
+	}
+	l->open = 1;
+	return 0;
 }
 
 static void
 listener_close(listener_t *l)
 {
+	l->closing = 1;
 	if (l->open) {
 		l->open = 0;
-		uv_close((uv_handle_t *)&l->tcp, listener_close_cb);
-	} else
-		free(l);
+		uv_close((uv_handle_t *)&l->tcp, listener_handle_closed);
+	}
+	uv_close((uv_handle_t *)&l->retry, listener_handle_closed);
 }
 
 static listener_t *
@@ -78,29 +162,22 @@ listener_open(proxy_t *px, int idx)
 {
 	const config_listener_t *lc = &px->rt->cfg->listeners[idx];
 	listener_t *l;
-	int fd;
 
 	if ((l = calloc(1, sizeof(*l))) == NULL)
 		return NULL;
 	l->px = px;
 	l->idx = idx;
-	if ((fd = listener_socket(&lc->listen)) == -1) {
+	l->addr = lc->listen;
+	l->addr.host = NULL; /* the runtime's; only addr is compared */
+	if (uv_timer_init(&px->loop, &l->retry) != 0) {
+		free(l);
+		return NULL;
+	}
+	l->retry.data = l;
+	l->handles = 1;
+	if (listener_listen(l) == -1) {
 		log_event(LOG_ERROR, "listen_failed", "listener", lc->name,
 		    "address", lc->listen.host, "error", strerror(errno), NULL);
-		free(l);
-		return NULL;
-	}
-	if (uv_tcp_init(&px->loop, &l->tcp) != 0) {
-		close(fd);
-		free(l);
-		return NULL;
-	}
-	l->tcp.data = l;
-	l->open = 1;
-	if (uv_tcp_open(&l->tcp, fd) != 0 || uv_listen((uv_stream_t *)&l->tcp,
-	    LISTENER_BACKLOG, listener_connection_cb) != 0) {
-		log_event(LOG_ERROR, "listen_failed", "listener", lc->name,
-		    "address", lc->listen.host, NULL);
 		listener_close(l);
 		return NULL;
 	}
@@ -130,18 +207,9 @@ listener_reconcile(proxy_t *px)
 		listener_t *l = NULL;
 		for (int i = 0; i < px->nlisteners; i++) {
 			listener_t *o = px->listeners[i];
-			/* The old index's address is in the old runtime; the
-			 * socket knows its own. */
-			struct sockaddr_storage ss;
-			int len = sizeof(ss);
-			config_addr_t oa;
-			if (o->seen || uv_tcp_getsockname(&o->tcp,
-			    (struct sockaddr *)&ss, &len) != 0)
-				continue;
-			memset(&oa, 0, sizeof(oa));
-			memcpy(&oa.addr, &ss, (size_t)len);
-			oa.addrlen = (socklen_t)len;
-			if (listener_same_addr(&oa,
+			/* One closed for want of descriptors is kept too: its
+			 * retry opens the same address again. */
+			if (!o->seen && listener_same_addr(&o->addr,
 			    &cfg->listeners[j].listen)) {
 				l = o;
 				break;

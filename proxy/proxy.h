@@ -32,12 +32,19 @@ typedef struct {
 	char hostname[256];            /* for the proxy's own EHLO */
 } shared_t;
 
-/* One listening socket of a worker. Freed in its close callback. */
+/*
+ * One listening socket of a worker. Out of descriptors it closes the socket
+ * and reopens it from the retry timer. Freed once both handles closed.
+ */
 typedef struct {
 	uv_tcp_t tcp;
+	uv_timer_t retry;              /* reopens after EMFILE/ENFILE */
 	proxy_t *px;                   /* borrowed */
 	int idx;                       /* listener index in px->rt->cfg */
-	int open;
+	config_addr_t addr;            /* what it listens on (host unset) */
+	int open;                      /* tcp is listening (not closing) */
+	int handles;                   /* uv handles not yet closed */
+	int closing;                   /* listener_close called */
 	int seen;                      /* kept by the current reconcile */
 } listener_t;
 
