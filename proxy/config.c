@@ -92,6 +92,7 @@ enum {
 	K_XCLIENT,
 	K_ACCEPT_PROXY,
 	K_ACCEPT_FROM,
+	K_ALLOW_COMMANDS,
 	K_COUNT
 };
 
@@ -922,6 +923,106 @@ set_accept_from(cfg_parse_t *p, const char *v)
 	return l->naccept_from > 0 ? 0 : -1;
 }
 
+/*
+ * Verbs allow_commands may not name. The proxy handles the first four itself
+ * (or must never let a client send them: XCLIENT and XFORWARD would let it
+ * choose the address the backend believes); the rest are relayed already, so
+ * naming one is a mistake worth reporting rather than a no-op.
+ */
+static const struct {
+	const char *verb;
+	int builtin;            /* 1: always relayed; 0: never forwarded */
+} cfg_verbs_reserved[] = {
+	{ "STARTTLS", 0 }, { "BDAT", 0 }, { "XCLIENT", 0 }, { "XFORWARD", 0 },
+	{ "HELO", 1 }, { "EHLO", 1 }, { "MAIL", 1 }, { "RCPT", 1 },
+	{ "DATA", 1 }, { "RSET", 1 }, { "NOOP", 1 }, { "QUIT", 1 },
+	{ "VRFY", 1 }, { "EXPN", 1 }, { "HELP", 1 }, { "ETRN", 1 },
+	{ "AUTH", 1 },
+};
+
+/* cfg_verb: RFC 5321 4.1.1 verbs, letters first; 1*32 ALPHA/DIGIT/"-". */
+static int
+cfg_verb(const char *s, size_t n, char out[CONFIG_VERB_MAX + 1])
+{
+	size_t i;
+
+	if (n == 0 || n > CONFIG_VERB_MAX || !isalpha((unsigned char)s[0]))
+		return -1;
+	for (i = 0; i < n; i++) {
+		if (!isalnum((unsigned char)s[i]) && s[i] != '-')
+			return -1;
+		out[i] = (char)toupper((unsigned char)s[i]);
+	}
+	out[n] = '\0';
+	return 0;
+}
+
+/*
+ * set_allow_commands reads the whole list or nothing, so a list with a
+ * mistake leaves no half of it in force. Problems with one verb are
+ * reported here, naming the verb; -1 only for a value with no verb at all.
+ */
+static int
+set_allow_commands(cfg_parse_t *p, const char *v)
+{
+	static const char sep[] = " \t,";
+	config_listener_t *l = cfg_listener(p);
+	char verbs[CONFIG_MAX_ALLOW][CONFIG_VERB_MAX + 1];
+	int n = 0, bad = 0, i;
+	size_t len, r;
+
+	for (v += strspn(v, sep); *v != '\0'; v += strspn(v, sep)) {
+		char verb[CONFIG_VERB_MAX + 1];
+
+		len = strcspn(v, sep);
+		if (cfg_verb(v, len, verb) == -1) {
+			cfg_err(p, p->lineno, "allow_commands: bad verb '%.*s' "
+			    "(1 to %d letters, digits or '-', starting with a "
+			    "letter)", (int)(len > 64 ? 64 : len), v,
+			    CONFIG_VERB_MAX);
+			bad = 1;
+			v += len;
+			continue;
+		}
+		v += len;
+		for (r = 0; r < sizeof cfg_verbs_reserved /
+		    sizeof cfg_verbs_reserved[0]; r++)
+			if (strcmp(verb, cfg_verbs_reserved[r].verb) == 0)
+				break;
+		if (r < sizeof cfg_verbs_reserved /
+		    sizeof cfg_verbs_reserved[0]) {
+			cfg_err(p, p->lineno, cfg_verbs_reserved[r].builtin ?
+			    "allow_commands: %s is always relayed; leave it out" :
+			    "allow_commands: %s is handled by the proxy and is "
+			    "never forwarded", verb);
+			bad = 1;
+			continue;
+		}
+		for (i = 0; i < n; i++)
+			if (strcmp(verbs[i], verb) == 0)
+				break;
+		if (i < n) {
+			cfg_err(p, p->lineno, "allow_commands: duplicate verb %s",
+			    verb);
+			bad = 1;
+			continue;
+		}
+		if (n == CONFIG_MAX_ALLOW) {
+			cfg_err(p, p->lineno, "allow_commands: too many verbs "
+			    "(at most %d)", CONFIG_MAX_ALLOW);
+			return 0;
+		}
+		memcpy(verbs[n++], verb, sizeof verb);
+	}
+	if (bad)
+		return 0;
+	if (n == 0)
+		return -1;
+	memcpy(l->allow_commands, verbs, sizeof verbs);
+	l->nallow_commands = n;
+	return 0;
+}
+
 int
 config_cidr_match(const config_cidr_t *nets, int n,
     const struct sockaddr *addr)
@@ -1069,6 +1170,8 @@ static const cfg_key_t cfg_keys[K_COUNT] = {
 	[K_ACCEPT_FROM] = { "accept_proxy_from", IN, set_accept_from,
 	    "networks such as 10.0.0.0/8 or ::1/128, separated by spaces or "
 	    "commas, at most 32", 0 },
+	[K_ALLOW_COMMANDS] = { "allow_commands", IN | OUT, set_allow_commands,
+	    "SMTP verbs separated by spaces or commas", 0 },
 };
 
 #undef G

@@ -19,6 +19,8 @@
 #define CONFIG_MAX_POLICIES 4096
 #define CONFIG_MAX_MATCH 16       /* names in one policy's match = */
 #define CONFIG_MAX_CIDRS 32       /* networks in accept_proxy_from */
+#define CONFIG_MAX_ALLOW 16       /* verbs in allow_commands */
+#define CONFIG_VERB_MAX 32        /* one verb in allow_commands */
 
 typedef enum { DIR_INBOUND, DIR_OUTBOUND } direction_t;
 
@@ -69,6 +71,12 @@ typedef struct {
 	int accept_proxy;                      /* PROXY header from a balancer */
 	config_cidr_t accept_from[CONFIG_MAX_CIDRS];
 	int naccept_from;
+
+	/* both: extra SMTP verbs let through (upper case, NUL-terminated),
+	 * beyond the ones the proxy always relays; never one it handles itself
+	 * (STARTTLS, BDAT, XCLIENT, XFORWARD) */
+	char allow_commands[CONFIG_MAX_ALLOW][CONFIG_VERB_MAX + 1];
+	int nallow_commands;
 
 	/* both: minimum TLS version as a BoringSSL constant (default TLS1_2_VERSION
 	 * = 0x0303; "1.2" -> 0x0303, "1.3" -> 0x0304) */

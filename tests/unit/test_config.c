@@ -750,6 +750,102 @@ test_policy(void)
 }
 
 static void
+test_allow_commands(void)
+{
+	char text[2048];
+	config_t *cfg;
+
+	snprintf(text, sizeof text, "%s"
+	    "allow_commands = atrn, X-Foo\tturn,,Z9\n"
+	    "[outbound]\n"
+	    "listen = 127.0.0.1:10587\n"
+	    "mode = relay\n"
+	    "relay = 127.0.0.1:2525\n"
+	    "allow_commands = ATRN\n", minimal_inbound);
+	cfg = load_ok(text);
+	if (cfg != NULL) {
+		const config_listener_t *l = &cfg->listeners[0];
+
+		CHECK_EQ_INT(l->nallow_commands, 4);
+		CHECK_STR(l->allow_commands[0], "ATRN");
+		CHECK_STR(l->allow_commands[1], "X-FOO");
+		CHECK_STR(l->allow_commands[2], "TURN");
+		CHECK_STR(l->allow_commands[3], "Z9");
+		CHECK_EQ_INT(cfg->listeners[1].nallow_commands, 1);
+		CHECK_STR(cfg->listeners[1].allow_commands[0], "ATRN");
+	}
+	config_free(cfg);
+
+	/* 32 characters pass, 33 do not; 16 verbs pass, 17 do not. */
+	snprintf(text, sizeof text, "%s"
+	    "allow_commands = A234567890123456789012345678901B "
+	    "a b c d e f g h i j k l m n o\n", minimal_inbound);
+	cfg = load_ok(text);
+	if (cfg != NULL) {
+		CHECK_EQ_INT(cfg->listeners[0].nallow_commands, 16);
+		CHECK_STR(cfg->listeners[0].allow_commands[0],
+		    "A234567890123456789012345678901B");
+	}
+	config_free(cfg);
+
+	snprintf(text, sizeof text, "%s"
+	    "allow_commands = A234567890123456789012345678901BC\n",
+	    minimal_inbound);
+	load_bad(text, 0, "F:5: allow_commands: bad verb "
+	    "'A234567890123456789012345678901BC' (1 to 32 letters, digits or "
+	    "'-', starting with a letter)\n");
+	snprintf(text, sizeof text, "%s"
+	    "allow_commands = a b c d e f g h i j k l m n o p q\n",
+	    minimal_inbound);
+	load_bad(text, 0, "F:5: allow_commands: too many verbs (at most 16)\n");
+
+	snprintf(text, sizeof text, "%s"
+	    "allow_commands = 9X -A A_B X.Y ok\n"        /* 5 */
+	    "[inbound:b]\n"                              /* 6 */
+	    "listen = 127.0.0.1:10026\n"
+	    "backend = 127.0.0.1:2525\n"
+	    "tls = off\n"
+	    "allow_commands = ATRN atrn StartTLS bdat xclient XFORWARD\n"
+	    "[inbound:c]\n"                              /* 11 */
+	    "listen = 127.0.0.1:10027\n"
+	    "backend = 127.0.0.1:2525\n"
+	    "tls = off\n"
+	    "allow_commands = mail, ehlo AUTH etrn\n"   /* 15 */
+	    "allow_commands = ATRN\n"                   /* 16 */
+	    "[outbound]\n"                              /* 17 */
+	    "listen = 127.0.0.1:10587\n"
+	    "mode = relay\n"
+	    "relay = 127.0.0.1:2525\n"
+	    "allow_commands = , ,\n", minimal_inbound); /* 21 */
+	load_bad(text, 0,
+	    "F:5: allow_commands: bad verb '9X' (1 to 32 letters, digits or "
+	    "'-', starting with a letter)\n"
+	    "F:5: allow_commands: bad verb '-A' (1 to 32 letters, digits or "
+	    "'-', starting with a letter)\n"
+	    "F:5: allow_commands: bad verb 'A_B' (1 to 32 letters, digits or "
+	    "'-', starting with a letter)\n"
+	    "F:5: allow_commands: bad verb 'X.Y' (1 to 32 letters, digits or "
+	    "'-', starting with a letter)\n"
+	    "F:10: allow_commands: duplicate verb ATRN\n"
+	    "F:10: allow_commands: STARTTLS is handled by the proxy and is "
+	    "never forwarded\n"
+	    "F:10: allow_commands: BDAT is handled by the proxy and is never "
+	    "forwarded\n"
+	    "F:10: allow_commands: XCLIENT is handled by the proxy and is "
+	    "never forwarded\n"
+	    "F:10: allow_commands: XFORWARD is handled by the proxy and is "
+	    "never forwarded\n"
+	    "F:15: allow_commands: MAIL is always relayed; leave it out\n"
+	    "F:15: allow_commands: EHLO is always relayed; leave it out\n"
+	    "F:15: allow_commands: AUTH is always relayed; leave it out\n"
+	    "F:15: allow_commands: ETRN is always relayed; leave it out\n"
+	    "F:16: duplicate key 'allow_commands' in [inbound:c] "
+	    "(first at line 15)\n"
+	    "F:21: bad value for allow_commands: ', ,' (expected SMTP verbs "
+	    "separated by spaces or commas)\n");
+}
+
+static void
 test_duplicates(void)
 {
 	load_bad("[global]\n"
@@ -1034,6 +1130,7 @@ main(void)
 	RUN(test_unresolvable);
 	RUN(test_transparent);
 	RUN(test_policy);
+	RUN(test_allow_commands);
 	RUN(test_duplicates);
 	RUN(test_syntax);
 	RUN(test_unreadable);
