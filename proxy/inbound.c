@@ -11,8 +11,9 @@
  *   TLS could have left state there, so nothing from before TLS survives
  *   (CVE-2011-0411 class). The client's required new EHLO resets it too
  *   (RFC 5321 4.1.4); RSET covers backends that do not.
- * - require_tls refuses mail commands before TLS; AUTH is neither offered
- *   nor accepted before TLS when hide_auth_before_tls.
+ * - require_tls answers only EHLO, HELO, STARTTLS, NOOP, RSET and QUIT
+ *   before TLS; AUTH is neither offered nor accepted before TLS when
+ *   hide_auth_before_tls.
  */
 #include <stdio.h>
 #include <string.h>
@@ -50,11 +51,13 @@ static const char R_TOO_BIG[] =
 static const char R_NO_XCLIENT[] =
     "421 4.3.0 Service not available, closing connection\r\n";
 
-void
+static void
 inbound_start(session_t *s)
 {
 	size_t discarded;
 
+	snprintf(s->dest_str, sizeof(s->dest_str), "%s:%u",
+	    s->lc->backend.host, s->lc->backend.port);
 	if (s->lc->in_tls == IN_TLS_IMPLICIT) {
 		/* SMTPS (RFC 8314): the handshake comes before the banner. */
 		session_enter(s, SS_TLS_ACCEPT);
@@ -71,7 +74,7 @@ inbound_start(session_t *s)
 	    0);
 }
 
-void
+static void
 inbound_client_tls_done(session_t *s)
 {
 	if (s->state == SS_TLS_ACCEPT) {
@@ -84,22 +87,19 @@ inbound_client_tls_done(session_t *s)
 	session_enter(s, SS_COMMAND);
 }
 
-unsigned
+static unsigned
 inbound_ehlo_flags(session_t *s)
 {
-	unsigned f = SMTP_EHLO_DEL_CHUNKING | SMTP_EHLO_DEL_XCLIENT;
-
 	if (s->tls || s->lc->in_tls == IN_TLS_OFF)
-		return f | SMTP_EHLO_DEL_STARTTLS;
-	f |= SMTP_EHLO_ADD_STARTTLS;
+		return SMTP_EHLO_KEEP_AUTH;
 	STATS_INC(s->st->tls[TLSEV_OFFERED]);
 	if (s->lc->hide_auth_before_tls || s->lc->require_tls)
-		f |= SMTP_EHLO_DEL_AUTH;
-	return f;
+		return SMTP_EHLO_ADD_STARTTLS;
+	return SMTP_EHLO_ADD_STARTTLS | SMTP_EHLO_KEEP_AUTH;
 }
 
 /* The STARTTLS switch, once every earlier reply has been relayed. */
-void
+static void
 inbound_starttls_go(session_t *s)
 {
 	size_t discarded = 0;
@@ -133,7 +133,7 @@ inbound_starttls_go(session_t *s)
  * from accept_proxy_from networks (checked at accept). What it says
  * replaces the peer address for limits, logs and the backend.
  */
-void
+static void
 inbound_proxy_header(session_t *s)
 {
 	proxyproto_addr_t a;
@@ -169,7 +169,7 @@ inbound_proxy_header(session_t *s)
  * header that cannot say who the client is would make the backend see the
  * proxy instead (the open-relay risk): such a session is refused.
  */
-void
+static int
 inbound_server_connected(session_t *s)
 {
 	proxyproto_addr_t a;
@@ -178,7 +178,7 @@ inbound_server_connected(session_t *s)
 	int r = -1;
 
 	if (s->lc->proxy_protocol == PROXY_PROTO_OFF)
-		return;
+		return 0;
 	if (proxyproto_addr_set(&a, (const struct sockaddr *)&s->client_addr,
 	    (const struct sockaddr *)&s->client_local) == 0) {
 		if (s->lc->proxy_protocol == PROXY_PROTO_V1)
@@ -197,13 +197,14 @@ inbound_server_connected(session_t *s)
 		session_reply(s, R_NO_XCLIENT);
 		session_close(s, CR_INTERNAL, "no PROXY header for this client",
 		    1);
-		return;
+		return 0;
 	}
 	conn_write(s->server, buf, n);
+	return 0;
 }
 
 /* The banner is relayed; with xclient the proxy speaks first. */
-void
+static void
 inbound_greeting_done(session_t *s)
 {
 	if (!s->lc->xclient || s->last_code != 220)
@@ -229,7 +230,7 @@ inbound_xclient_send(session_t *s)
 	session_pend_push(s, PEND_INTERNAL, STEP_XC_CMD, NULL);
 }
 
-void
+static void
 inbound_internal_reply(session_t *s, int step, int code)
 {
 	switch (step) {
@@ -294,9 +295,35 @@ inbound_stateless(smtp_cmd_t cmd)
 	}
 }
 
-void
-inbound_command(session_t *s, const uint8_t *text, size_t len,
-    const smtp_cmd_info_t *ci)
+/* What require_tls answers before TLS: the commands that lead to TLS or
+ * end the session, and nothing that reads or names a mailbox. */
+static int
+inbound_plaintext_ok(smtp_cmd_t cmd)
+{
+	switch (cmd) {
+	case SMTP_CMD_EHLO:
+	case SMTP_CMD_HELO:
+	case SMTP_CMD_STARTTLS:
+	case SMTP_CMD_NOOP:
+	case SMTP_CMD_RSET:
+	case SMTP_CMD_QUIT:
+		return 1;
+	default:
+		return 0;
+	}
+}
+
+/* Commands of a mail transaction or AUTH: they wait for TLS's new EHLO. */
+static int
+inbound_needs_helo(smtp_cmd_t cmd)
+{
+	return cmd == SMTP_CMD_MAIL || cmd == SMTP_CMD_RCPT ||
+	    cmd == SMTP_CMD_DATA || cmd == SMTP_CMD_BDAT ||
+	    cmd == SMTP_CMD_AUTH;
+}
+
+static void
+inbound_command(session_t *s, const smtp_cmd_info_t *ci, const uint8_t *text)
 {
 	const config_listener_t *lc = s->lc;
 
@@ -314,13 +341,13 @@ inbound_command(session_t *s, const uint8_t *text, size_t len,
 		}
 		return;
 	}
-	if (session_needs_tls(ci->cmd) && !s->tls && (lc->require_tls ||
+	if (!s->tls && ((lc->require_tls && !inbound_plaintext_ok(ci->cmd)) ||
 	    (ci->cmd == SMTP_CMD_AUTH && lc->hide_auth_before_tls &&
 	    lc->in_tls != IN_TLS_OFF))) {
 		session_local(s, R_NEED_TLS);
 		return;
 	}
-	if (session_needs_tls(ci->cmd) && s->need_helo) {
+	if (inbound_needs_helo(ci->cmd) && s->need_helo) {
 		session_local(s, R_NEED_HELO);
 		return;
 	}
@@ -334,29 +361,76 @@ inbound_command(session_t *s, const uint8_t *text, size_t len,
 	case SMTP_CMD_EHLO:
 		s->need_helo = 0;
 		session_ehlo_reset(s);
-		session_forward(s, text, len, PEND_EHLO);
+		session_forward(s, ci, text, PEND_EHLO);
 		break;
 	case SMTP_CMD_HELO:
 		s->need_helo = 0;
-		session_forward(s, text, len, PEND_RELAY);
+		session_forward(s, ci, text, PEND_RELAY);
 		break;
 	case SMTP_CMD_MAIL:
 		if (inbound_size_refused(s, text, ci))
 			session_local(s, R_TOO_BIG);
 		else
-			session_forward(s, text, len, PEND_RELAY);
+			session_forward(s, ci, text, PEND_RELAY);
 		break;
 	case SMTP_CMD_DATA:
 		s->body_over = 0;
-		session_forward(s, text, len, PEND_DATA);
+		session_forward(s, ci, text, PEND_DATA);
 		session_enter(s, SS_DATA_WAIT);
 		break;
 	case SMTP_CMD_QUIT:
-		session_forward(s, text, len, PEND_QUIT);
+		session_forward(s, ci, text, PEND_QUIT);
 		s->quit = 1;
 		break;
 	default:
-		session_forward(s, text, len, PEND_RELAY);
+		session_forward(s, ci, text, PEND_RELAY);
 		break;
 	}
 }
+
+static int
+inbound_implicit_tls(const session_t *s)
+{
+	return s->lc->in_tls == IN_TLS_IMPLICIT;
+}
+
+/* Inbound has no server-leg TLS. */
+static void
+inbound_server_tls_done(session_t *s)
+{
+	session_close(s, CR_INTERNAL, "unexpected server handshake", 0);
+}
+
+static int
+inbound_server_failed(session_t *s)
+{
+	(void)s;
+	return 0;
+}
+
+static void
+inbound_log_close(const session_t *s, const session_logf_t *f)
+{
+	log_event(LOG_INFO, "session_close", "session", s->id, "listener",
+	    s->lc->name, "client", s->peer, "tls", f->tls, "cipher",
+	    f->cipher, "sni", f->sni, "messages", f->msgs, "bytes_in",
+	    f->bytes_in, "bytes_out", f->bytes_out, "duration_ms", f->dur,
+	    "reason", s->reason, NULL);
+}
+
+const session_dir_t inbound_dir = {
+	.start = inbound_start,
+	.proxy_header = inbound_proxy_header,
+	.command = inbound_command,
+	.server_connected = inbound_server_connected,
+	.greeting_done = inbound_greeting_done,
+	.internal_reply = inbound_internal_reply,
+	.starttls_go = inbound_starttls_go,
+	.client_tls_done = inbound_client_tls_done,
+	.server_tls_done = inbound_server_tls_done,
+	.server_failed = inbound_server_failed,
+	.ehlo_flags = inbound_ehlo_flags,
+	.implicit_tls = inbound_implicit_tls,
+	.log_close = inbound_log_close,
+	.count_server_errors = 1,
+};

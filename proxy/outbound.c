@@ -37,6 +37,8 @@ enum {
 	STEP_RETRY_BANNER  /* banner of the plaintext retry connection */
 };
 
+static void outbound_retry_plain(session_t *s, const char *why);
+
 static const char R_NO_TLS[] =
     "421 4.7.4 TLS required but not offered by the remote server, "
     "try again later\r\n";
@@ -127,7 +129,7 @@ outbound_is_ip(const char *host)
 	    inet_pton(AF_INET6, host, &a) == 1;
 }
 
-void
+static void
 outbound_start(session_t *s)
 {
 	const config_listener_t *lc = s->lc;
@@ -237,7 +239,7 @@ outbound_rcpt_refusal(session_t *s, const uint8_t *args, size_t len)
 
 /* The legacy server's EHLO or HELO: the upgrade starts here. */
 static void
-outbound_helo(session_t *s, const uint8_t *text, const smtp_cmd_info_t *ci)
+outbound_helo(session_t *s, const smtp_cmd_info_t *ci, const uint8_t *text)
 {
 	if (ci->arg_len > sizeof(s->helo_line)) {
 		session_error(s, R_HELO_LONG);
@@ -259,16 +261,15 @@ outbound_helo(session_t *s, const uint8_t *text, const smtp_cmd_info_t *ci)
 	session_enter(s, SS_UPGRADE);
 }
 
-void
-outbound_command(session_t *s, const uint8_t *text, size_t len,
-    const smtp_cmd_info_t *ci)
+static void
+outbound_command(session_t *s, const smtp_cmd_info_t *ci, const uint8_t *text)
 {
 	const char *refusal;
 
 	switch (ci->cmd) {
 	case SMTP_CMD_EHLO:
 	case SMTP_CMD_HELO:
-		outbound_helo(s, text, ci);
+		outbound_helo(s, ci, text);
 		return;
 	case SMTP_CMD_STARTTLS:
 		/* Never offered to the legacy server. */
@@ -308,17 +309,17 @@ outbound_command(session_t *s, const uint8_t *text, size_t len,
 		}
 		break;
 	case SMTP_CMD_DATA:
-		session_forward(s, text, len, PEND_DATA);
+		session_forward(s, ci, text, PEND_DATA);
 		session_enter(s, SS_DATA_WAIT);
 		return;
 	case SMTP_CMD_QUIT:
-		session_forward(s, text, len, PEND_QUIT);
+		session_forward(s, ci, text, PEND_QUIT);
 		s->quit = 1;
 		return;
 	default:
 		break;
 	}
-	session_forward(s, text, len, PEND_RELAY);
+	session_forward(s, ci, text, PEND_RELAY);
 }
 
 /* STARTTLS is not to be had: fail if demanded, else go on in plaintext. */
@@ -337,7 +338,7 @@ outbound_no_tls(session_t *s, const char *reply, const char *why)
 	session_enter(s, SS_COMMAND);
 }
 
-void
+static void
 outbound_internal_reply(session_t *s, int step, int code)
 {
 	size_t discarded = 0;
@@ -360,8 +361,15 @@ outbound_internal_reply(session_t *s, int step, int code)
 		return;
 	case STEP_STARTTLS:
 		if (code != 220) {
+			/* The upstream may read what follows its refusal in
+			 * a state of its own: the connection is not used
+			 * further, as after a failed handshake. */
 			session_tls_failed(s, TLSF_REFUSED);
-			outbound_no_tls(s, R_TLS_REFUSED, "STARTTLS refused");
+			if (outbound_demands_tls(s))
+				outbound_fail(s, R_TLS_REFUSED,
+				    "STARTTLS refused");
+			else
+				outbound_retry_plain(s, "STARTTLS refused");
 			return;
 		}
 		s->hs_start_ms = uv_now(&s->px->loop);
@@ -395,7 +403,7 @@ outbound_internal_reply(session_t *s, int step, int code)
 	}
 }
 
-void
+static void
 outbound_server_tls_done(session_t *s)
 {
 	SSL *ssl = s->server->ssl;
@@ -414,21 +422,43 @@ outbound_server_tls_done(session_t *s)
 }
 
 /* The plaintext retry connection is up: its banner is not relayed. */
-int
+static int
 outbound_server_connected(session_t *s)
 {
-	if (s->lc->dir != DIR_OUTBOUND || !s->retried)
+	if (!s->retried)
 		return 0;
 	session_pend_push(s, PEND_INTERNAL, STEP_RETRY_BANNER, NULL);
 	session_enter(s, SS_UPGRADE);
 	return 1;
 }
 
-int
+/*
+ * tls = may: once more in plaintext on a new connection, never on the leg
+ * where TLS failed or was refused.
+ */
+static void
+outbound_retry_plain(session_t *s, const char *why)
+{
+	log_event(LOG_WARN, "tls_fallback", "session", s->id, "dest",
+	    s->dest_str, "error", why, NULL);
+	s->retried = 1;
+	s->tls = 0;
+	s->tls_fail = "tls handshake failed";
+	/* Replies owed by the old leg will never come. */
+	s->phead = s->pcount = 0;
+	if (session_new_server(s) == -1) {
+		session_reply(s, "421 4.3.0 Service not available, closing "
+		    "connection\r\n");
+		session_close(s, CR_INTERNAL, "out of memory", 1);
+		return;
+	}
+	session_connect_server(s, (const struct sockaddr *)&s->dest,
+	    s->lc->mark);
+}
+
+static int
 outbound_server_failed(session_t *s)
 {
-	if (s->lc->dir != DIR_OUTBOUND)
-		return 0;
 	if (outbound_demands_tls(s)) {
 		if (s->server->failed)
 			session_tls_failed(s, TLSF_HANDSHAKE);
@@ -440,39 +470,19 @@ outbound_server_failed(session_t *s)
 		session_tls_failed(s, TLSF_HANDSHAKE);
 	if (s->retried)
 		return 0;
-	/* tls = may: once more in plaintext, never on the broken leg. */
-	log_event(LOG_WARN, "tls_fallback", "session", s->id, "dest",
-	    s->dest_str, "error", s->server->err[0] ? s->server->err :
-	    "tls handshake failed", NULL);
-	s->retried = 1;
-	s->tls = 0;
-	s->tls_fail = "tls handshake failed";
-	/* Replies owed by the old leg will never come. */
-	s->phead = s->pcount = 0;
-	if (session_new_server(s) == -1) {
-		session_reply(s, "421 4.3.0 Service not available, closing "
-		    "connection\r\n");
-		session_close(s, CR_INTERNAL, "out of memory", 1);
-		return 1;
-	}
-	session_connect_server(s, (const struct sockaddr *)&s->dest,
-	    s->lc->mark);
+	outbound_retry_plain(s, s->server->err[0] ? s->server->err :
+	    "tls handshake failed");
 	return 1;
 }
 
-unsigned
-outbound_ehlo_flags(const session_t *s)
+static unsigned
+outbound_ehlo_flags(session_t *s)
 {
-	unsigned f = SMTP_EHLO_DEL_STARTTLS | SMTP_EHLO_DEL_CHUNKING |
-	    SMTP_EHLO_DEL_XCLIENT;
-
 	/* Credentials never cross an unencrypted upstream leg. */
-	if (!s->tls)
-		f |= SMTP_EHLO_DEL_AUTH;
-	return f;
+	return s->tls ? SMTP_EHLO_KEEP_AUTH : 0;
 }
 
-void
+static void
 outbound_log_close(const session_t *s, const session_logf_t *f)
 {
 	log_event(LOG_INFO, "session_close", "session", s->id, "listener",
@@ -483,3 +493,56 @@ outbound_log_close(const session_t *s, const session_logf_t *f)
 	    "bytes_in", f->bytes_in, "bytes_out", f->bytes_out, "duration_ms",
 	    f->dur, "reason", s->reason, NULL);
 }
+
+static void
+outbound_proxy_header(session_t *s)
+{
+	/* Outbound listeners take no PROXY header (accept_proxy is
+	 * inbound-only). */
+	session_close(s, CR_INTERNAL, "unexpected PROXY header state", 0);
+}
+
+static void
+outbound_greeting_done(session_t *s)
+{
+	(void)s;
+}
+
+static void
+outbound_starttls_go(session_t *s)
+{
+	/* STARTTLS is answered 454 locally, never switched. */
+	session_close(s, CR_INTERNAL, "unexpected STARTTLS switch", 0);
+}
+
+static void
+outbound_client_tls_done(session_t *s)
+{
+	session_close(s, CR_INTERNAL, "unexpected client handshake", 0);
+}
+
+static int
+outbound_implicit_tls(const session_t *s)
+{
+	(void)s;
+	return 0;
+}
+
+const session_dir_t outbound_dir = {
+	.start = outbound_start,
+	.proxy_header = outbound_proxy_header,
+	.command = outbound_command,
+	.server_connected = outbound_server_connected,
+	.greeting_done = outbound_greeting_done,
+	.internal_reply = outbound_internal_reply,
+	.starttls_go = outbound_starttls_go,
+	.client_tls_done = outbound_client_tls_done,
+	.server_tls_done = outbound_server_tls_done,
+	.server_failed = outbound_server_failed,
+	.ehlo_flags = outbound_ehlo_flags,
+	.implicit_tls = outbound_implicit_tls,
+	.log_close = outbound_log_close,
+	/* The legacy server's recipients may be refused by the dozen: only
+	 * its malformed or unknown commands count. */
+	.count_server_errors = 0,
+};

@@ -39,12 +39,14 @@ static void session_timer_cb(uv_timer_t *t);
 
 /* Replies the engine gives itself. */
 static const char R_BAD_LINE[] =
-    "500 5.5.2 Syntax error: bare CR, bare LF or NUL in command\r\n";
+    "500 5.5.2 Syntax error in command line\r\n";
 static const char R_TOO_LONG[] = "500 5.5.2 Line too long\r\n";
 static const char R_NO_CHUNKING[] =
     "521 5.5.1 BDAT without CHUNKING, closing connection\r\n";
 static const char R_NOT_RECOGNIZED[] =
-    "502 5.5.1 Command not recognized\r\n";
+    "500 5.5.1 Command unrecognized\r\n";
+static const char R_NOT_IMPLEMENTED[] =
+    "502 5.5.1 Command not implemented\r\n";
 static const char R_SYNC[] =
     "554 5.5.0 SMTP synchronization error, closing connection\r\n";
 static const char R_TOO_MANY_ERRORS[] =
@@ -94,17 +96,14 @@ session_enter(session_t *s, session_state_t st)
 		break;
 	}
 	s->active_ms = uv_now(&s->px->loop);
-	/* The timer may be set for a longer deadline of the last state. */
+	/* The timer may be set for a longer deadline of the last state. A
+	 * body keeps its own clock: trickled bytes are progress for the idle
+	 * timeout, never for data_timeout. */
 	if (!s->timer_closing)
-		uv_timer_start(&s->timer, session_timer_cb, s->timeout_ms, 0);
-}
-
-int
-session_needs_tls(smtp_cmd_t cmd)
-{
-	return cmd == SMTP_CMD_MAIL || cmd == SMTP_CMD_RCPT ||
-	    cmd == SMTP_CMD_DATA || cmd == SMTP_CMD_BDAT ||
-	    cmd == SMTP_CMD_AUTH;
+		uv_timer_start(&s->timer, session_timer_cb,
+		    st == SS_BODY && s->rt->cfg->data_timeout_ms <
+		    s->timeout_ms ? s->rt->cfg->data_timeout_ms :
+		    s->timeout_ms, 0);
 }
 
 /* Pending replies ------------------------------------------------------ */
@@ -173,6 +172,24 @@ session_tls_failed(session_t *s, tls_fail_t why)
 	STATS_INC(s->st->tls_fail[why]);
 }
 
+/*
+ * A reply to a client command has left. 4xx and 5xx count toward
+ * max_errors (counts: the proxy's refusals of bad commands always, other
+ * replies as the direction says); at the limit the client gets 421 4.7.0
+ * and the session closes. Returns -1 if it closed.
+ */
+static int
+session_count_reply(session_t *s, int code, int counts)
+{
+	if (!counts || code < 400 || s->state == SS_CLOSING)
+		return 0;
+	if (++s->errors < s->rt->cfg->max_errors)
+		return 0;
+	session_reply(s, R_TOO_MANY_ERRORS);
+	session_close(s, CR_LIMIT, "too many errors", 1);
+	return -1;
+}
+
 /* Emits the proxy's own replies that have reached the head of the FIFO. */
 void
 session_pend_run(session_t *s)
@@ -184,17 +201,20 @@ session_pend_run(session_t *s)
 		case PEND_LOCAL:
 			session_reply(s, p->reply);
 			session_pend_pop(s);
+			/* step: a refused command, always an error */
+			if (session_count_reply(s, s->last_code, p->step ||
+			    s->dir->count_server_errors) == -1)
+				return;
 			break;
 		case PEND_LOCAL_CLOSE:
 			session_reply(s, p->reply);
 			session_pend_pop(s);
-			session_close(s, p->kind == PEND_LOCAL_CLOSE &&
-			    p->reply[0] == '4' ? CR_LIMIT : CR_PROTOCOL,
-			    p->reply, 1);
+			session_close(s, p->reply[0] == '4' ? CR_LIMIT :
+			    CR_PROTOCOL, p->reply, 1);
 			return;
 		case PEND_STARTTLS:
 			session_pend_pop(s);
-			inbound_starttls_go(s);
+			s->dir->starttls_go(s);
 			return;
 		default:
 			return;
@@ -209,63 +229,89 @@ session_local(session_t *s, const char *reply)
 	session_pend_run(s);
 }
 
-/* A protocol error by the client; too many end the session. */
 void
 session_error(session_t *s, const char *reply)
 {
-	if (++s->errors >= s->rt->cfg->max_errors)
-		session_pend_push(s, PEND_LOCAL_CLOSE, 0, R_TOO_MANY_ERRORS);
-	else
-		session_pend_push(s, PEND_LOCAL, 0, reply);
+	session_pend_push(s, PEND_LOCAL, 1, reply);
 	session_pend_run(s);
 }
 
-/* Sends a client command to the server, re-serialised with CRLF. */
 void
-session_forward(session_t *s, const uint8_t *text, size_t len,
+session_forward(session_t *s, const smtp_cmd_info_t *ci, const uint8_t *text,
     pend_kind_t kind)
 {
-	conn_write(s->server, text, len);
-	conn_write(s->server, "\r\n", 2);
+	size_t cap = ci->arg_off + ci->arg_len + 2, n;
+	uint8_t *dst = conn_reserve(s->server, cap);
+
+	if (dst == NULL || (n = smtp_cmd_canon(text, ci, dst, cap)) == 0) {
+		session_close(s, CR_INTERNAL, "out of memory", 0);
+		return;
+	}
+	conn_commit(s->server, n);
 	session_pend_push(s, kind, 0, NULL);
 }
 
 /* Server replies ------------------------------------------------------- */
 
 /*
- * Relays one reply line with a CRLF. The text is the server's, byte-exact,
- * except that CR and NUL inside it become spaces so it cannot split into two
- * lines on the client side.
+ * A server broke the reply protocol: a malformed line, mixed codes in one
+ * reply, a bare LF, a reply nobody asked for. What it sent can no longer
+ * be paired with the commands, so nothing more of it is relayed: the
+ * client gets 421 4.4.2 (not a shifted reply) and the session closes.
  */
 static void
-session_relay_line(session_t *s, const uint8_t *text, size_t len,
-    unsigned flags)
+session_server_broken(session_t *s, const char *why)
 {
-	uint8_t *dst;
-
-	if ((flags & (SMTP_LINE_BARE_CR | SMTP_LINE_NUL)) == 0) {
-		conn_write(s->client, text, len);
-	} else if ((dst = conn_reserve(s->client, len)) != NULL) {
-		for (size_t i = 0; i < len; i++)
-			dst[i] = (text[i] == '\r' || text[i] == '\0') ? ' ' :
-			    text[i];
-		conn_commit(s->client, len);
-	}
-	conn_write(s->client, "\r\n", 2);
+	log_event(LOG_WARN, "server_protocol_error", "session", s->id,
+	    "server", s->dest_str, "error", why, NULL);
+	if (s->last_code != 421)
+		session_reply(s, R_SERVER_LOST);
+	session_close(s, CR_SERVER_ERROR, why, 1);
 }
 
-/* Relays the gathered EHLO reply, rewritten with flags when well-formed. */
+/*
+ * Appends one reply line to s->ehlo in canonical form: the code, the mark
+ * and the text with control octets turned into SP, then CRLF. Lines that
+ * do not fit are dropped, but the room of one line of SMTP_REPLY_LINE_MAX
+ * is always kept for the last line, so a shortened reply keeps its code
+ * and its end. Returns 0 or -1 (out of memory).
+ */
+static int
+session_gather(session_t *s, const uint8_t *text, size_t len, int last)
+{
+	uint8_t *dst;
+	size_t i;
+
+	if (s->ehlo == NULL && (s->ehlo = malloc(SMTP_EHLO_REPLY_MAX)) == NULL)
+		return -1;
+	if (!last && s->ehlo_len + len + 2 >
+	    SMTP_EHLO_REPLY_MAX - SMTP_REPLY_LINE_MAX)
+		return 0;
+	dst = s->ehlo + s->ehlo_len;
+	for (i = 0; i < len; i++)
+		dst[i] = (text[i] < 0x20 || text[i] == 0x7f) ? ' ' : text[i];
+	memcpy(dst + len, "\r\n", 2);
+	s->ehlo_len += len + 2;
+	return 0;
+}
+
+/* Relays the gathered EHLO reply in the canonical form smtp_ehlo_rewrite
+ * builds; one it cannot rebuild is never relayed. */
 void
 session_ehlo_relay(session_t *s, unsigned flags)
 {
 	uint8_t out[2 * SMTP_EHLO_REPLY_MAX + 16];
 	size_t outlen;
+	smtp_words_t extra = { s->lc->allow_commands,
+		(size_t)s->lc->nallow_commands };
 
-	if (smtp_ehlo_rewrite(s->ehlo, s->ehlo_len, flags, out, sizeof(out),
-	    &outlen) == 0)
-		conn_write(s->client, out, outlen);
-	else
-		conn_write(s->client, s->ehlo, s->ehlo_len);
+	if (smtp_ehlo_rewrite(s->ehlo, s->ehlo_len, flags, &extra, out,
+	    sizeof(out), &outlen) == -1) {
+		session_ehlo_reset(s);
+		session_server_broken(s, "EHLO reply not understood");
+		return;
+	}
+	conn_write(s->client, out, outlen);
 	s->last_code = 250;
 	session_ehlo_reset(s);
 }
@@ -307,8 +353,7 @@ session_reply_done(session_t *s, const pend_t *p, int code)
 	switch (p->kind) {
 	case PEND_GREETING:
 		session_enter(s, SS_COMMAND);
-		if (s->lc->dir == DIR_INBOUND)
-			inbound_greeting_done(s);
+		s->dir->greeting_done(s);
 		break;
 	case PEND_DATA:
 		if (code == 354) {
@@ -327,29 +372,80 @@ session_reply_done(session_t *s, const pend_t *p, int code)
 		session_close(s, CR_QUIT, "quit", 1);
 		break;
 	case PEND_INTERNAL:
-		if (s->lc->dir == DIR_INBOUND)
-			inbound_internal_reply(s, p->step, code);
-		else
-			outbound_internal_reply(s, p->step, code);
+		s->dir->internal_reply(s, p->step, code);
 		break;
 	default:
 		break;
 	}
 }
 
-/* Whether a reply line is gathered rather than relayed at once. */
-static int
-session_gathers(const pend_t *p, int code)
+/* Relays a single-line reply in canonical form, as session_gather. */
+static void
+session_relay_line(session_t *s, const uint8_t *text, size_t len)
 {
-	switch (p->kind) {
-	case PEND_EHLO:
-	case PEND_HELO:
-		return code == 250;
-	case PEND_INTERNAL:
-		return 1;
-	default:
-		return 0;
+	uint8_t *dst = conn_reserve(s->client, len + 2);
+	size_t i;
+
+	if (dst == NULL) {
+		session_close(s, CR_INTERNAL, "out of memory", 0);
+		return;
 	}
+	for (i = 0; i < len; i++)
+		dst[i] = (text[i] < 0x20 || text[i] == 0x7f) ? ' ' : text[i];
+	memcpy(dst + len, "\r\n", 2);
+	conn_commit(s->client, len + 2);
+}
+
+/*
+ * The last line of a reply is in: hands the reply on as its command
+ * wants it. Single-line replies go straight through; multi-line ones were
+ * gathered, so a reply leaves whole or not at all.
+ */
+static void
+session_reply_last(session_t *s, const pend_t *p, const smtp_reply_line_t *r,
+    const uint8_t *text, size_t len)
+{
+	if (p->kind == PEND_INTERNAL ||
+	    ((p->kind == PEND_EHLO || p->kind == PEND_HELO) && r->code == 250) ||
+	    s->ehlo_len > 0) {
+		if (session_gather(s, text, len, 1) == -1) {
+			session_close(s, CR_INTERNAL, "out of memory", 0);
+			return;
+		}
+		if (p->kind == PEND_INTERNAL)
+			return; /* the direction reads s->ehlo */
+		if (p->kind == PEND_EHLO && r->code == 250)
+			session_ehlo_relay(s, s->dir->ehlo_flags(s));
+		else if (p->kind == PEND_HELO && r->code == 250)
+			session_helo_relay(s);
+		else {
+			conn_write(s->client, s->ehlo, s->ehlo_len);
+			session_ehlo_reset(s);
+		}
+		return;
+	}
+	session_relay_line(s, text, len);
+}
+
+/*
+ * Skips the rest of an over-long reply line whose start was relayed
+ * shortened. Returns the octets consumed, or (size_t)-1 if the session
+ * closed.
+ */
+static size_t
+session_server_skip(session_t *s, const uint8_t *p, size_t n)
+{
+	const uint8_t *lf = memchr(p, '\n', n);
+	size_t k = lf ? (size_t)(lf - p) + 1 : n;
+
+	s->srv_skipping += k;
+	if (lf != NULL)
+		s->srv_skipping = 0;
+	else if (s->srv_skipping > SESSION_SKIP_MAX) {
+		session_server_broken(s, "reply line too long");
+		return (size_t)-1;
+	}
+	return k;
 }
 
 static void
@@ -358,7 +454,6 @@ session_server_input(session_t *s)
 	conn_t *c = s->server;
 	const uint8_t *data = conn_rdata(c);
 	size_t size = conn_rsize(c), off = 0;
-
 	SSL *ssl = c->ssl;
 
 	while (s->state != SS_CLOSING && off < size) {
@@ -367,25 +462,69 @@ session_server_input(session_t *s)
 		smtp_reply_line_t r;
 		const uint8_t *line = data + off;
 		pend_t *p, done;
-		smtp_line_status_t st = smtp_line_find(line, size - off,
-		    SMTP_REPLY_LINE_MAX, &linelen, &textlen, &flags);
+		smtp_line_status_t st;
 
+		if (s->srv_skipping) {
+			size_t k = session_server_skip(s, line, size - off);
+
+			if (k == (size_t)-1)
+				return;
+			off += k;
+			conn_consume(c, k);
+			continue;
+		}
+		st = smtp_line_find(line, size - off, SMTP_REPLY_LINE_MAX,
+		    &linelen, &textlen, &flags);
 		if (st == SMTP_LINE_PARTIAL)
 			break;
-		if (st == SMTP_LINE_TOO_LONG ||
-		    smtp_reply_line_parse(line, textlen, &r) == -1) {
-			if (s->last_code != 421)
-				session_reply(s, R_SERVER_LOST);
-			session_close(s, CR_SERVER_ERROR, "server protocol error", 1);
+		if (st == SMTP_LINE_TOO_LONG) {
+			/* Shortened, not refused: a 5xx must stay a 5xx. */
+			textlen = SMTP_REPLY_LINE_MAX - 2;
+			linelen = textlen;
+			flags = 0;
+			s->srv_skipping = 1;
+		}
+		if (flags & SMTP_LINE_BARE_LF) {
+			session_server_broken(s, "bare LF in reply");
 			return;
+		}
+		if (smtp_reply_line_parse(line, textlen, &r) == -1) {
+			session_server_broken(s, "malformed reply line");
+			return;
+		}
+		if (s->reply_code != 0 && r.code != s->reply_code) {
+			session_server_broken(s, "reply code changed within a "
+			    "reply");
+			return;
+		}
+		p = session_pend_head(s);
+		if (p == NULL || p->kind == PEND_LOCAL ||
+		    p->kind == PEND_LOCAL_CLOSE || p->kind == PEND_STARTTLS) {
+			/* Nothing asked: only a 421 may come (RFC 5321
+			 * 3.8), relayed before the server closes. */
+			if (r.code != 421) {
+				session_server_broken(s, "unsolicited reply");
+				return;
+			}
+			p = NULL;
 		}
 		off += linelen;
 		conn_consume(c, linelen);
-		if ((p = session_pend_head(s)) == NULL) {
-			/* Unsolicited, e.g. a 421 before the server closes. */
-			session_relay_line(s, line, textlen, flags);
-			if (r.last)
-				s->last_code = r.code;
+		s->reply_code = r.last ? 0 : r.code;
+		if (p == NULL) {
+			if (session_gather(s, line, textlen, r.last) == -1) {
+				session_close(s, CR_INTERNAL, "out of memory",
+				    0);
+				return;
+			}
+			if (r.last) {
+				conn_write(s->client, s->ehlo, s->ehlo_len);
+				session_ehlo_reset(s);
+				s->last_code = 421;
+				session_close(s, CR_SERVER_CLOSED,
+				    "server said 421", 1);
+				return;
+			}
 			continue;
 		}
 		if (p->kind == PEND_SWALLOW) {
@@ -393,51 +532,33 @@ session_server_input(session_t *s)
 				session_pend_pop(s);
 			continue;
 		}
-		if (session_gathers(p, r.code)) {
-			if (s->ehlo == NULL &&
-			    (s->ehlo = malloc(SMTP_EHLO_REPLY_MAX)) == NULL) {
+		if (!r.last) {
+			if (session_gather(s, line, textlen, 0) == -1) {
 				session_close(s, CR_INTERNAL, "out of memory",
 				    0);
 				return;
 			}
-			if (s->ehlo_len + textlen + 2 > SMTP_EHLO_REPLY_MAX) {
-				if (s->last_code != 421)
-					session_reply(s, R_SERVER_LOST);
-				session_close(s, CR_SERVER_ERROR, "server EHLO reply too long",
-				    1);
-				return;
-			}
-			memcpy(s->ehlo + s->ehlo_len, line, textlen);
-			memcpy(s->ehlo + s->ehlo_len + textlen, "\r\n", 2);
-			s->ehlo_len += textlen + 2;
-			if (r.last && p->kind == PEND_EHLO)
-				session_ehlo_relay(s, s->lc->dir == DIR_INBOUND ?
-				    inbound_ehlo_flags(s) :
-				    outbound_ehlo_flags(s));
-			else if (r.last && p->kind == PEND_HELO)
-				session_helo_relay(s);
-		} else {
-			if (s->ehlo_len > 0) {
-				/* A 250 start turned into something else. */
-				conn_write(s->client, s->ehlo, s->ehlo_len);
-				session_ehlo_reset(s);
-			}
-			session_relay_line(s, line, textlen, flags);
+			continue;
 		}
-		if (r.last) {
-			if (p->kind != PEND_INTERNAL)
-				s->last_code = r.code;
-			done = *p;
-			session_pend_pop(s);
-			session_reply_done(s, &done, r.code);
-			if (done.kind == PEND_INTERNAL)
-				session_ehlo_reset(s);
-			session_pend_run(s);
-			/* A step may have replaced or upgraded the leg; what
-			 * is left of this read is not to be trusted. */
-			if (c != s->server || c->ssl != ssl)
-				break;
-		}
+		session_reply_last(s, p, &r, line, textlen);
+		if (s->state == SS_CLOSING)
+			return;
+		if (p->kind != PEND_INTERNAL)
+			s->last_code = r.code;
+		done = *p;
+		session_pend_pop(s);
+		if (done.kind != PEND_INTERNAL && done.kind != PEND_GREETING &&
+		    session_count_reply(s, r.code,
+		    s->dir->count_server_errors) == -1)
+			return;
+		session_reply_done(s, &done, r.code);
+		if (done.kind == PEND_INTERNAL)
+			session_ehlo_reset(s);
+		session_pend_run(s);
+		/* A step may have replaced or upgraded the leg; what is left
+		 * of this read is not to be trusted. */
+		if (c != s->server || c->ssl != ssl)
+			break;
 	}
 	if (off > 0)
 		s->active_ms = uv_now(&s->px->loop);
@@ -445,27 +566,65 @@ session_server_input(session_t *s)
 
 /* Client commands ------------------------------------------------------ */
 
-/* Handles one complete command line (text without its terminator). */
+/* Whether the listener's allow_commands names the verb. */
+static int
+session_allowed(const session_t *s, const uint8_t *text,
+    const smtp_cmd_info_t *ci)
+{
+	int i;
+
+	for (i = 0; i < s->lc->nallow_commands; i++) {
+		const char *w = s->lc->allow_commands[i];
+		size_t k;
+
+		if (strlen(w) != ci->verb_len)
+			continue;
+		for (k = 0; k < ci->verb_len; k++) {
+			uint8_t c = text[k];
+
+			if ((c >= 'a' && c <= 'z' ? c - 'a' + 'A' : c) !=
+			    (uint8_t)w[k])
+				break;
+		}
+		if (k == ci->verb_len)
+			return 1;
+	}
+	return 0;
+}
+
+/*
+ * Handles one complete command line (text without its terminator). Only
+ * a line smtp_cmd_parse reads strictly and a verb on the allowlist go on
+ * to the direction, which forwards the canonical form.
+ */
 static void
 session_command(session_t *s, const uint8_t *text, size_t len,
     unsigned flags)
 {
 	smtp_cmd_info_t ci;
 
-	if (flags != 0) {
+	if (flags != 0 || smtp_cmd_parse(text, len, &ci) == -1) {
 		session_error(s, R_BAD_LINE);
 		return;
 	}
-	smtp_cmd_parse(text, len, &ci);
-	if (ci.cmd == SMTP_CMD_XCLIENT) {
+	switch (ci.cmd) {
+	case SMTP_CMD_XCLIENT:
+	case SMTP_CMD_XFORWARD:
 		/* Only the proxy may speak for the client's identity. */
-		session_error(s, R_NOT_RECOGNIZED);
+		session_error(s, R_NOT_IMPLEMENTED);
 		return;
+	case SMTP_CMD_EXT:
+	case SMTP_CMD_UNKNOWN:
+		if (!session_allowed(s, text, &ci)) {
+			session_error(s, ci.cmd == SMTP_CMD_EXT ?
+			    R_NOT_IMPLEMENTED : R_NOT_RECOGNIZED);
+			return;
+		}
+		break;
+	default:
+		break;
 	}
-	if (s->lc->dir == DIR_INBOUND)
-		inbound_command(s, text, len, &ci);
-	else
-		outbound_command(s, text, len, &ci);
+	s->dir->command(s, &ci, text);
 }
 
 /*
@@ -490,7 +649,7 @@ static void
 session_body_input(session_t *s)
 {
 	conn_t *c = s->client;
-	uint64_t max = s->lc->dir == DIR_INBOUND ? s->lc->max_message_size : 0;
+	uint64_t max = s->lc->max_message_size;
 	size_t used, outlen;
 	int done = 0;
 	uint8_t *dst = conn_reserve(s->server,
@@ -537,7 +696,7 @@ static size_t
 session_body_direct(session_t *s)
 {
 	conn_t *c = s->client;
-	uint64_t max = s->lc->dir == DIR_INBOUND ? s->lc->max_message_size : 0;
+	uint64_t max = s->lc->max_message_size;
 	uint8_t *dst;
 	size_t n, k;
 
@@ -583,7 +742,7 @@ session_client_input(session_t *s)
 			session_body_input(s);
 			continue;
 		case SS_PROXY_HDR:
-			inbound_proxy_header(s);
+			s->dir->proxy_header(s);
 			if (s->state == SS_PROXY_HDR)
 				return;
 			continue;
@@ -652,8 +811,8 @@ session_update_reads(session_t *s)
 	default:
 		break;
 	}
-	/* Outbound, the client leg is plaintext and never handshakes. */
-	if (s->state == SS_TLS_HANDSHAKE && s->lc->dir == DIR_OUTBOUND)
+	/* Only a client leg that is itself in its handshake is read then. */
+	if (s->state == SS_TLS_HANDSHAKE && s->client->ssl == NULL)
 		cr = 0;
 	conn_set_read(s->client, cr && !s->client_eof);
 	conn_set_read(s->server, s->state != SS_CLOSING &&
@@ -773,8 +932,8 @@ session_timer_close_cb(uv_handle_t *h)
 static void
 session_log_close(session_t *s, uint64_t bytes_out)
 {
-	/* The TLS leg: the client's inbound, the server's outbound. */
-	const SSL *ssl = s->lc->dir == DIR_INBOUND ? s->client->ssl :
+	/* The TLS leg: whichever leg carries TLS (one at most). */
+	const SSL *ssl = s->client->ssl != NULL ? s->client->ssl :
 	    s->server->ssl;
 	const char *sni = NULL;
 	session_logf_t f;
@@ -786,6 +945,7 @@ session_log_close(session_t *s, uint64_t bytes_out)
 		f.cipher = SSL_CIPHER_get_name(SSL_get_current_cipher(ssl));
 		sni = SSL_get_servername(ssl, TLSEXT_NAMETYPE_host_name);
 	}
+	f.sni = sni != NULL ? sni : "-";
 	snprintf(f.dur, sizeof(f.dur), "%llu", (unsigned long long)
 	    (uv_now(&s->px->loop) - s->start_ms));
 	snprintf(f.msgs, sizeof(f.msgs), "%u", s->messages);
@@ -793,15 +953,7 @@ session_log_close(session_t *s, uint64_t bytes_out)
 	    (unsigned long long)s->client->bytes_in);
 	snprintf(f.bytes_out, sizeof(f.bytes_out), "%llu",
 	    (unsigned long long)bytes_out);
-	if (s->lc->dir == DIR_OUTBOUND) {
-		outbound_log_close(s, &f);
-		return;
-	}
-	log_event(LOG_INFO, "session_close", "session", s->id, "listener",
-	    s->lc->name, "client", s->peer, "tls", f.tls, "cipher", f.cipher,
-	    "sni", sni ? sni : "-", "messages", f.msgs, "bytes_in",
-	    f.bytes_in, "bytes_out", f.bytes_out, "duration_ms", f.dur,
-	    "reason", s->reason, NULL);
+	s->dir->log_close(s, &f);
 }
 
 /*
@@ -874,13 +1026,14 @@ session_timer_cb(uv_timer_t *t)
 		return;
 	case SS_TLS_HANDSHAKE:
 		session_tls_failed(s, TLSF_TIMEOUT);
-		if (s->lc->dir == DIR_INBOUND) {
+		if (s->client->ssl != NULL) {
+			/* The client's handshake: no reply can reach it. */
 			session_close(s, CR_TLS_FAILED, "tls handshake timeout", 0);
 			return;
 		}
-		/* Outbound: the legacy server is owed a temporary failure. */
+		/* The server's: the client is owed a temporary failure. */
 		conn_close(s->server);
-		if (outbound_server_failed(s)) {
+		if (s->dir->server_failed(s)) {
 			conn_flush(s->client);
 			conn_flush(s->server);
 			break;
@@ -923,7 +1076,7 @@ session_client_event(conn_t *c, conn_event_t ev)
 	case CONN_EV_HANDSHAKE_DONE:
 		s->tls = 1;
 		session_tls_done(s, c->ssl);
-		inbound_client_tls_done(s);
+		s->dir->client_tls_done(s);
 		break;
 	case CONN_EV_EOF:
 		if (s->state == SS_BODY || s->pcount == 0) {
@@ -970,10 +1123,8 @@ session_server_event(conn_t *c, conn_event_t ev)
 		return;
 	switch (ev) {
 	case CONN_EV_CONNECTED:
-		if (outbound_server_connected(s))
+		if (s->dir->server_connected(s))
 			break;
-		if (s->lc->dir == DIR_INBOUND)
-			inbound_server_connected(s);
 		if (s->state == SS_CLOSING)
 			return;
 		session_pend_push(s, PEND_GREETING, 0, NULL);
@@ -982,20 +1133,19 @@ session_server_event(conn_t *c, conn_event_t ev)
 	case CONN_EV_CONNECT_FAILED:
 		STATS_INC(s->st->connect_failed);
 		log_event(LOG_WARN, "connect_failed", "session", s->id,
-		    "server", s->lc->dir == DIR_INBOUND ?
-		    s->lc->backend.host : s->dest_str, "error", c->err, NULL);
+		    "server", s->dest_str, "error", c->err, NULL);
 		session_reply(s, R_SERVER_DOWN);
 		session_close(s, CR_CONNECT_FAILED, c->err, 1);
 		return;
 	case CONN_EV_HANDSHAKE_DONE:
 		s->tls = 1;
 		session_tls_done(s, c->ssl);
-		outbound_server_tls_done(s);
+		s->dir->server_tls_done(s);
 		break;
 	case CONN_EV_EOF:
 	case CONN_EV_ERROR:
 		if (c->ssl != NULL && !c->handshake_done &&
-		    outbound_server_failed(s))
+		    s->dir->server_failed(s))
 			break;
 		session_server_input(s);
 		if (s->state == SS_CLOSING)
@@ -1041,6 +1191,8 @@ session_new_server(session_t *s)
 	}
 	s->retired = s->server;
 	s->server = n;
+	s->reply_code = 0;
+	s->srv_skipping = 0;
 	s->handles++;
 	conn_close(s->retired);
 	return 0;
@@ -1067,7 +1219,7 @@ session_refuse(session_t *s, const char *reply, close_reason_t cr,
     const char *why)
 {
 	/* An implicit-TLS client could not read a plaintext reply. */
-	if (!(s->lc->dir == DIR_INBOUND && s->lc->in_tls == IN_TLS_IMPLICIT))
+	if (!s->dir->implicit_tls(s))
 		session_reply(s, reply);
 	session_close(s, cr, why, 1);
 }
@@ -1079,7 +1231,8 @@ session_admit(session_t *s)
 
 	log_event(LOG_INFO, "session_open", "session", s->id, "listener",
 	    s->lc->name, "client", s->peer, NULL);
-	if (s->lc->dir == DIR_INBOUND && s->lc->max_sessions_per_ip > 0 &&
+	/* Inbound-only keys: 0 on an outbound listener. */
+	if (s->lc->max_sessions_per_ip > 0 &&
 	    ipcount_key((struct sockaddr *)&s->client_addr, &s->ipkey) == 0) {
 		uv_mutex_lock(&s->px->sh->iplock);
 		n = ipcount_add(&s->px->sh->ipcount, &s->ipkey);
@@ -1095,10 +1248,7 @@ session_admit(session_t *s)
 			return;
 		}
 	}
-	if (s->lc->dir == DIR_INBOUND)
-		inbound_start(s);
-	else
-		outbound_start(s);
+	s->dir->start(s);
 }
 
 void
@@ -1136,6 +1286,8 @@ session_accept(listener_t *l)
 	s->px = px;
 	s->rt = runtime_ref(px->rt);
 	s->lc = &s->rt->cfg->listeners[l->idx];
+	/* The one place a listener's direction is looked at. */
+	s->dir = s->lc->dir == DIR_INBOUND ? &inbound_dir : &outbound_dir;
 	s->tls_ctx = s->rt->tls[l->idx];
 	s->st = &px->stats->l[s->rt->slot[l->idx]];
 	snprintf(s->id, sizeof(s->id), "%02x%014llx", px->id & 0xff,
@@ -1173,7 +1325,7 @@ session_accept(listener_t *l)
 		log_event(LOG_INFO, "session_open", "session", s->id,
 		    "listener", s->lc->name, "client", s->peer, NULL);
 		session_refuse(s, R_BUSY, CR_LIMIT, "max_sessions");
-	} else if (s->lc->dir == DIR_INBOUND && s->lc->accept_proxy &&
+	} else if (s->lc->accept_proxy &&
 	    config_cidr_match(s->lc->accept_from, s->lc->naccept_from,
 	    (struct sockaddr *)&s->client_addr)) {
 		/* The real client comes in the balancer's PROXY header. */

@@ -61,8 +61,12 @@ typedef struct {
 	const char *reply; /* static text for PEND_LOCAL* */
 } pend_t;
 
+typedef struct session_dir session_dir_t;
+
 typedef struct session {
 	proxy_t *px;                 /* borrowed: the worker */
+	const session_dir_t *dir;    /* what commands and replies mean: the
+	                                listener's direction */
 	runtime_t *rt;               /* one reference: the config it runs on */
 	const config_listener_t *lc; /* borrowed from rt */
 	SSL_CTX *tls_ctx;            /* borrowed from rt: the listener's */
@@ -81,10 +85,15 @@ typedef struct session {
 	pend_t pend[SESSION_PIPELINE_MAX];
 	unsigned phead, pcount;
 
-	uint8_t *ehlo;               /* EHLO reply being gathered, bounded by
+	uint8_t *ehlo;               /* a multi-line or EHLO reply being
+	                                gathered, canonical lines, bounded by
 	                                SMTP_EHLO_REPLY_MAX; owned, NULL idle */
 	size_t ehlo_len;
 	int last_code;               /* last reply code sent to the client */
+	int reply_code;              /* code of the server reply in progress,
+	                                0 between replies */
+	size_t srv_skipping;         /* bytes of an over-long reply line
+	                                skipped, 0 if not */
 
 	smtp_body_t body;
 	size_t skipping;             /* over-long line bytes skipped, 0 if not */
@@ -124,16 +133,74 @@ typedef struct session {
 	char reason[160];            /* why the session closed, for the log */
 } session_t;
 
+/* The closing log line's fields both directions share. */
+typedef struct session_logf {
+	char dur[24], msgs[16], bytes_in[24], bytes_out[24];
+	const char *tls;     /* "TLSv1.3" or "none" */
+	const char *cipher;  /* or "-" */
+	const char *sni;     /* or "-" */
+} session_logf_t;
+
+/*
+ * A direction: the hooks the engine calls where what happens depends on
+ * which way the mail goes (inbound.c, outbound.c). The engine knows no
+ * direction; it only calls these.
+ */
+struct session_dir {
+	/* The session was admitted: open the first leg. */
+	void (*start)(session_t *s);
+	/* A PROXY header from a balancer is waiting in the client leg. */
+	void (*proxy_header)(session_t *s);
+	/* A client command the engine parsed and allowed. */
+	void (*command)(session_t *s, const smtp_cmd_info_t *ci,
+	    const uint8_t *text);
+	/* The server leg connected; returns 1 if the direction took the
+	 * banner itself, 0 to have the engine relay it. */
+	int (*server_connected)(session_t *s);
+	/* The server's banner was relayed. */
+	void (*greeting_done)(session_t *s);
+	/* A complete reply to a PEND_INTERNAL step; s->ehlo holds it. */
+	void (*internal_reply)(session_t *s, int step, int code);
+	/* The STARTTLS switch reached the head of the FIFO. */
+	void (*starttls_go)(session_t *s);
+	void (*client_tls_done)(session_t *s);
+	void (*server_tls_done)(session_t *s);
+	/* The server leg failed in its TLS handshake; returns 1 if the
+	 * direction handled it (a retry or its own failure reply). */
+	int (*server_failed)(session_t *s);
+	/* SMTP_EHLO_* flags for the EHLO reply relayed to the client. */
+	unsigned (*ehlo_flags)(session_t *s);
+	/* Whether the client leg is TLS from its first byte (no plaintext
+	 * reply can reach it before the handshake). */
+	int (*implicit_tls)(const session_t *s);
+	/* The closing log line. */
+	void (*log_close)(const session_t *s, const session_logf_t *f);
+	/* Whether the server's 4xx/5xx answers count toward max_errors
+	 * (Postfix's hard error limit) or only the proxy's own refusals of
+	 * malformed or unknown commands. */
+	int count_server_errors;
+};
+
+extern const session_dir_t inbound_dir;
+extern const session_dir_t outbound_dir;
+
 /* Engine (session.c). */
 void session_enter(session_t *s, session_state_t st);
 void session_pend_push(session_t *s, pend_kind_t kind, int step,
     const char *reply);
 void session_pend_run(session_t *s);
 void session_reply(session_t *s, const char *text);
+/* session_local queues the proxy's own reply to a command; session_error
+ * one to a malformed or refused command, which always counts toward
+ * max_errors. */
 void session_local(session_t *s, const char *reply);
 void session_error(session_t *s, const char *reply);
-void session_forward(session_t *s, const uint8_t *text, size_t len,
-    pend_kind_t kind);
+/*
+ * session_forward sends the canonical form of a parsed client command
+ * (smtp_cmd_canon) to the server and queues its reply as kind.
+ */
+void session_forward(session_t *s, const smtp_cmd_info_t *ci,
+    const uint8_t *text, pend_kind_t kind);
 void session_ehlo_relay(session_t *s, unsigned flags);
 /* session_ehlo_reset drops a gathered EHLO reply and its buffer. */
 void session_ehlo_reset(session_t *s);
@@ -144,7 +211,6 @@ void session_tls_done(session_t *s, const SSL *ssl);
 void session_tls_failed(session_t *s, tls_fail_t why);
 void session_connect_server(session_t *s, const struct sockaddr *addr,
     uint32_t mark);
-int session_needs_tls(smtp_cmd_t cmd);
 void session_bdat(session_t *s);
 /* session_admit applies per-address limits and starts the direction. */
 void session_admit(session_t *s);
@@ -153,38 +219,5 @@ void session_admit(session_t *s);
  * the old leg closes and is freed from its close callback. Returns 0 or -1.
  */
 int session_new_server(session_t *s);
-
-/* Inbound (inbound.c). */
-void inbound_start(session_t *s);
-void inbound_proxy_header(session_t *s);
-void inbound_server_connected(session_t *s);
-void inbound_greeting_done(session_t *s);
-void inbound_internal_reply(session_t *s, int step, int code);
-void inbound_command(session_t *s, const uint8_t *text, size_t len,
-    const smtp_cmd_info_t *ci);
-void inbound_starttls_go(session_t *s);
-void inbound_client_tls_done(session_t *s);
-unsigned inbound_ehlo_flags(session_t *s);
-
-/* Outbound (outbound.c). */
-void outbound_start(session_t *s);
-void outbound_command(session_t *s, const uint8_t *text, size_t len,
-    const smtp_cmd_info_t *ci);
-/* A complete reply to a PEND_INTERNAL step; the last line is r. */
-void outbound_internal_reply(session_t *s, int step, int code);
-void outbound_server_tls_done(session_t *s);
-/* The server leg connected; returns 1 if the direction took the banner. */
-int outbound_server_connected(session_t *s);
-/* The server leg failed in its handshake; returns 1 if it was handled. */
-int outbound_server_failed(session_t *s);
-unsigned outbound_ehlo_flags(const session_t *s);
-/* The closing log line's fields both directions share. */
-typedef struct {
-	char dur[24], msgs[16], bytes_in[24], bytes_out[24];
-	const char *tls;     /* "TLSv1.3" or "none" */
-	const char *cipher;  /* or "-" */
-} session_logf_t;
-
-void outbound_log_close(const session_t *s, const session_logf_t *f);
 
 #endif

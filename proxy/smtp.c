@@ -16,9 +16,6 @@
 #define SMTP_SP ' '
 #define SMTP_HTAB '\t'
 
-/* The longest verb we know ("XCLIENT"); longer verbs are unknown. */
-#define SMTP_VERB_MAX 8
-
 static uint8_t
 smtp_lower(uint8_t c)
 {
@@ -119,7 +116,20 @@ static const char *const smtp_cmd_names[SMTP_CMD_COUNT] = {
 	[SMTP_CMD_VRFY] = "VRFY",
 	[SMTP_CMD_EXPN] = "EXPN",
 	[SMTP_CMD_HELP] = "HELP",
+	[SMTP_CMD_ETRN] = "ETRN",
 	[SMTP_CMD_XCLIENT] = "XCLIENT",
+	[SMTP_CMD_XFORWARD] = "XFORWARD",
+	[SMTP_CMD_EXT] = "EXT",
+};
+
+/*
+ * Extension verbs of the IANA SMTP registry and of RFC 821 that the proxy
+ * recognises but does not carry unless allow_commands names them: they are
+ * answered 502 (not implemented) rather than 500 (not recognised).
+ */
+static const char *const smtp_ext_verbs[] = {
+	"TURN", "ATRN", "BURL", "SEND", "SOML", "SAML", "VERB", "ONEX",
+	"XEXCH50", "X-EXPS", "X-LINK2STATE", "XUSR", "XAUTH", "XQUE",
 };
 
 const char *
@@ -130,36 +140,128 @@ smtp_cmd_name(smtp_cmd_t cmd)
 	return smtp_cmd_names[cmd];
 }
 
-void
+static int
+smtp_is_alpha(uint8_t c)
+{
+	return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z');
+}
+
+/*
+ * The length of the well-formed UTF-8 sequence (RFC 3629 4) at p[0..n)
+ * whose lead octet is >= 0x80, or 0 if it is malformed: a stray
+ * continuation octet, an overlong form, a surrogate, a code point past
+ * U+10FFFF, or a sequence cut off by n.
+ */
+static size_t
+smtp_utf8_len(const uint8_t *p, size_t n)
+{
+	uint8_t c = p[0], lo = 0x80, hi = 0xbf;
+	size_t len, i;
+
+	if (c >= 0xc2 && c <= 0xdf)
+		len = 2;
+	else if (c >= 0xe0 && c <= 0xef) {
+		len = 3;
+		if (c == 0xe0)
+			lo = 0xa0;  /* overlong */
+		else if (c == 0xed)
+			hi = 0x9f;  /* surrogates */
+	} else if (c >= 0xf0 && c <= 0xf4) {
+		len = 4;
+		if (c == 0xf0)
+			lo = 0x90;  /* overlong */
+		else if (c == 0xf4)
+			hi = 0x8f;  /* past U+10FFFF */
+	} else
+		return 0;
+	if (len > n)
+		return 0;
+	if (p[1] < lo || p[1] > hi)
+		return 0;
+	for (i = 2; i < len; i++) {
+		if (p[i] < 0x80 || p[i] > 0xbf)
+			return 0;
+	}
+	return len;
+}
+
+int
 smtp_cmd_parse(const uint8_t *text, size_t textlen, smtp_cmd_info_t *out)
 {
-	const uint8_t *sp;
-	size_t vlen, off, end;
-	int i;
+	size_t v = 0, off, end, i;
+	unsigned k;
 
-	sp = textlen > 0 ? memchr(text, SMTP_SP, textlen) : NULL;
-	vlen = sp != NULL ? (size_t)(sp - text) : textlen;
+	/* The verb: from the first octet to SP or the end. */
+	while (v < textlen && text[v] != SMTP_SP) {
+		uint8_t c = text[v];
 
-	out->cmd = SMTP_CMD_UNKNOWN;
-	if (vlen > 0 && vlen <= SMTP_VERB_MAX) {
-		for (i = SMTP_CMD_UNKNOWN + 1; i < SMTP_CMD_COUNT; i++) {
-			if (smtp_ieq(text, vlen, smtp_cmd_names[i])) {
-				out->cmd = (smtp_cmd_t)i;
-				break;
-			}
-		}
+		if (!smtp_is_alpha(c) && !(v > 0 && ((c >= '0' && c <= '9') ||
+		    c == '-')))
+			return -1;
+		if (++v > SMTP_VERB_MAX)
+			return -1;
 	}
-
-	/* Arguments: skip the spaces after the verb, trim trailing SP/HTAB. */
-	off = vlen;
+	if (v == 0)
+		return -1;
+	off = v;
 	while (off < textlen && text[off] == SMTP_SP)
 		off++;
 	end = textlen;
-	while (end > off && (text[end - 1] == SMTP_SP ||
-	    text[end - 1] == SMTP_HTAB))
+	while (end > off && text[end - 1] == SMTP_SP)
 		end--;
+	/* The arguments: printable US-ASCII, SP and well-formed UTF-8. */
+	for (i = off; i < end;) {
+		size_t n;
+
+		if (text[i] >= 0x20 && text[i] < 0x7f) {
+			i++;
+			continue;
+		}
+		if (text[i] < 0x80 || (n = smtp_utf8_len(text + i,
+		    end - i)) == 0)
+			return -1;
+		i += n;
+	}
+
+	out->cmd = SMTP_CMD_UNKNOWN;
+	for (k = SMTP_CMD_UNKNOWN + 1; k < SMTP_CMD_EXT; k++) {
+		if (smtp_ieq(text, v, smtp_cmd_names[k])) {
+			out->cmd = (smtp_cmd_t)k;
+			break;
+		}
+	}
+	for (k = 0; out->cmd == SMTP_CMD_UNKNOWN &&
+	    k < sizeof(smtp_ext_verbs) / sizeof(smtp_ext_verbs[0]); k++) {
+		if (smtp_ieq(text, v, smtp_ext_verbs[k]))
+			out->cmd = SMTP_CMD_EXT;
+	}
+	out->verb_len = v;
 	out->arg_off = off;
 	out->arg_len = end - off;
+	return 0;
+}
+
+size_t
+smtp_cmd_canon(const uint8_t *text, const smtp_cmd_info_t *ci, uint8_t *out,
+    size_t cap)
+{
+	size_t n = ci->verb_len, i;
+
+	if (cap < ci->verb_len + (ci->arg_len ? 1 + ci->arg_len : 0) + 2)
+		return 0;
+	for (i = 0; i < ci->verb_len; i++) {
+		uint8_t c = text[i];
+
+		out[i] = (c >= 'a' && c <= 'z') ? (uint8_t)(c - 'a' + 'A') : c;
+	}
+	if (ci->arg_len > 0) {
+		out[n++] = SMTP_SP;
+		memcpy(out + n, text + ci->arg_off, ci->arg_len);
+		n += ci->arg_len;
+	}
+	out[n++] = SMTP_CR;
+	out[n++] = SMTP_LF;
+	return n;
 }
 
 /* MAIL FROM / RCPT TO paths -------------------------------------------- */
@@ -383,45 +485,75 @@ smtp_ehlo_next(smtp_ehlo_iter_t *it, smtp_ehlo_line_t *line)
 	return 1;
 }
 
+/* How a carried capability's parameters are rebuilt. */
+enum {
+	CAP_PARAM_NONE,  /* none: whatever the server wrote is dropped */
+	CAP_PARAM_SIZE,  /* an optional number (RFC 1870) */
+	CAP_PARAM_MECHS  /* SASL mechanism names (RFC 4954) */
+};
+
 /* Maps a capability keyword (compared as a whole token) to its bit. */
 static const struct {
 	const char *kw;
 	unsigned cap;
+	int param;
 } smtp_caps[] = {
-	{ "STARTTLS", SMTP_CAP_STARTTLS },
-	{ "PIPELINING", SMTP_CAP_PIPELINING },
-	{ "CHUNKING", SMTP_CAP_CHUNKING },
-	{ "SIZE", SMTP_CAP_SIZE },
-	{ "AUTH", SMTP_CAP_AUTH },
-	{ "XCLIENT", SMTP_CAP_XCLIENT },
-	{ "8BITMIME", SMTP_CAP_8BITMIME },
-	{ "SMTPUTF8", SMTP_CAP_SMTPUTF8 },
-	{ "BINARYMIME", SMTP_CAP_BINARYMIME },
+	{ "STARTTLS", SMTP_CAP_STARTTLS, CAP_PARAM_NONE },
+	{ "PIPELINING", SMTP_CAP_PIPELINING, CAP_PARAM_NONE },
+	{ "CHUNKING", SMTP_CAP_CHUNKING, CAP_PARAM_NONE },
+	{ "SIZE", SMTP_CAP_SIZE, CAP_PARAM_SIZE },
+	{ "AUTH", SMTP_CAP_AUTH, CAP_PARAM_MECHS },
+	{ "XCLIENT", SMTP_CAP_XCLIENT, CAP_PARAM_NONE },
+	{ "8BITMIME", SMTP_CAP_8BITMIME, CAP_PARAM_NONE },
+	{ "SMTPUTF8", SMTP_CAP_SMTPUTF8, CAP_PARAM_NONE },
+	{ "BINARYMIME", SMTP_CAP_BINARYMIME, CAP_PARAM_NONE },
+	{ "DSN", SMTP_CAP_DSN, CAP_PARAM_NONE },
+	{ "ENHANCEDSTATUSCODES", SMTP_CAP_ENHANCEDSTATUSCODES,
+	    CAP_PARAM_NONE },
+	{ "HELP", SMTP_CAP_HELP, CAP_PARAM_NONE },
+	{ "ETRN", SMTP_CAP_ETRN, CAP_PARAM_NONE },
+	{ "VRFY", SMTP_CAP_VRFY, CAP_PARAM_NONE },
+	{ "EXPN", SMTP_CAP_EXPN, CAP_PARAM_NONE },
+	{ "XFORWARD", SMTP_CAP_XFORWARD, CAP_PARAM_NONE },
 };
+
+#define SMTP_CAP_PARAM_MAX 20 /* digits of SIZE, octets of a mechanism */
 
 /*
  * The keyword of a capability line is its first token after "250-": it ends
  * at SP, HTAB or '=' ('=' never occurs in an ehlo-keyword, and the legacy
- * "AUTH=LOGIN PLAIN" form must count as AUTH).
+ * "AUTH=LOGIN PLAIN" form must count as AUTH). Sets *kwlen; returns the
+ * table index or -1.
  */
+static int
+smtp_ehlo_line_kw(const smtp_ehlo_line_t *line, size_t *kwlen)
+{
+	const uint8_t *kw;
+	size_t n = 0, i, len;
+
+	*kwlen = 0;
+	if (line->len <= SMTP_REPLY_PREFIX)
+		return -1;
+	kw = line->text + SMTP_REPLY_PREFIX;
+	len = line->len - SMTP_REPLY_PREFIX;
+	while (n < len && kw[n] != SMTP_SP && kw[n] != SMTP_HTAB &&
+	    kw[n] != '=')
+		n++;
+	*kwlen = n;
+	for (i = 0; i < sizeof(smtp_caps) / sizeof(smtp_caps[0]); i++) {
+		if (smtp_ieq(kw, n, smtp_caps[i].kw))
+			return (int)i;
+	}
+	return -1;
+}
+
 static unsigned
 smtp_ehlo_line_cap(const smtp_ehlo_line_t *line)
 {
-	const uint8_t *kw;
-	size_t n = 0, i, kwlen;
+	size_t kwlen;
+	int i = smtp_ehlo_line_kw(line, &kwlen);
 
-	if (line->len <= SMTP_REPLY_PREFIX)
-		return 0;
-	kw = line->text + SMTP_REPLY_PREFIX;
-	kwlen = line->len - SMTP_REPLY_PREFIX;
-	while (n < kwlen && kw[n] != SMTP_SP && kw[n] != SMTP_HTAB &&
-	    kw[n] != '=')
-		n++;
-	for (i = 0; i < sizeof(smtp_caps) / sizeof(smtp_caps[0]); i++) {
-		if (smtp_ieq(kw, n, smtp_caps[i].kw))
-			return smtp_caps[i].cap;
-	}
-	return 0;
+	return i < 0 ? 0 : smtp_caps[i].cap;
 }
 
 unsigned
@@ -438,25 +570,6 @@ smtp_ehlo_caps(const uint8_t *in, size_t inlen)
 		first = 0;
 	}
 	return r == 0 ? caps : 0;
-}
-
-/* The capabilities each rewrite flag removes. */
-static unsigned
-smtp_ehlo_del_caps(unsigned flags)
-{
-	unsigned del = 0;
-
-	if (flags & (SMTP_EHLO_DEL_STARTTLS | SMTP_EHLO_ADD_STARTTLS))
-		del |= SMTP_CAP_STARTTLS;
-	if (flags & SMTP_EHLO_DEL_AUTH)
-		del |= SMTP_CAP_AUTH;
-	if (flags & SMTP_EHLO_DEL_CHUNKING)
-		del |= SMTP_CAP_CHUNKING | SMTP_CAP_BINARYMIME;
-	if (flags & SMTP_EHLO_DEL_PIPELINING)
-		del |= SMTP_CAP_PIPELINING;
-	if (flags & SMTP_EHLO_DEL_XCLIENT)
-		del |= SMTP_CAP_XCLIENT;
-	return del;
 }
 
 typedef struct {
@@ -477,48 +590,177 @@ smtp_obuf_put(smtp_obuf_t *o, const void *p, size_t n)
 	o->len += n;
 }
 
-/* Writes "250" mark rest CRLF, where rest is the line's text after its mark. */
+/* Appends p[0..n) upper-cased. */
 static void
-smtp_ehlo_put_line(smtp_obuf_t *o, const uint8_t *text, size_t len, int last)
+smtp_obuf_upper(smtp_obuf_t *o, const uint8_t *p, size_t n)
 {
-	smtp_obuf_put(o, last ? "250 " : "250-", SMTP_REPLY_PREFIX);
-	if (len > SMTP_REPLY_PREFIX)
-		smtp_obuf_put(o, text + SMTP_REPLY_PREFIX,
-		    len - SMTP_REPLY_PREFIX);
+	size_t i;
+
+	if (o->overflow || n > o->cap - o->len) {
+		o->overflow = 1;
+		return;
+	}
+	for (i = 0; i < n; i++)
+		o->out[o->len + i] = (p[i] >= 'a' && p[i] <= 'z') ?
+		    (uint8_t)(p[i] - 'a' + 'A') : p[i];
+	o->len += n;
+}
+
+/* Whether a parameter token may be carried for this kind of keyword. */
+static int
+smtp_ehlo_param_ok(int kind, const uint8_t *t, size_t n)
+{
+	size_t i;
+
+	if (kind == CAP_PARAM_NONE)
+		return 0;
+	if (kind != -1 && n > SMTP_CAP_PARAM_MAX)
+		return 0;
+	for (i = 0; i < n; i++) {
+		uint8_t c = t[i];
+
+		switch (kind) {
+		case CAP_PARAM_SIZE:
+			if (c < '0' || c > '9')
+				return 0;
+			break;
+		case CAP_PARAM_MECHS:
+			if (!smtp_is_alpha(c) && !(c >= '0' && c <= '9') &&
+			    c != '-' && c != '_')
+				return 0;
+			break;
+		default: /* an operator's keyword: RFC 5321 ehlo-param */
+			if (c < 33 || c > 126)
+				return 0;
+			break;
+		}
+	}
+	return 1;
+}
+
+/*
+ * Appends the canonical parameters of a capability line: the tokens after
+ * the keyword (separated by SP or HTAB) that smtp_ehlo_param_ok accepts,
+ * each after one SP. kind -1 is an operator's keyword. Returns the number
+ * of tokens written.
+ */
+static size_t
+smtp_ehlo_put_params(smtp_obuf_t *o, const uint8_t *p, size_t n, int kind)
+{
+	size_t i = 0, start, written = 0;
+
+	while (i < n) {
+		if (p[i] == SMTP_SP || p[i] == SMTP_HTAB) {
+			i++;
+			continue;
+		}
+		start = i;
+		while (i < n && p[i] != SMTP_SP && p[i] != SMTP_HTAB)
+			i++;
+		if (!smtp_ehlo_param_ok(kind, p + start, i - start))
+			continue;
+		if (kind == CAP_PARAM_SIZE && written > 0)
+			break;
+		smtp_obuf_put(o, " ", 1);
+		smtp_obuf_upper(o, p + start, i - start);
+		written++;
+	}
+	return written;
+}
+
+/* Whether an operator's keyword list names kw[0..n). */
+static int
+smtp_words_has(const smtp_words_t *w, const uint8_t *kw, size_t n)
+{
+	size_t i;
+
+	for (i = 0; w != NULL && i < w->n; i++) {
+		if (smtp_ieq(kw, n, w->word[i]))
+			return 1;
+	}
+	return 0;
+}
+
+/*
+ * Writes one canonical capability line, or nothing when the line is not
+ * carried. The continuation mark is written as '-' and fixed once the last
+ * line is known. Returns 1 if a line was written.
+ */
+static int
+smtp_ehlo_put_cap(smtp_obuf_t *o, const smtp_ehlo_line_t *line,
+    unsigned carried, const smtp_words_t *extra, unsigned *seen)
+{
+	const uint8_t *kw = line->text + SMTP_REPLY_PREFIX;
+	size_t kwlen, mark = o->len;
+	int i = smtp_ehlo_line_kw(line, &kwlen), kind;
+
+	if (i >= 0) {
+		if (!(smtp_caps[i].cap & carried) ||
+		    (*seen & smtp_caps[i].cap))
+			return 0;
+		kind = smtp_caps[i].param;
+	} else if (smtp_words_has(extra, kw, kwlen)) {
+		kind = -1;
+	} else
+		return 0;
+	/* The legacy "AUTH=LOGIN" form: the standard line says it all. */
+	if (kwlen < line->len - SMTP_REPLY_PREFIX && kw[kwlen] == '=')
+		return 0;
+	smtp_obuf_put(o, "250-", SMTP_REPLY_PREFIX);
+	smtp_obuf_upper(o, kw, kwlen);
+	if (smtp_ehlo_put_params(o, kw + kwlen,
+	    line->len - SMTP_REPLY_PREFIX - kwlen, kind) == 0 &&
+	    kind == CAP_PARAM_MECHS) {
+		o->len = mark; /* AUTH without a mechanism we can carry */
+		return 0;
+	}
 	smtp_obuf_put(o, "\r\n", 2);
+	if (i >= 0)
+		*seen |= smtp_caps[i].cap;
+	return 1;
 }
 
 int
 smtp_ehlo_rewrite(const uint8_t *in, size_t inlen, unsigned flags,
-    uint8_t *out, size_t outcap, size_t *outlen)
+    const smtp_words_t *extra, uint8_t *out, size_t outcap, size_t *outlen)
 {
 	smtp_ehlo_iter_t it = { in, inlen, 0, 0 };
-	smtp_ehlo_line_t line, pend = { NULL, 0, 0 };
+	smtp_ehlo_line_t line;
 	smtp_obuf_t o = { out, outcap, 0, 0 };
-	unsigned del = smtp_ehlo_del_caps(flags);
-	int first = 1, have_pend = 0, r;
+	unsigned carried = SMTP_CAP_CARRIED, seen = 0;
+	size_t lastmark = 0, i;
+	int r;
 
-	/*
-	 * A kept line is written once the next kept line is known, since
-	 * only then is its continuation mark known.
-	 */
-	while ((r = smtp_ehlo_next(&it, &line)) == 1) {
-		if (!first && (smtp_ehlo_line_cap(&line) & del) != 0)
-			continue;
-		first = 0;
-		if (have_pend)
-			smtp_ehlo_put_line(&o, pend.text, pend.len, 0);
-		pend = line;
-		have_pend = 1;
-	}
-	if (r == -1 || !have_pend)
+	if (flags & SMTP_EHLO_KEEP_AUTH)
+		carried |= SMTP_CAP_AUTH;
+	if (flags & SMTP_EHLO_DEL_PIPELINING)
+		carried &= ~SMTP_CAP_PIPELINING;
+	/* The greeting: domain and text, control octets made SP. */
+	if ((r = smtp_ehlo_next(&it, &line)) != 1)
 		return -1;
-	if (flags & SMTP_EHLO_ADD_STARTTLS) {
-		smtp_ehlo_put_line(&o, pend.text, pend.len, 0);
-		smtp_obuf_put(&o, "250 STARTTLS\r\n", 14);
-	} else {
-		smtp_ehlo_put_line(&o, pend.text, pend.len, 1);
+	smtp_obuf_put(&o, "250-", SMTP_REPLY_PREFIX);
+	if (line.len > SMTP_REPLY_PREFIX && !o.overflow &&
+	    line.len - SMTP_REPLY_PREFIX <= o.cap - o.len) {
+		for (i = SMTP_REPLY_PREFIX; i < line.len; i++) {
+			uint8_t c = line.text[i];
+
+			o.out[o.len++] = (c < 0x20 || c == 0x7f) ? SMTP_SP : c;
+		}
+	} else if (line.len > SMTP_REPLY_PREFIX)
+		o.overflow = 1;
+	smtp_obuf_put(&o, "\r\n", 2);
+	while ((r = smtp_ehlo_next(&it, &line)) == 1) {
+		size_t mark = o.len;
+
+		if (smtp_ehlo_put_cap(&o, &line, carried, extra, &seen))
+			lastmark = mark;
 	}
+	if (r == -1)
+		return -1;
+	if (flags & SMTP_EHLO_ADD_STARTTLS)
+		smtp_obuf_put(&o, "250 STARTTLS\r\n", 14);
+	else if (!o.overflow)
+		o.out[lastmark + 3] = SMTP_SP; /* the last line's mark */
 	if (o.overflow)
 		return -1;
 	*outlen = o.len;

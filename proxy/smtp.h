@@ -59,8 +59,12 @@ int smtp_reply_line_parse(const uint8_t *text, size_t textlen,
 
 /* Commands -------------------------------------------------------------- */
 
+/* The longest verb the parser accepts (RFC 5321 verbs are four letters;
+ * extension verbs such as "X-ANONYMOUSTLS" are longer). */
+#define SMTP_VERB_MAX 32
+
 typedef enum {
-	SMTP_CMD_UNKNOWN = 0,
+	SMTP_CMD_UNKNOWN = 0, /* a well-formed verb the proxy does not know */
 	SMTP_CMD_EHLO,
 	SMTP_CMD_HELO,
 	SMTP_CMD_STARTTLS,
@@ -75,27 +79,53 @@ typedef enum {
 	SMTP_CMD_VRFY,
 	SMTP_CMD_EXPN,
 	SMTP_CMD_HELP,
+	SMTP_CMD_ETRN,
 	SMTP_CMD_XCLIENT,
+	SMTP_CMD_XFORWARD,
+	SMTP_CMD_EXT,         /* a known extension verb not carried by default
+	                         (TURN, ATRN, BURL, SEND, SOML, SAML, ...) */
 	SMTP_CMD_COUNT
 } smtp_cmd_t;
 
 typedef struct {
 	smtp_cmd_t cmd;
-	size_t arg_off; /* offset of the first non-space octet after the verb */
-	size_t arg_len; /* 0 when there are no arguments (spaces only) */
+	size_t verb_len; /* the verb is text[0..verb_len) */
+	size_t arg_off;  /* offset of the arguments (after the SPs that follow
+	                    the verb); == textlen when there are none */
+	size_t arg_len;  /* without trailing SPs; 0 when there are none */
 } smtp_cmd_info_t;
 
 /*
- * smtp_cmd_parse classifies a command line's text (without terminator). The
- * verb is the octets before the first space (SP only, or the whole text),
- * compared case-insensitively and exactly: "STARTTLSX" and "DATA\t" are
- * SMTP_CMD_UNKNOWN. arg_off skips the SPs after the verb (arg_off == textlen
- * when there is nothing else); trailing spaces and tabs are not part of the
- * arguments, so arg_off + arg_len <= textlen always.
+ * smtp_cmd_parse reads a command line's text (without terminator) strictly,
+ * as RFC 5321 4.1.1 writes it: VERB [SP arguments]. The verb starts at the
+ * first octet and is 1 to SMTP_VERB_MAX letters, digits and '-', starting
+ * with a letter; it ends at SP or the end of the text. The arguments are
+ * everything after the SPs that follow the verb, less trailing SPs, and must
+ * be printable US-ASCII or well-formed UTF-8 (RFC 6531): no control octet
+ * (HTAB, CR, LF, NUL, DEL, ...), no overlong form, surrogate or code point
+ * past U+10FFFF.
+ *
+ * Returns 0 and fills *out, or -1 when the line is not of that form (empty,
+ * leading white space, a separator other than SP after the verb, a control
+ * octet anywhere, malformed UTF-8): such a line is answered 500 5.5.2 and
+ * never forwarded, since another parser could read it differently (Postfix
+ * skips leading white space and splits on any white space). Verbs compare
+ * case-insensitively; "STARTTLSX" is SMTP_CMD_UNKNOWN.
  */
-void smtp_cmd_parse(const uint8_t *text, size_t textlen, smtp_cmd_info_t *out);
+int smtp_cmd_parse(const uint8_t *text, size_t textlen, smtp_cmd_info_t *out);
 
-/* smtp_cmd_name returns the upper-case verb for a command ("?" for unknown). */
+/*
+ * smtp_cmd_canon writes the canonical form of a line smtp_cmd_parse
+ * accepted: the verb in upper case, then SP and the arguments if there are
+ * any, then CRLF. This, never the line as received, is what is forwarded.
+ * Returns the length written, or 0 if cap is too small (textlen + 2 always
+ * suffices).
+ */
+size_t smtp_cmd_canon(const uint8_t *text, const smtp_cmd_info_t *ci,
+    uint8_t *out, size_t cap);
+
+/* smtp_cmd_name returns the upper-case verb for a command ("?" for unknown,
+ * "EXT" for SMTP_CMD_EXT). */
 const char *smtp_cmd_name(smtp_cmd_t cmd);
 
 /*
@@ -134,6 +164,24 @@ int smtp_addr_domain(const uint8_t *args, size_t len, const uint8_t **dom,
 #define SMTP_CAP_8BITMIME 0x40
 #define SMTP_CAP_SMTPUTF8 0x80
 #define SMTP_CAP_BINARYMIME 0x100
+#define SMTP_CAP_DSN 0x200
+#define SMTP_CAP_ENHANCEDSTATUSCODES 0x400
+#define SMTP_CAP_HELP 0x800
+#define SMTP_CAP_ETRN 0x1000
+#define SMTP_CAP_VRFY 0x2000
+#define SMTP_CAP_EXPN 0x4000
+#define SMTP_CAP_XFORWARD 0x8000
+
+/*
+ * The capabilities the proxy knows how to carry: their commands and
+ * parameters pass through it unchanged in meaning. Everything else an
+ * EHLO reply lists is removed (SMTP_CAP_AUTH only with SMTP_EHLO_KEEP_AUTH;
+ * STARTTLS is never carried, only added by SMTP_EHLO_ADD_STARTTLS).
+ */
+#define SMTP_CAP_CARRIED (SMTP_CAP_SIZE | SMTP_CAP_PIPELINING | \
+    SMTP_CAP_8BITMIME | SMTP_CAP_DSN | SMTP_CAP_ENHANCEDSTATUSCODES | \
+    SMTP_CAP_SMTPUTF8 | SMTP_CAP_HELP | SMTP_CAP_ETRN | SMTP_CAP_VRFY | \
+    SMTP_CAP_EXPN)
 
 /*
  * smtp_ehlo_caps returns the SMTP_CAP_* bits advertised by a complete EHLO
@@ -146,30 +194,36 @@ int smtp_addr_domain(const uint8_t *args, size_t len, const uint8_t **dom,
  */
 unsigned smtp_ehlo_caps(const uint8_t *in, size_t inlen);
 
-#define SMTP_EHLO_ADD_STARTTLS 0x1  /* advertise STARTTLS (once) */
-#define SMTP_EHLO_DEL_STARTTLS 0x2  /* remove STARTTLS */
-#define SMTP_EHLO_DEL_AUTH 0x4      /* remove AUTH and AUTH=... lines */
-#define SMTP_EHLO_DEL_CHUNKING 0x8  /* remove CHUNKING and BINARYMIME */
-#define SMTP_EHLO_DEL_PIPELINING 0x10
-#define SMTP_EHLO_DEL_XCLIENT 0x20  /* remove XCLIENT */
+#define SMTP_EHLO_ADD_STARTTLS 0x1  /* advertise STARTTLS (last line) */
+#define SMTP_EHLO_KEEP_AUTH 0x2     /* carry AUTH (the mechanisms) */
+#define SMTP_EHLO_DEL_PIPELINING 0x4
+
+/* Extension keywords an operator added (allow_commands), upper case. */
+typedef struct {
+	const char (*word)[SMTP_VERB_MAX + 1];
+	size_t n;
+} smtp_words_t;
 
 /*
- * smtp_ehlo_rewrite rewrites a complete positive (250) EHLO reply. Output
- * lines end in CRLF and carry correct '-'/' ' continuation marks; the
- * greeting line and kept capability lines are copied byte-exact apart from
- * the continuation mark and the terminator. With SMTP_EHLO_ADD_STARTTLS any
- * STARTTLS line is dropped and "250 STARTTLS" is added as the last line
- * (ADD wins over DEL_STARTTLS). Removed lines are matched by keyword as in
- * smtp_ehlo_caps. out of inlen + 16 bytes suffices when the input lines end
- * in CRLF; a bare-LF line grows by one byte, so 2 * inlen + 16 always
+ * smtp_ehlo_rewrite writes the canonical form of a complete positive (250)
+ * EHLO reply: the greeting line, then one line per carried capability
+ * (SMTP_CAP_CARRIED, SMTP_CAP_AUTH with SMTP_EHLO_KEEP_AUTH, and the
+ * keywords in extra, which may be NULL), in the order received, each once.
+ * A line is rebuilt from what was parsed: "250", the continuation mark, the
+ * keyword in upper case, and only parameters that were understood (SIZE:
+ * one number of up to 20 digits; AUTH: mechanism names of up to 20 letters,
+ * digits, '-' and '_', upper-cased; PIPELINING and the others: none; extra
+ * keywords: tokens of printable US-ASCII), separated by one SP. The legacy
+ * "AUTH=..." line is dropped. The greeting's text is copied with control
+ * octets turned into SP. With SMTP_EHLO_ADD_STARTTLS, "250 STARTTLS" is the
+ * last line. Lines end in CRLF; out of 2 * inlen + 16 bytes always
  * suffices. Returns 0 and sets *outlen, or -1 if the reply is not a
  * well-formed 250 reply (another code, mixed codes, a bad continuation mark,
  * a line after the last line, no last line, a line without LF, a bare CR or
- * NUL in a line) or out is too small (the caller then relays the reply
- * unchanged).
+ * NUL in a line) or out is too small: the caller must then not relay it.
  */
 int smtp_ehlo_rewrite(const uint8_t *in, size_t inlen, unsigned flags,
-    uint8_t *out, size_t outcap, size_t *outlen);
+    const smtp_words_t *extra, uint8_t *out, size_t outcap, size_t *outlen);
 
 /* DATA body --------------------------------------------------------------
  *
