@@ -149,6 +149,9 @@ def outbound(name="outbound", mode="relay", relay=None, tls="may", listen=None, 
     if relay is not None:
         kv["relay"] = relay
     kv["tls"] = tls
+    # mx.py marks which leg answered EHLO with these keywords; the EHLO
+    # allowlist removes unknown ones unless the listener lets them through.
+    kv["allow_commands"] = "X-PLAIN-ONLY X-TLS-ONLY"
     kv.update(keys)
     return ("outbound" if name == "outbound" else name, kv)
 

@@ -128,15 +128,15 @@ def test_backend_ehlo_with_single_line(make_env):
     quit_and_wait(env, c)
 
 
-def test_starttls_inside_other_word_kept(make_env):
+def test_starttls_inside_other_word_not_carried(make_env):
+    """A keyword the proxy does not know is not shown (allowlist), and a
+    word that merely contains STARTTLS is not taken for it."""
     env = make_env(ehlo="PIPELINING,XSTARTTLSX,8BITMIME")
     c, ehlo = open_session(env)
-    assert "XSTARTTLSX" in ehlo.text[1:], ehlo
-    assert count_kw(ehlo, "STARTTLS") == 1, ehlo
+    assert ehlo.keywords() == ["PIPELINING", "8BITMIME", "STARTTLS"], ehlo
     c.starttls(env.ctx())
     after = c.ehlo("client.example")
-    assert "XSTARTTLSX" in after.text[1:], after
-    assert count_kw(after, "STARTTLS") == 0, after
+    assert after.keywords() == ["PIPELINING", "8BITMIME"], after
     quit_and_wait(env, c)
 
 
@@ -147,11 +147,12 @@ def test_lowercase_keywords(make_env):
     assert count_kw(ehlo, "STARTTLS") == 1, ehlo
     assert auth_lines(ehlo) == [], ehlo
     assert "CHUNKING" not in ehlo.keywords(), ehlo
-    assert "pipelining" in ehlo.text[1:] and "size 1000" in ehlo.text[1:], ehlo
+    # Carried keywords leave in the canonical (upper) case.
+    assert "PIPELINING" in ehlo.text[1:] and "SIZE 1000" in ehlo.text[1:], ehlo
     c.starttls(env.ctx())
     after = c.ehlo("client.example")
     assert count_kw(after, "STARTTLS") == 0, after
-    assert [t.lower() for t in auth_lines(after)] == ["auth plain login"], after
+    assert auth_lines(after) == ["AUTH PLAIN LOGIN"], after
     quit_and_wait(env, c)
     no_starttls_reached_backend(env)
 
@@ -273,8 +274,8 @@ def test_no_state_survives_tls(env):
     ([], False),
     (["NOOP", "VRFY postmaster", "HELP"], False),
     (["MAIL FROM:<pre@x>", "RSET"], True),
-    (["XFOO bar"], True),
-], ids=["ehlo-only", "stateless", "mail-then-rset", "unknown-command"])
+    (["ETRN example.org"], True),
+], ids=["ehlo-only", "stateless", "mail-then-rset", "other-command"])
 def test_rset_after_starttls_only_when_state_may_remain(env, before, reset):
     """RSET is sent after STARTTLS when a command before TLS could have left
     state in the backend, and not after EHLO alone (the client's required new
