@@ -382,6 +382,9 @@ inbound_command(session_t *s, const smtp_cmd_info_t *ci, const uint8_t *text)
 		session_forward(s, ci, text, PEND_QUIT);
 		s->quit = 1;
 		break;
+	case SMTP_CMD_AUTH:
+		session_auth(s, ci, text);
+		break;
 	default:
 		session_forward(s, ci, text, PEND_RELAY);
 		break;

@@ -316,6 +316,9 @@ outbound_command(session_t *s, const smtp_cmd_info_t *ci, const uint8_t *text)
 		session_forward(s, ci, text, PEND_QUIT);
 		s->quit = 1;
 		return;
+	case SMTP_CMD_AUTH:
+		session_auth(s, ci, text);
+		return;
 	default:
 		break;
 	}

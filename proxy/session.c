@@ -31,7 +31,7 @@
 
 static const char *const session_state_names[] = {
 	"proxy-header", "tls-accept", "connect", "greeting", "command", "data-wait", "body",
-	"starttls", "tls-handshake", "upgrade", "closing"
+	"auth-wait", "auth", "starttls", "tls-handshake", "upgrade", "closing"
 };
 
 static void session_pump(session_t *s);
@@ -371,6 +371,9 @@ session_reply_done(session_t *s, const pend_t *p, int code)
 	case PEND_QUIT:
 		session_close(s, CR_QUIT, "quit", 1);
 		break;
+	case PEND_AUTH:
+		session_enter(s, code == 334 ? SS_AUTH : SS_COMMAND);
+		break;
 	case PEND_INTERNAL:
 		s->dir->internal_reply(s, p->step, code);
 		break;
@@ -627,6 +630,43 @@ session_command(session_t *s, const uint8_t *text, size_t len,
 	s->dir->command(s, &ci, text);
 }
 
+void
+session_auth(session_t *s, const smtp_cmd_info_t *ci, const uint8_t *text)
+{
+	session_forward(s, ci, text, PEND_AUTH);
+	session_enter(s, SS_AUTH_WAIT);
+}
+
+/*
+ * One SASL response line (RFC 4954 4): base64 or "*" to cancel, nothing
+ * else. It is not a command, so it is not parsed as one; anything that is
+ * not base64 is never forwarded: the proxy cancels the exchange for the
+ * client ("*"), and the server's answer to that is relayed.
+ */
+static void
+session_auth_response(session_t *s, const uint8_t *text, size_t len,
+    unsigned flags)
+{
+	size_t i;
+	int ok = flags == 0;
+
+	for (i = 0; ok && i < len; i++) {
+		uint8_t c = text[i];
+
+		ok = (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') ||
+		    (c >= '0' && c <= '9') || c == '+' || c == '/' || c == '=';
+	}
+	if (len == 1 && text[0] == '*')
+		ok = 1;
+	if (ok) {
+		conn_write(s->server, text, len);
+		conn_write(s->server, "\r\n", 2);
+	} else
+		conn_write_str(s->server, "*\r\n");
+	session_pend_push(s, PEND_AUTH, 0, NULL);
+	session_enter(s, SS_AUTH_WAIT);
+}
+
 /*
  * BDAT, once the direction has let it through: CHUNKING is never offered,
  * since the chunk sizes would have to be tracked through pipelining for no
@@ -747,6 +787,7 @@ session_client_input(session_t *s)
 				return;
 			continue;
 		case SS_COMMAND:
+		case SS_AUTH:
 			break;
 		default:
 			return;
@@ -772,13 +813,19 @@ session_client_input(session_t *s)
 			return;
 		if (st == SMTP_LINE_TOO_LONG) {
 			s->skipping = 1;
-			session_error(s, R_TOO_LONG);
+			if (s->state == SS_AUTH) /* no SASL response: cancel */
+				session_auth_response(s, line, 0, SMTP_LINE_NUL);
+			else
+				session_error(s, R_TOO_LONG);
 			continue;
 		}
 		/* Consumed first: STARTTLS discards what follows the line. */
 		conn_consume(c, linelen);
 		s->active_ms = uv_now(&s->px->loop);
-		session_command(s, line, textlen, flags);
+		if (s->state == SS_AUTH)
+			session_auth_response(s, line, textlen, flags);
+		else
+			session_command(s, line, textlen, flags);
 	}
 }
 
@@ -807,6 +854,9 @@ session_update_reads(session_t *s)
 		break;
 	case SS_BODY:
 		cr = conn_pending(s->server) < CONN_WQ_HIGH;
+		break;
+	case SS_AUTH:
+		cr = conn_pending(s->client) < CONN_WQ_HIGH;
 		break;
 	default:
 		break;

@@ -32,6 +32,9 @@ typedef enum {
 	SS_COMMAND,       /* commands and replies relayed, paired in order */
 	SS_DATA_WAIT,     /* DATA sent, its reply pending: client must wait */
 	SS_BODY,          /* message body from client to server */
+	SS_AUTH_WAIT,     /* AUTH or a SASL response sent, its reply pending:
+	                     the client's next lines wait unread */
+	SS_AUTH,          /* 334 relayed: the next line is a SASL response */
 	SS_STARTTLS,      /* inbound: STARTTLS taken, earlier replies pending */
 	SS_TLS_HANDSHAKE, /* a leg's handshake under way */
 	SS_UPGRADE,       /* the proxy's own exchange with the server: outbound
@@ -46,6 +49,8 @@ typedef enum {
 	PEND_HELO,        /* outbound: gather an EHLO reply, relay one 250 line */
 	PEND_DATA,        /* 354 opens the body */
 	PEND_EOD,         /* reply to end-of-data */
+	PEND_AUTH,        /* reply to AUTH or a SASL response: 334 asks for
+	                     another response */
 	PEND_QUIT,        /* relay, then close */
 	PEND_SWALLOW,     /* reply to the proxy's own command: not relayed */
 	PEND_INTERNAL,    /* reply to the proxy's own command, handed to the
@@ -212,6 +217,10 @@ void session_tls_failed(session_t *s, tls_fail_t why);
 void session_connect_server(session_t *s, const struct sockaddr *addr,
     uint32_t mark);
 void session_bdat(session_t *s);
+/* session_auth forwards an AUTH command; the SASL exchange that follows
+ * (RFC 4954 4) is the engine's. */
+void session_auth(session_t *s, const smtp_cmd_info_t *ci,
+    const uint8_t *text);
 /* session_admit applies per-address limits and starts the direction. */
 void session_admit(session_t *s);
 /*

@@ -516,3 +516,41 @@ def test_one_closing_log_line_per_session(env):
     for want in (version, cipher, "mail.test"):
         assert want in line, (want, line)
     assert re.search(r"\bmessages?\b\W{1,3}1\b", line), line
+
+
+# --------------------------------------------------------------------------
+# AUTH: the SASL exchange (RFC 4954 4) is not a series of commands
+
+@pytest.mark.parametrize("mech,responses", [
+    ("AUTH LOGIN", ["dXNlcg==", "cGFzcw=="]),
+    ("AUTH PLAIN", ["AHVzZXIAcGFzcw=="]),
+], ids=["login", "plain"])
+def test_auth_exchange_after_tls(env, mech, responses):
+    """After 334 the client's next line is a SASL response: it reaches the
+    backend as sent (it is base64, not a verb), and the exchange ends with
+    the backend's 235."""
+    c, _, after = tls_session(env)
+    r = c.cmd(mech)
+    for resp in responses:
+        assert r.code == 334, r
+        r = c.cmd(resp)
+    assert r.lines == ["235 2.7.0 ok"], r
+    assert c.cmd("MAIL FROM:<a@x>").code == 250
+    quit_and_wait(env, c)
+    cmds = env.sink.commands(1)
+    i = cmds.index(mech)
+    assert cmds[i + 1:i + 1 + len(responses)] == responses, cmds
+
+
+def test_auth_response_not_base64_cancels(env):
+    """A SASL response that is not base64 (here a command a lenient backend
+    might execute) is never forwarded: the proxy cancels the exchange with
+    "*" and relays the backend's answer."""
+    c, _, _ = tls_session(env)
+    assert c.cmd("AUTH PLAIN").code == 334
+    r = c.cmd("MAIL FROM:<evil@x>")
+    assert r.code == 235, r  # the sink answers any response with 235
+    quit_and_wait(env, c)
+    raw = env.sink.all_raw()
+    assert b"evil" not in raw, raw
+    assert b"AUTH PLAIN\r\n*\r\n" in raw, raw
