@@ -198,14 +198,16 @@ session_pend_run(session_t *s)
 
 	while ((p = session_pend_head(s)) != NULL && s->state != SS_CLOSING) {
 		switch (p->kind) {
-		case PEND_LOCAL:
+		case PEND_LOCAL: {
+			/* step: a refused command, always an error */
+			int counts = p->step || s->dir->count_server_errors;
+
 			session_reply(s, p->reply);
 			session_pend_pop(s);
-			/* step: a refused command, always an error */
-			if (session_count_reply(s, s->last_code, p->step ||
-			    s->dir->count_server_errors) == -1)
+			if (session_count_reply(s, s->last_code, counts) == -1)
 				return;
 			break;
+		}
 		case PEND_LOCAL_CLOSE:
 			session_reply(s, p->reply);
 			session_pend_pop(s);
