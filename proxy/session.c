@@ -273,20 +273,31 @@ session_server_broken(session_t *s, const char *why)
 
 /*
  * Appends one reply line to s->ehlo in canonical form: the code, the mark
- * and the text with control octets turned into SP, then CRLF. Lines that
- * do not fit are dropped, but the room of one line of SMTP_REPLY_LINE_MAX
- * is always kept for the last line, so a shortened reply keeps its code
- * and its end. Returns 0 or -1 (out of memory).
+ * and the text with control octets turned into SP, then CRLF. A reply that
+ * is read, not only relayed (whole: EHLO capabilities, the direction's own
+ * steps) must fit SMTP_EHLO_REPLY_MAX, or it is a server error: dropping a
+ * line could drop STARTTLS. Of other replies, lines that do not fit are
+ * dropped, but the room of one line of SMTP_REPLY_LINE_MAX is always kept
+ * for the last line, so a shortened reply keeps its code and its end.
+ * Returns 0, or -1 when the session closed.
  */
 static int
-session_gather(session_t *s, const uint8_t *text, size_t len, int last)
+session_gather(session_t *s, const uint8_t *text, size_t len, int last,
+    int whole)
 {
 	uint8_t *dst;
 	size_t i;
 
-	if (s->ehlo == NULL && (s->ehlo = malloc(SMTP_EHLO_REPLY_MAX)) == NULL)
+	if (s->ehlo == NULL && (s->ehlo = malloc(SMTP_EHLO_REPLY_MAX)) == NULL) {
+		session_close(s, CR_INTERNAL, "out of memory", 0);
 		return -1;
-	if (!last && s->ehlo_len + len + 2 >
+	}
+	if (whole && s->ehlo_len + len + 2 > SMTP_EHLO_REPLY_MAX) {
+		session_ehlo_reset(s);
+		session_server_broken(s, "reply too long");
+		return -1;
+	}
+	if (!whole && !last && s->ehlo_len + len + 2 >
 	    SMTP_EHLO_REPLY_MAX - SMTP_REPLY_LINE_MAX)
 		return 0;
 	dst = s->ehlo + s->ehlo_len;
@@ -384,6 +395,14 @@ session_reply_done(session_t *s, const pend_t *p, int code)
 	}
 }
 
+/* Whether a reply is read by the proxy, not only relayed. */
+static int
+session_read_whole(const pend_t *p, int code)
+{
+	return p->kind == PEND_INTERNAL ||
+	    ((p->kind == PEND_EHLO || p->kind == PEND_HELO) && code == 250);
+}
+
 /* Relays a single-line reply in canonical form, as session_gather. */
 static void
 session_relay_line(session_t *s, const uint8_t *text, size_t len)
@@ -410,13 +429,11 @@ static void
 session_reply_last(session_t *s, const pend_t *p, const smtp_reply_line_t *r,
     const uint8_t *text, size_t len)
 {
-	if (p->kind == PEND_INTERNAL ||
-	    ((p->kind == PEND_EHLO || p->kind == PEND_HELO) && r->code == 250) ||
-	    s->ehlo_len > 0) {
-		if (session_gather(s, text, len, 1) == -1) {
-			session_close(s, CR_INTERNAL, "out of memory", 0);
+	int whole = session_read_whole(p, r->code);
+
+	if (whole || s->ehlo_len > 0) {
+		if (session_gather(s, text, len, 1, whole) == -1)
 			return;
-		}
 		if (p->kind == PEND_INTERNAL)
 			return; /* the direction reads s->ehlo */
 		if (p->kind == PEND_EHLO && r->code == 250)
@@ -517,11 +534,8 @@ session_server_input(session_t *s)
 		conn_consume(c, linelen);
 		s->reply_code = r.last ? 0 : r.code;
 		if (p == NULL) {
-			if (session_gather(s, line, textlen, r.last) == -1) {
-				session_close(s, CR_INTERNAL, "out of memory",
-				    0);
+			if (session_gather(s, line, textlen, r.last, 0) == -1)
 				return;
-			}
 			if (r.last) {
 				conn_write(s->client, s->ehlo, s->ehlo_len);
 				session_ehlo_reset(s);
@@ -538,11 +552,9 @@ session_server_input(session_t *s)
 			continue;
 		}
 		if (!r.last) {
-			if (session_gather(s, line, textlen, 0) == -1) {
-				session_close(s, CR_INTERNAL, "out of memory",
-				    0);
+			if (session_gather(s, line, textlen, 0,
+			    session_read_whole(p, r.code)) == -1)
 				return;
-			}
 			continue;
 		}
 		session_reply_last(s, p, &r, line, textlen);
