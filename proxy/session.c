@@ -1021,6 +1021,7 @@ session_connect_server(session_t *s, const struct sockaddr *addr,
     uint32_t mark)
 {
 	session_enter(s, SS_CONNECT);
+	STATS_INC(s->st->server_connects);
 	if (conn_connect(s->server, addr, mark) == -1) {
 		session_reply(s, R_SERVER_DOWN);
 		session_close(s, CR_CONNECT_FAILED, s->server->err, 1);
