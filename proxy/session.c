@@ -561,7 +561,8 @@ session_client_input(session_t *s)
 {
 	conn_t *c = s->client;
 
-	while (conn_rsize(c) > 0 && s->state != SS_CLOSING) {
+	while (conn_rsize(c) > 0 && s->state != SS_CLOSING &&
+	    !s->hold_client) {
 		size_t linelen, textlen;
 		unsigned flags;
 		const uint8_t *line;
@@ -654,6 +655,8 @@ session_update_reads(session_t *s)
 	}
 	/* Outbound, the client leg is plaintext and never handshakes. */
 	if (s->state == SS_TLS_HANDSHAKE && s->lc->dir == DIR_OUTBOUND)
+		cr = 0;
+	if (s->hold_client)
 		cr = 0;
 	conn_set_read(s->client, cr && !s->client_eof);
 	conn_set_read(s->server, s->state != SS_CLOSING &&
@@ -841,6 +844,8 @@ session_close(session_t *s, close_reason_t cr, const char *detail,
 	} else {
 		conn_close(s->client);
 		conn_close(s->server);
+		if (s->retired != NULL)
+			conn_close(s->retired);
 		session_timer_stop(s);
 	}
 }
@@ -863,6 +868,8 @@ session_timer_cb(uv_timer_t *t)
 		/* Linger over: whatever is still queued is dropped. */
 		conn_close(s->client);
 		conn_close(s->server);
+		if (s->retired != NULL)
+			conn_close(s->retired);
 		session_timer_stop(s);
 		return;
 	case SS_PROXY_HDR:
@@ -957,10 +964,12 @@ session_server_event(conn_t *c, conn_event_t ev)
 
 	if (ev == CONN_EV_CLOSED) {
 		if (c == s->retired) {
-			/* A replaced server leg (outbound plaintext retry). */
+			/* A replaced server leg (outbound plaintext retry,
+			 * inbound's plaintext part after STARTTLS). It may be
+			 * the last handle of a closing session. */
 			s->retired = NULL;
 			free(c);
-			s->handles--;
+			session_handle_closed(s);
 			return;
 		}
 		session_handle_closed(s);
@@ -972,8 +981,8 @@ session_server_event(conn_t *c, conn_event_t ev)
 	case CONN_EV_CONNECTED:
 		if (outbound_server_connected(s))
 			break;
-		if (s->lc->dir == DIR_INBOUND)
-			inbound_server_connected(s);
+		if (s->lc->dir == DIR_INBOUND && inbound_server_connected(s))
+			break;
 		if (s->state == SS_CLOSING)
 			return;
 		session_pend_push(s, PEND_GREETING, 0, NULL);
@@ -1043,7 +1052,7 @@ session_new_server(session_t *s)
 	s->retired = s->server;
 	s->server = n;
 	s->handles++;
-	conn_close(s->retired);
+	conn_close_after_flush(s->retired);
 	return 0;
 }
 

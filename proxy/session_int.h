@@ -92,8 +92,10 @@ typedef struct session {
 	unsigned messages;
 	int tls;                     /* the TLS leg is established */
 	int need_helo;               /* after STARTTLS, until EHLO/HELO */
-	int reset_on_tls;            /* a command before TLS may have left
-	                                backend state: RSET after STARTTLS */
+	int hold_client;             /* a new server leg is being set up for
+	                                a client that may already talk (its
+	                                EHLO after STARTTLS): its input waits,
+	                                neither read nor taken as early talk */
 	int quit;                    /* QUIT forwarded: read no more commands */
 	int client_eof;              /* client closed; finish pending replies */
 	int shutdown;                /* 421 4.3.2 at the next boundary */
@@ -150,14 +152,17 @@ void session_bdat(session_t *s);
 void session_admit(session_t *s);
 /*
  * session_new_server replaces the server leg by a fresh, unconnected one;
- * the old leg closes and is freed from its close callback. Returns 0 or -1.
+ * the old leg closes once what is queued for it has left (a QUIT) and is
+ * freed from its close callback; nothing it sends reaches the session.
+ * Returns 0 or -1.
  */
 int session_new_server(session_t *s);
 
 /* Inbound (inbound.c). */
 void inbound_start(session_t *s);
 void inbound_proxy_header(session_t *s);
-void inbound_server_connected(session_t *s);
+/* The server leg connected; returns 1 if the direction took the banner. */
+int inbound_server_connected(session_t *s);
 void inbound_greeting_done(session_t *s);
 void inbound_internal_reply(session_t *s, int step, int code);
 void inbound_command(session_t *s, const uint8_t *text, size_t len,
