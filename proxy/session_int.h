@@ -72,7 +72,8 @@ typedef struct session {
 	session_state_t state;
 
 	conn_t *client;              /* owned; freed after both legs closed */
-	conn_t *server;              /* owned; replaced on outbound retry */
+	conn_t *server;              /* owned; replaced on outbound retry and
+	                                at the inbound STARTTLS switch */
 	conn_t *retired;             /* a replaced server leg, closing */
 	uv_timer_t timer;
 	int timer_closing;           /* uv_close called on timer */
