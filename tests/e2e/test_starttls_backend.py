@@ -185,6 +185,24 @@ def test_pipelined_ehlo_waits_for_new_connection(make_env):
     assert second == ["EHLO client.example", "NOOP", "QUIT"], second
 
 
+def test_failed_handshake_opens_no_second_connection(env):
+    """The new connection is dialled only once TLS is up: a client that
+    fails its handshake costs the backend nothing more, and the plaintext
+    connection still ends with QUIT."""
+    c = env.client()
+    expect(c.reply(), 220)
+    expect(c.ehlo(), 250)
+    expect(c.cmd("STARTTLS"), 220)
+    c.send(b"\x16\x03\x01\x00\x05hello, not a ClientHello")
+    data = c.read_until_close()
+    assert data == b"" or data.startswith(b"\x15\x03"), data  # at most a TLS alert
+    c.close()
+    env.proxy.wait_event("session_close")
+    assert env.sink.wait_closed(), env.sink.dump()
+    assert env.sink.conns() == [1], env.sink.dump()
+    assert env.sink.commands(1) == ["EHLO client.example", "QUIT"], env.sink.dump()
+
+
 # --------------------------------------------------------------------------
 # The client's identity reaches the new connection
 
