@@ -6,11 +6,17 @@
  *
  * What must stay true:
  * - STARTTLS never reaches the backend; bytes the client pipelined after it
- *   are discarded before the handshake (conn_start_tls), and the backend
- *   transaction is reset (RSET, its reply swallowed) when a command before
- *   TLS could have left state there, so nothing from before TLS survives
- *   (CVE-2011-0411 class). The client's required new EHLO resets it too
- *   (RFC 5321 4.1.4); RSET covers backends that do not.
+ *   are discarded before the handshake (conn_start_tls).
+ * - The encrypted part of a STARTTLS session runs on a backend connection
+ *   of its own (issue #16): the backend never learns that the proxy
+ *   answered STARTTLS, so on the same connection the client's new EHLO
+ *   would be a second EHLO, which RFC 5321 4.1.4 lets a server refuse
+ *   (OpenSMTPD does). On a fresh connection nothing from before TLS
+ *   survives by construction (CVE-2011-0411 class): no RSET is needed.
+ *   The client's input waits (hold_client) until that connection's banner
+ *   was checked (220, swallowed) and the PROXY header or XCLIENT went out
+ *   on it; the plaintext connection gets QUIT and is retired, so nothing
+ *   it says afterwards reaches the client.
  * - require_tls answers only EHLO, HELO, STARTTLS, NOOP, RSET and QUIT
  *   before TLS; AUTH is neither offered nor accepted before TLS when
  *   hide_auth_before_tls.
@@ -29,7 +35,10 @@
 /* The proxy's own exchange with the backend, for XCLIENT. */
 enum {
 	STEP_XC_EHLO,   /* EHLO: does the backend offer XCLIENT? */
-	STEP_XC_CMD     /* XCLIENT: 220 is a fresh greeting */
+	STEP_XC_CMD,    /* XCLIENT: 220 is a fresh greeting */
+	STEP_BANNER     /* the banner of the TLS part's connection: 220 or
+	                   the session ends; never relayed (the client had
+	                   its banner) */
 };
 
 /* Room for one PROXY header toward the backend, either version. */
@@ -48,7 +57,7 @@ static const char R_NEED_TLS[] =
 static const char R_NEED_HELO[] = "503 5.5.1 Send EHLO/HELO first\r\n";
 static const char R_TOO_BIG[] =
     "552 5.3.4 Message size exceeds fixed maximum message size\r\n";
-static const char R_NO_XCLIENT[] =
+static const char R_UNAVAILABLE[] =
     "421 4.3.0 Service not available, closing connection\r\n";
 
 static void
@@ -82,8 +91,20 @@ inbound_client_tls_done(session_t *s)
 		    (const struct sockaddr *)&s->lc->backend.addr, 0);
 		return;
 	}
-	/* RFC 3207 4.2: the client must start over with EHLO. */
+	/* RFC 3207 4.2: the client must start over with EHLO, which goes to
+	 * a backend connection of its own as that connection's greeting. The
+	 * client may send it at once: it waits until the leg is ready. */
 	s->need_helo = 1;
+	s->hold_client = 1;
+	session_connect_server(s, (const struct sockaddr *)&s->lc->backend.addr,
+	    0);
+}
+
+/* The backend leg is ready for the client's commands. */
+static void
+inbound_backend_ready(session_t *s)
+{
+	s->hold_client = 0;
 	session_enter(s, SS_COMMAND);
 }
 
@@ -104,6 +125,20 @@ inbound_starttls_go(session_t *s)
 {
 	size_t discarded = 0;
 
+	/*
+	 * The plaintext part's backend connection ends here, before the
+	 * handshake: whatever it says from now on (its 221, a timeout 421)
+	 * belongs to no reply the client awaits. The FIFO is empty: the
+	 * STARTTLS switch runs only at its head and nothing after it was read.
+	 * The new leg is dialled once TLS is up (inbound_client_tls_done), so
+	 * the PROXY header can say TLS.
+	 */
+	conn_write_str(s->server, "QUIT\r\n");
+	if (session_new_server(s) == -1) {
+		session_reply(s, R_UNAVAILABLE);
+		session_close(s, CR_INTERNAL, "out of memory", 1);
+		return;
+	}
 	session_reply(s, R_STARTTLS_GO);
 	conn_flush(s->client);
 	STATS_INC(s->st->tls[TLSEV_ATTEMPTED]);
@@ -118,12 +153,6 @@ inbound_starttls_go(session_t *s)
 		snprintf(n, sizeof(n), "%zu", discarded);
 		log_event(LOG_WARN, "starttls_discard", "session", s->id,
 		    "client", s->peer, "bytes", n, NULL);
-	}
-	/* Nothing of the plaintext transaction survives into TLS. After
-	 * only EHLO (the usual case) there is none: no RSET round trip. */
-	if (s->reset_on_tls) {
-		conn_write_str(s->server, "RSET\r\n");
-		session_pend_push(s, PEND_SWALLOW, 0, NULL);
 	}
 	session_enter(s, SS_TLS_HANDSHAKE);
 }
@@ -164,13 +193,10 @@ inbound_proxy_header(session_t *s)
 	session_admit(s);
 }
 
-/*
- * The backend connected: a PROXY header goes first, if configured. A
- * header that cannot say who the client is would make the backend see the
- * proxy instead (the open-relay risk): such a session is refused.
- */
+/* The PROXY header, if configured. Returns 0, or -1 with the session
+ * closing. */
 static int
-inbound_server_connected(session_t *s)
+inbound_proxy_send(session_t *s)
 {
 	proxyproto_addr_t a;
 	uint8_t buf[INBOUND_PP_MAX];
@@ -185,7 +211,8 @@ inbound_server_connected(session_t *s)
 			r = proxyproto_v1_encode(&a, (char *)buf, sizeof(buf),
 			    &n);
 		else {
-			/* Only implicit TLS is up this early. */
+			/* TLS is up on the implicit-TLS listener's only
+			 * connection and on the STARTTLS session's second. */
 			const SSL *ssl = s->tls ? s->client->ssl : NULL;
 			r = proxyproto_v2_encode(&a, ssl ?
 			    tls_version_name(ssl) : NULL, ssl ?
@@ -194,26 +221,50 @@ inbound_server_connected(session_t *s)
 		}
 	}
 	if (r == -1) {
-		session_reply(s, R_NO_XCLIENT);
+		session_reply(s, R_UNAVAILABLE);
 		session_close(s, CR_INTERNAL, "no PROXY header for this client",
 		    1);
-		return 0;
+		return -1;
 	}
 	conn_write(s->server, buf, n);
 	return 0;
+}
+
+/*
+ * The backend connected: a PROXY header goes first, if configured. A
+ * header that cannot say who the client is would make the backend see the
+ * proxy instead (the open-relay risk): such a session is refused. Returns
+ * 1 when the banner is the proxy's (the TLS part's connection).
+ */
+static int
+inbound_server_connected(session_t *s)
+{
+	if (inbound_proxy_send(s) == -1)
+		return 0;
+	if (!s->hold_client)
+		return 0;
+	session_pend_push(s, PEND_INTERNAL, STEP_BANNER, NULL);
+	session_enter(s, SS_UPGRADE);
+	return 1;
+}
+
+/* With xclient the proxy speaks first: EHLO, then XCLIENT if offered. */
+static void
+inbound_xclient_start(session_t *s)
+{
+	conn_write_str(s->server, "EHLO ");
+	conn_write_str(s->server, s->px->sh->hostname);
+	conn_write(s->server, "\r\n", 2);
+	session_pend_push(s, PEND_INTERNAL, STEP_XC_EHLO, NULL);
+	session_enter(s, SS_UPGRADE);
 }
 
 /* The banner is relayed; with xclient the proxy speaks first. */
 static void
 inbound_greeting_done(session_t *s)
 {
-	if (!s->lc->xclient || s->last_code != 220)
-		return;
-	conn_write_str(s->server, "EHLO ");
-	conn_write_str(s->server, s->px->sh->hostname);
-	conn_write(s->server, "\r\n", 2);
-	session_pend_push(s, PEND_INTERNAL, STEP_XC_EHLO, NULL);
-	session_enter(s, SS_UPGRADE);
+	if (s->lc->xclient && s->last_code == 220)
+		inbound_xclient_start(s);
 }
 
 /* XCLIENT ADDR=... PORT=... (Postfix's XCLIENT_README). */
@@ -234,6 +285,21 @@ static void
 inbound_internal_reply(session_t *s, int step, int code)
 {
 	switch (step) {
+	case STEP_BANNER:
+		if (code == 220 && s->lc->xclient)
+			inbound_xclient_start(s);
+		else if (code == 220)
+			inbound_backend_ready(s);
+		else {
+			char c[8];
+			snprintf(c, sizeof(c), "%d", code);
+			log_event(LOG_WARN, "backend_banner_refused", "session",
+			    s->id, "client", s->peer, "code", c, NULL);
+			session_reply(s, R_UNAVAILABLE);
+			session_close(s, CR_SERVER_ERROR,
+			    "backend refused the TLS part's connection", 1);
+		}
+		return;
 	case STEP_XC_EHLO:
 		if (code == 250 &&
 		    (smtp_ehlo_caps(s->ehlo, s->ehlo_len) & SMTP_CAP_XCLIENT)) {
@@ -243,7 +309,7 @@ inbound_internal_reply(session_t *s, int step, int code)
 		break;
 	case STEP_XC_CMD:
 		if (code == 220) {
-			session_enter(s, SS_COMMAND);
+			inbound_backend_ready(s);
 			return;
 		}
 		break;
@@ -253,7 +319,7 @@ inbound_internal_reply(session_t *s, int step, int code)
 	log_event(LOG_ERROR, "xclient_failed", "session", s->id, "client",
 	    s->peer, "step", step == STEP_XC_EHLO ? "not offered" : "refused",
 	    NULL);
-	session_reply(s, R_NO_XCLIENT);
+	session_reply(s, R_UNAVAILABLE);
 	session_close(s, CR_SERVER_ERROR, "xclient failed", 1);
 }
 
@@ -273,25 +339,6 @@ inbound_size_refused(const session_t *s, const uint8_t *text,
 		return size > s->lc->max_message_size;
 	default:
 		return 1; /* malformed or past 2^64: not a size we accept */
-	}
-}
-
-/* Commands that leave no state in the backend that TLS must shed. */
-static int
-inbound_stateless(smtp_cmd_t cmd)
-{
-	switch (cmd) {
-	case SMTP_CMD_EHLO:
-	case SMTP_CMD_HELO:
-	case SMTP_CMD_NOOP:
-	case SMTP_CMD_RSET:
-	case SMTP_CMD_HELP:
-	case SMTP_CMD_VRFY:
-	case SMTP_CMD_EXPN:
-	case SMTP_CMD_QUIT:
-		return 1;
-	default:
-		return 0;
 	}
 }
 
@@ -351,9 +398,6 @@ inbound_command(session_t *s, const smtp_cmd_info_t *ci, const uint8_t *text)
 		session_local(s, R_NEED_HELO);
 		return;
 	}
-	/* Set even if the proxy answers it itself: conservative. */
-	if (!s->tls && !inbound_stateless(ci->cmd))
-		s->reset_on_tls = 1;
 	switch (ci->cmd) {
 	case SMTP_CMD_BDAT:
 		session_bdat(s);

@@ -774,7 +774,8 @@ session_client_input(session_t *s)
 {
 	conn_t *c = s->client;
 
-	while (conn_rsize(c) > 0 && s->state != SS_CLOSING) {
+	while (conn_rsize(c) > 0 && s->state != SS_CLOSING &&
+	    !s->hold_client) {
 		size_t linelen, textlen;
 		unsigned flags;
 		const uint8_t *line;
@@ -877,6 +878,8 @@ session_update_reads(session_t *s)
 	}
 	/* Only a client leg that is itself in its handshake is read then. */
 	if (s->state == SS_TLS_HANDSHAKE && s->client->ssl == NULL)
+		cr = 0;
+	if (s->hold_client)
 		cr = 0;
 	conn_set_read(s->client, cr && !s->client_eof);
 	conn_set_read(s->server, s->state != SS_CLOSING &&
@@ -1057,6 +1060,8 @@ session_close(session_t *s, close_reason_t cr, const char *detail,
 	} else {
 		conn_close(s->client);
 		conn_close(s->server);
+		if (s->retired != NULL)
+			conn_close(s->retired);
 		session_timer_stop(s);
 	}
 }
@@ -1079,6 +1084,8 @@ session_timer_cb(uv_timer_t *t)
 		/* Linger over: whatever is still queued is dropped. */
 		conn_close(s->client);
 		conn_close(s->server);
+		if (s->retired != NULL)
+			conn_close(s->retired);
 		session_timer_stop(s);
 		return;
 	case SS_PROXY_HDR:
@@ -1174,10 +1181,12 @@ session_server_event(conn_t *c, conn_event_t ev)
 
 	if (ev == CONN_EV_CLOSED) {
 		if (c == s->retired) {
-			/* A replaced server leg (outbound plaintext retry). */
+			/* A replaced server leg (outbound plaintext retry,
+			 * inbound's plaintext part after STARTTLS). It may be
+			 * the last handle of a closing session. */
 			s->retired = NULL;
 			free(c);
-			s->handles--;
+			session_handle_closed(s);
 			return;
 		}
 		session_handle_closed(s);
@@ -1235,6 +1244,7 @@ session_connect_server(session_t *s, const struct sockaddr *addr,
     uint32_t mark)
 {
 	session_enter(s, SS_CONNECT);
+	STATS_INC(s->st->server_connects);
 	if (conn_connect(s->server, addr, mark) == -1) {
 		session_reply(s, R_SERVER_DOWN);
 		session_close(s, CR_CONNECT_FAILED, s->server->err, 1);
@@ -1258,7 +1268,7 @@ session_new_server(session_t *s)
 	s->reply_code = 0;
 	s->srv_skipping = 0;
 	s->handles++;
-	conn_close(s->retired);
+	conn_close_after_flush(s->retired);
 	return 0;
 }
 

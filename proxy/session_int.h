@@ -81,7 +81,8 @@ typedef struct session {
 	session_state_t state;
 
 	conn_t *client;              /* owned; freed after both legs closed */
-	conn_t *server;              /* owned; replaced on outbound retry */
+	conn_t *server;              /* owned; replaced on outbound retry and
+	                                at the inbound STARTTLS switch */
 	conn_t *retired;             /* a replaced server leg, closing */
 	uv_timer_t timer;
 	int timer_closing;           /* uv_close called on timer */
@@ -106,8 +107,10 @@ typedef struct session {
 	unsigned messages;
 	int tls;                     /* the TLS leg is established */
 	int need_helo;               /* after STARTTLS, until EHLO/HELO */
-	int reset_on_tls;            /* a command before TLS may have left
-	                                backend state: RSET after STARTTLS */
+	int hold_client;             /* a new server leg is being set up for
+	                                a client that may already talk (its
+	                                EHLO after STARTTLS): its input waits,
+	                                neither read nor taken as early talk */
 	int quit;                    /* QUIT forwarded: read no more commands */
 	int client_eof;              /* client closed; finish pending replies */
 	int shutdown;                /* 421 4.3.2 at the next boundary */
@@ -225,7 +228,9 @@ void session_auth(session_t *s, const smtp_cmd_info_t *ci,
 void session_admit(session_t *s);
 /*
  * session_new_server replaces the server leg by a fresh, unconnected one;
- * the old leg closes and is freed from its close callback. Returns 0 or -1.
+ * the old leg closes once what is queued for it has left (a QUIT) and is
+ * freed from its close callback; nothing it sends reaches the session.
+ * Returns 0 or -1.
  */
 int session_new_server(session_t *s);
 

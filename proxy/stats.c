@@ -309,6 +309,15 @@ stats_render(stats_buf_t *b, stats_t *const *workers, int n,
 		    (unsigned long long)SUM(l[i].bytes_s2c));
 	}
 
+	stats_head(b, "stp_server_connections_total", "counter",
+	    "Connections opened to the backend (inbound: two per STARTTLS "
+	    "session, one per implicit-TLS or plaintext one) or upstream "
+	    "(outbound).");
+	for (int i = 0; i < nl; i++)
+		stats_buf_printf(b, "stp_server_connections_total{" LBL
+		    "} %llu\n", LV(i),
+		    (unsigned long long)SUM(l[i].server_connects));
+
 	stats_head(b, "stp_connect_failures_total", "counter",
 	    "Backend (inbound) or upstream (outbound) connection failures.");
 	for (int i = 0; i < nl; i++)

@@ -91,6 +91,7 @@ typedef struct {
 	stats_counter_t bytes_c2s;   /* client leg in -> server leg */
 	stats_counter_t bytes_s2c;
 	stats_counter_t connect_failed;
+	stats_counter_t server_connects; /* server-leg connections dialled */
 	stats_counter_t tls[TLSEV_COUNT];
 	stats_counter_t tls_fail[TLSF_COUNT];
 	stats_counter_t tls_sessions[STATS_VERSIONS][STATS_CIPHERS];

@@ -14,6 +14,10 @@ packages=(
 	swaks libnet-ssleay-perl libio-socket-ssl-perl postfix openssl
 	ca-certificates python3 python3-pytest python3-yaml
 	binutils iproute2 iptables procps curl
+	# (OpenSMTPD is a test backend too, but never installed: it conflicts
+	# with postfix. tests/tools/opensmtpd-backend.sh downloads its .deb with
+	# apt-get download and runs it unpacked, with util-linux's unshare.)
+	util-linux
 	# TLS scan, metrics check, fuzzing (scripts/fuzz.sh)
 	testssl.sh prometheus libfuzzer-14-dev
 )

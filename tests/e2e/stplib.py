@@ -113,7 +113,7 @@ class Sink:
 
     def __init__(self, workdir, name="sink", ehlo=None, fault=None, dribble=0, banner=None,
                  lenient_eod=False, slow_read=0, proxy_protocol=False, xclient=None,
-                 delay_354=0):
+                 delay_354=0, refuse_second_ehlo=False):
         self.dir = os.path.join(workdir, name)
         os.makedirs(self.dir, exist_ok=True)
         argv = [PYTHON, SINK, "--listen", "127.0.0.1:0", "--dir", self.dir,
@@ -136,6 +136,8 @@ class Sink:
             argv += ["--xclient", xclient]
         if delay_354:
             argv += ["--delay-354", str(delay_354)]
+        if refuse_second_ehlo:
+            argv += ["--refuse-second-ehlo"]
         self.start(argv, workdir, name)
         self.addr = "127.0.0.1:%d" % self.port
 

@@ -6,6 +6,7 @@ Usage:
           [--banner TEXT] [--fault MODE] [--dribble MS] [--pidfile FILE]
           [--max-seconds N] [--lenient-eod] [--slow-read BYTES_PER_S]
           [--proxy-protocol] [--xclient accept|refuse] [--delay-354 S]
+          [--refuse-second-ehlo]
 
 For connection N (counted from 1) it writes
   DIR/conn-N.raw   every byte received, appended and flushed as it arrives
@@ -53,6 +54,11 @@ Hostile-input options:
                     "event xclient <args>", then a fresh "220" greeting) or
                     refuse ("550 5.7.0"). Not offered: 502 as before.
   --delay-354 S     wait S seconds before answering DATA with 354.
+  --refuse-second-ehlo
+                    answer a second EHLO/HELO on one connection with
+                    "503 5.5.1 Invalid command: Already identified", as
+                    OpenSMTPD does (RFC 5321 4.1.4 allows it); RSET does not
+                    clear it, an accepted XCLIENT (a fresh session) does.
 """
 
 import argparse
@@ -83,6 +89,7 @@ class Session(PeerSession):
         self.data_bytes = 0
         self.lenient = b""       # --lenient-eod: body so far, NULs removed
         self.proxy_done = not opts.proxy_protocol
+        self.identified = False  # EHLO/HELO answered 250 (--refuse-second-ehlo)
 
     # -- output --------------------------------------------------------
     def reply(self, text):
@@ -351,13 +358,26 @@ class Session(PeerSession):
             return
         handler(arg)
 
+    def already_identified(self):
+        """--refuse-second-ehlo: True (and 503 sent) for a second greeting."""
+        if self.opts.refuse_second_ehlo and self.identified:
+            self.note("event second-ehlo-refused")
+            self.reply("503 5.5.1 Invalid command: Already identified")
+            return True
+        self.identified = True
+        return False
+
     def cmd_EHLO(self, arg):
+        if self.already_identified():
+            return
         caps = [c.strip() for c in self.opts.ehlo.split(",") if c.strip()]
         lines = ["sink.test"] + caps
         self.reply("\n".join(
             ("250-" if i < len(lines) - 1 else "250 ") + l for i, l in enumerate(lines)))
 
     def cmd_HELO(self, arg):
+        if self.already_identified():
+            return
         self.reply("250 sink.test")
 
     def cmd_MAIL(self, arg):
@@ -394,6 +414,7 @@ class Session(PeerSession):
             self.reply("550 5.7.0 insufficient authorization")
         else:
             self.note("event xclient " + escape(arg))
+            self.identified = False
             self.reply("220 %s" % self.opts.banner)
 
     def cmd_BDAT(self, arg):
@@ -447,6 +468,8 @@ def main():
     ap.add_argument("--xclient", choices=("accept", "refuse"), default="accept")
     ap.add_argument("--delay-354", type=float, default=0.0,
                     help="seconds to wait before answering DATA")
+    ap.add_argument("--refuse-second-ehlo", action="store_true",
+                    help="503 to a second EHLO/HELO on one connection (OpenSMTPD)")
     ap.add_argument("--pidfile")
     ap.add_argument("--max-seconds", type=float, default=900.0,
                     help="exit after this long (0: never; default %(default)s)")
