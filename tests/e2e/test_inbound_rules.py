@@ -536,7 +536,7 @@ def test_auth_exchange_after_tls(env, mech, responses):
     assert r.lines == ["235 2.7.0 ok"], r
     assert c.cmd("MAIL FROM:<a@x>").code == 250
     quit_and_wait(env, c)
-    cmds = env.sink.commands(1)
+    cmds = env.sink.commands(2)  # the TLS part's backend connection
     i = cmds.index(mech)
     assert cmds[i + 1:i + 1 + len(responses)] == responses, cmds
 
