@@ -25,6 +25,7 @@
  */
 #include <stdint.h>
 #include <string.h>
+#include <strings.h>
 
 #include "fuzz.h"
 #include "smtp.h"
@@ -160,20 +161,21 @@ static const struct {
 	{ "SOML", SMTP_CMD_EXT }, { "SAML", SMTP_CMD_EXT },
 };
 
-/* The command smtp.h names for verb[0..n), or SMTP_CMD_COUNT if none. */
+/*
+ * The command smtp.h names for verb[0..n), or SMTP_CMD_COUNT if none.
+ * strncasecmp (ASCII in the fuzzer's C locale) reads at most n octets of
+ * verb, and libFuzzer hooks it: the verbs become mutations.
+ */
 static smtp_cmd_t
 fuzz_model_verb(const uint8_t *verb, size_t n)
 {
-	size_t i, j;
+	size_t i;
 
 	for (i = 0; i < sizeof(fuzz_verbs) / sizeof(fuzz_verbs[0]); i++) {
 		const char *w = fuzz_verbs[i].verb;
 
-		if (strlen(w) != n)
-			continue;
-		for (j = 0; j < n && fuzz_upper(verb[j]) == (uint8_t)w[j]; j++)
-			;
-		if (j == n)
+		if (strncasecmp((const char *)verb, w, n) == 0 &&
+		    strlen(w) == n)
 			return fuzz_verbs[i].cmd;
 	}
 	return SMTP_CMD_COUNT;
