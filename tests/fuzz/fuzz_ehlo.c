@@ -8,12 +8,12 @@
  *   NUL, one last line and nothing after it), and caps is 0 when it is not;
  * - on success the output is byte for byte what the model builds: the
  *   greeting with its control octets made SP, then one line per carried
- *   capability in the order received, each once, rebuilt from its parsed
- *   keyword (upper case) and the parameters understood (SIZE: the first
- *   number of 1 to 20 digits; AUTH: mechanism names, and no line when none
- *   is left; operator keywords: printable tokens; the rest: none), CRLF
- *   endings, '-' on all but the last line, "250 STARTTLS" last with
- *   SMTP_EHLO_ADD_STARTTLS;
+ *   capability in the order received, each once (operator keywords: see
+ *   FUZZ_EHLO_EXTRA_ONCE), rebuilt from its parsed keyword (upper case)
+ *   and the parameters understood (SIZE: the first number of 1 to 20
+ *   digits; AUTH: mechanism names, and no line when none is left; operator
+ *   keywords: printable tokens; the rest: none), CRLF endings, '-' on all
+ *   but the last line, "250 STARTTLS" last with SMTP_EHLO_ADD_STARTTLS;
  * - re-parsed with smtp_line_find and smtp_reply_line_parse the output is
  *   all 250, CRLF only, '-' on all but the last line; its capabilities are
  *   carried ones (SMTP_CAP_CARRIED, AUTH with SMTP_EHLO_KEEP_AUTH, less
@@ -28,8 +28,9 @@
  * here so that a change of mind shows: a keyword followed by '=' ("SIZE=1",
  * not only the legacy "AUTH=LOGIN") drops the line, since '=' is never part
  * of an ehlo-keyword; parameters are separated by SP or HTAB; an operator
- * keyword's parameters are upper-cased like AUTH's mechanisms; a carried
- * keyword that the operator also lists is still rebuilt as carried.
+ * keyword's parameters are upper-cased like AUTH's mechanisms; a keyword
+ * of the SMTP_CAP_* table that is not carried would stay out even if the
+ * operator listed it (the list tried here does not overlap the table).
  */
 #include <stdint.h>
 #include <string.h>
