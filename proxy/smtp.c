@@ -692,7 +692,7 @@ smtp_ehlo_put_cap(smtp_obuf_t *o, const smtp_ehlo_line_t *line,
 {
 	const uint8_t *kw = line->text + SMTP_REPLY_PREFIX;
 	size_t kwlen, mark = o->len;
-	int i = smtp_ehlo_line_kw(line, &kwlen), kind;
+	int i = smtp_ehlo_line_kw(line, &kwlen), kind, overflow = o->overflow;
 
 	if (i >= 0) {
 		if (!(smtp_caps[i].cap & carried) ||
@@ -711,7 +711,10 @@ smtp_ehlo_put_cap(smtp_obuf_t *o, const smtp_ehlo_line_t *line,
 	if (smtp_ehlo_put_params(o, kw + kwlen,
 	    line->len - SMTP_REPLY_PREFIX - kwlen, kind) == 0 &&
 	    kind == CAP_PARAM_MECHS) {
-		o->len = mark; /* AUTH without a mechanism we can carry */
+		/* AUTH without a mechanism we can carry: the line was never
+		 * written, so it cannot have run out of room either. */
+		o->len = mark;
+		o->overflow = overflow;
 		return 0;
 	}
 	smtp_obuf_put(o, "\r\n", 2);
