@@ -662,23 +662,28 @@ smtp_ehlo_put_params(smtp_obuf_t *o, const uint8_t *p, size_t n, int kind)
 		if (kind == CAP_PARAM_SIZE && written > 0)
 			break;
 		smtp_obuf_put(o, " ", 1);
-		smtp_obuf_upper(o, p + start, i - start);
+		/* Mechanism names are case-insensitive (RFC 4422 3.1); an
+		 * operator's keyword's parameters are the server's words. */
+		if (kind == -1)
+			smtp_obuf_put(o, p + start, i - start);
+		else
+			smtp_obuf_upper(o, p + start, i - start);
 		written++;
 	}
 	return written;
 }
 
-/* Whether an operator's keyword list names kw[0..n). */
-static int
-smtp_words_has(const smtp_words_t *w, const uint8_t *kw, size_t n)
+/* The index in an operator's keyword list of kw[0..n), or -1. */
+static long
+smtp_words_find(const smtp_words_t *w, const uint8_t *kw, size_t n)
 {
 	size_t i;
 
 	for (i = 0; w != NULL && i < w->n; i++) {
 		if (smtp_ieq(kw, n, w->word[i]))
-			return 1;
+			return (long)i;
 	}
-	return 0;
+	return -1;
 }
 
 /*
@@ -688,18 +693,24 @@ smtp_words_has(const smtp_words_t *w, const uint8_t *kw, size_t n)
  */
 static int
 smtp_ehlo_put_cap(smtp_obuf_t *o, const smtp_ehlo_line_t *line,
-    unsigned carried, const smtp_words_t *extra, unsigned *seen)
+    unsigned carried, const smtp_words_t *extra, unsigned *seen,
+    uint64_t *seen_words)
 {
 	const uint8_t *kw = line->text + SMTP_REPLY_PREFIX;
 	size_t kwlen, mark = o->len;
 	int i = smtp_ehlo_line_kw(line, &kwlen), kind, overflow = o->overflow;
+	long w = -1;
 
 	if (i >= 0) {
 		if (!(smtp_caps[i].cap & carried) ||
 		    (*seen & smtp_caps[i].cap))
 			return 0;
 		kind = smtp_caps[i].param;
-	} else if (smtp_words_has(extra, kw, kwlen)) {
+	} else if ((w = smtp_words_find(extra, kw, kwlen)) >= 0) {
+		/* Each once: an operator's keyword counts like a capability
+		 * (config.c allows far fewer than 64 of them). */
+		if (w < 64 && (*seen_words & ((uint64_t)1 << w)))
+			return 0;
 		kind = -1;
 	} else
 		return 0;
@@ -720,6 +731,8 @@ smtp_ehlo_put_cap(smtp_obuf_t *o, const smtp_ehlo_line_t *line,
 	smtp_obuf_put(o, "\r\n", 2);
 	if (i >= 0)
 		*seen |= smtp_caps[i].cap;
+	else if (w < 64)
+		*seen_words |= (uint64_t)1 << w;
 	return 1;
 }
 
@@ -731,6 +744,7 @@ smtp_ehlo_rewrite(const uint8_t *in, size_t inlen, unsigned flags,
 	smtp_ehlo_line_t line;
 	smtp_obuf_t o = { out, outcap, 0, 0 };
 	unsigned carried = SMTP_CAP_CARRIED, seen = 0;
+	uint64_t seen_words = 0;
 	size_t lastmark = 0, i;
 	int r;
 
@@ -755,7 +769,8 @@ smtp_ehlo_rewrite(const uint8_t *in, size_t inlen, unsigned flags,
 	while ((r = smtp_ehlo_next(&it, &line)) == 1) {
 		size_t mark = o.len;
 
-		if (smtp_ehlo_put_cap(&o, &line, carried, extra, &seen))
+		if (smtp_ehlo_put_cap(&o, &line, carried, extra, &seen,
+		    &seen_words))
 			lastmark = mark;
 	}
 	if (r == -1)
