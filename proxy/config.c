@@ -45,6 +45,9 @@
 #define CFG_DEFAULT_MAX_ERRORS 20
 #define CFG_DEFAULT_SHUTDOWN_MS (30 * 1000)
 #define CFG_MAX_WORKERS 256
+/* tls_rate_limit: a million handshakes a minute from one address is no limit
+ * at all; the bound only keeps the count's arithmetic far from overflow. */
+#define CFG_MAX_TLS_RATE 1000000
 
 typedef enum {
 	SEC_NONE,       /* before the first section header */
@@ -93,6 +96,7 @@ enum {
 	K_ACCEPT_PROXY,
 	K_ACCEPT_FROM,
 	K_ALLOW_COMMANDS,
+	K_TLS_RATE_LIMIT,
 	K_COUNT
 };
 
@@ -846,6 +850,17 @@ set_max_per_ip(cfg_parse_t *p, const char *v)
 }
 
 static int
+set_tls_rate_limit(cfg_parse_t *p, const char *v)
+{
+	uint64_t n;
+
+	if (cfg_u64(&v, 10, CFG_MAX_TLS_RATE, &n) == -1 || *v != '\0')
+		return -1;
+	cfg_listener(p)->tls_rate_limit = (unsigned)n;
+	return 0;
+}
+
+static int
 set_proxy_protocol(cfg_parse_t *p, const char *v)
 {
 	int x;
@@ -1172,6 +1187,9 @@ static const cfg_key_t cfg_keys[K_COUNT] = {
 	    "commas, at most 32", 0 },
 	[K_ALLOW_COMMANDS] = { "allow_commands", IN | OUT, set_allow_commands,
 	    "SMTP verbs separated by spaces or commas", 0 },
+	[K_TLS_RATE_LIMIT] = { "tls_rate_limit", IN, set_tls_rate_limit,
+	    "new TLS handshakes per client address per minute, 0 to 1000000; "
+	    "0: no limit", 0 },
 };
 
 #undef G
@@ -1219,6 +1237,10 @@ cfg_end_inbound(cfg_parse_t *p)
 	if (p->key_line[K_ACCEPT_FROM] != 0 && !l->accept_proxy)
 		cfg_err(p, p->key_line[K_ACCEPT_FROM],
 		    "accept_proxy_from without accept_proxy_protocol = yes");
+	if (cfg_key_ok(p, K_TLS_RATE_LIMIT) && l->tls_rate_limit > 0 &&
+	    cfg_key_ok(p, K_IN_TLS) && l->in_tls == IN_TLS_OFF)
+		cfg_err(p, p->key_line[K_TLS_RATE_LIMIT],
+		    "tls_rate_limit has nothing to limit with tls = off");
 	if (!p->check_files)
 		return;
 	for (i = 0; i < l->ncerts; i++) {

@@ -66,6 +66,9 @@ typedef struct {
 	int hide_auth_before_tls;              /* default 1 */
 	uint64_t max_message_size;             /* octets; 0: no limit (default) */
 	unsigned max_sessions_per_ip;          /* 0: no limit (default) */
+	unsigned tls_rate_limit;               /* new TLS handshakes per client
+						* address per minute; 0: off
+						* (default) */
 	proxy_proto_t proxy_protocol;          /* header toward the backend */
 	int xclient;                           /* XCLIENT toward the backend */
 	int accept_proxy;                      /* PROXY header from a balancer */

@@ -846,6 +846,50 @@ test_allow_commands(void)
 }
 
 static void
+test_tls_rate_limit(void)
+{
+	char text[1024];
+	config_t *cfg;
+
+	cfg = load_ok(minimal_inbound);
+	if (cfg != NULL)
+		CHECK_EQ_INT(cfg->listeners[0].tls_rate_limit, 0);
+	config_free(cfg);
+	cfg = load_ok("[inbound]\nlisten = 127.0.0.1:10025\n"
+	    "backend = 127.0.0.1:2525\ntls = implicit\ncert = c\nkey = k\n"
+	    "tls_rate_limit = 1000000\n"
+	    "[inbound:b]\nlisten = 127.0.0.1:10026\n"
+	    "backend = 127.0.0.1:2525\ncert = c\nkey = k\n"
+	    "tls_rate_limit = 0\n");
+	if (cfg != NULL) {
+		CHECK_EQ_INT(cfg->listeners[0].tls_rate_limit, 1000000);
+		CHECK_EQ_INT(cfg->listeners[1].tls_rate_limit, 0);
+	}
+	config_free(cfg);
+
+	snprintf(text, sizeof text, "%s"
+	    "tls_rate_limit = 5\n"                    /* 5 */
+	    "[inbound:b]\nlisten = 127.0.0.1:10026\n"
+	    "backend = 127.0.0.1:2525\ncert = c\nkey = k\n"
+	    "tls_rate_limit = 1000001\n"              /* 11 */
+	    "[inbound:c]\nlisten = 127.0.0.1:10027\n"
+	    "backend = 127.0.0.1:2525\ncert = c\nkey = k\n"
+	    "tls_rate_limit = -1\n"                   /* 17 */
+	    "[outbound]\nlisten = 127.0.0.1:10587\nmode = relay\n"
+	    "relay = 127.0.0.1:2525\n"
+	    "tls_rate_limit = 5\n", minimal_inbound); /* 22 */
+	load_bad(text, 0,
+	    "F:5: tls_rate_limit has nothing to limit with tls = off\n"
+	    "F:11: bad value for tls_rate_limit: '1000001' (expected new TLS "
+	    "handshakes per client address per minute, 0 to 1000000; 0: no "
+	    "limit)\n"
+	    "F:17: bad value for tls_rate_limit: '-1' (expected new TLS "
+	    "handshakes per client address per minute, 0 to 1000000; 0: no "
+	    "limit)\n"
+	    "F:22: unknown key 'tls_rate_limit' in [outbound]\n");
+}
+
+static void
 test_duplicates(void)
 {
 	load_bad("[global]\n"
@@ -1131,6 +1175,7 @@ main(void)
 	RUN(test_transparent);
 	RUN(test_policy);
 	RUN(test_allow_commands);
+	RUN(test_tls_rate_limit);
 	RUN(test_duplicates);
 	RUN(test_syntax);
 	RUN(test_unreadable);
