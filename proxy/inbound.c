@@ -24,6 +24,7 @@
 #include "proxyproto.h"
 #include "session_int.h"
 #include "tls.h"
+#include "tlsrate.h"
 
 /* The proxy's own exchange with the backend, for XCLIENT. */
 enum {
@@ -47,14 +48,53 @@ static const char R_NEED_TLS[] =
 static const char R_NEED_HELO[] = "503 5.5.1 Send EHLO/HELO first\r\n";
 static const char R_TOO_BIG[] =
     "552 5.3.4 Message size exceeds fixed maximum message size\r\n";
+static const char R_STARTTLS_RATE[] =
+    "454 4.7.0 TLS not available due to local problem\r\n";
 static const char R_NO_XCLIENT[] =
     "421 4.3.0 Service not available, closing connection\r\n";
+
+/*
+ * inbound_tls_rate applies tls_rate_limit: with take, counts a handshake
+ * about to start, or returns -1 (logged and counted) when this client has
+ * used its handshakes for the minute; without, only tells (-1: over).
+ * Keyed by the real client (a PROXY header's address, when there is one).
+ */
+static int
+inbound_tls_rate(session_t *s, int take)
+{
+	tlsrate_t *t = &s->px->sh->tlsrate;
+	uint64_t now = uv_now(&s->px->loop);
+	ipcount_key_t k;
+	int r;
+
+	if (s->lc->tls_rate_limit == 0 ||
+	    ipcount_key((const struct sockaddr *)&s->client_addr, &k) == -1)
+		return 0;
+	uv_mutex_lock(&s->px->sh->tlslock);
+	if (take)
+		r = tlsrate_take(t, &k, s->lc->tls_rate_limit, now);
+	else
+		r = tlsrate_over(t, &k, s->lc->tls_rate_limit, now) ? -1 : 0;
+	uv_mutex_unlock(&s->px->sh->tlslock);
+	if (r == -1 && take) {
+		STATS_INC(s->st->tls[TLSEV_RATE_LIMITED]);
+		log_event(LOG_WARN, "tls_rate_limited", "session", s->id,
+		    "client", s->peer, NULL);
+	}
+	return r;
+}
 
 void
 inbound_start(session_t *s)
 {
 	size_t discarded;
 
+	if (s->lc->in_tls == IN_TLS_IMPLICIT &&
+	    inbound_tls_rate(s, 1) == -1) {
+		/* No handshake at all: it is the handshake that costs. */
+		session_close(s, CR_LIMIT, "tls_rate_limit", 0);
+		return;
+	}
 	if (s->lc->in_tls == IN_TLS_IMPLICIT) {
 		/* SMTPS (RFC 8314): the handshake comes before the banner. */
 		session_enter(s, SS_TLS_ACCEPT);
@@ -91,6 +131,9 @@ inbound_ehlo_flags(session_t *s)
 
 	if (s->tls || s->lc->in_tls == IN_TLS_OFF)
 		return f | SMTP_EHLO_DEL_STARTTLS;
+	if (inbound_tls_rate(s, 0) == -1)   /* AUTH stays refused before TLS */
+		return f | SMTP_EHLO_DEL_STARTTLS | (s->lc->hide_auth_before_tls ||
+		    s->lc->require_tls ? SMTP_EHLO_DEL_AUTH : 0);
 	f |= SMTP_EHLO_ADD_STARTTLS;
 	STATS_INC(s->st->tls[TLSEV_OFFERED]);
 	if (s->lc->hide_auth_before_tls || s->lc->require_tls)
@@ -307,6 +350,8 @@ inbound_command(session_t *s, const uint8_t *text, size_t len,
 			session_error(s, R_STARTTLS_AGAIN);
 		else if (lc->in_tls == IN_TLS_OFF)
 			session_error(s, R_STARTTLS_OFF);
+		else if (inbound_tls_rate(s, 1) == -1)
+			session_local(s, R_STARTTLS_RATE);
 		else {
 			session_pend_push(s, PEND_STARTTLS, 0, NULL);
 			session_enter(s, SS_STARTTLS);

@@ -542,11 +542,23 @@ main(int argc, char **argv)
 		free(m);
 		return cfg != NULL ? 0 : 1;
 	}
-	if (uv_loop_init(&m->loop) != 0 || uv_mutex_init(&m->sh.iplock) != 0) {
+	if (uv_loop_init(&m->loop) != 0) {
+		free(m);
+		return 1;
+	}
+	if (uv_mutex_init(&m->sh.iplock) != 0) {
+		uv_loop_close(&m->loop);
+		free(m);
+		return 1;
+	}
+	if (uv_mutex_init(&m->sh.tlslock) != 0) {
+		uv_mutex_destroy(&m->sh.iplock);
+		uv_loop_close(&m->loop);
 		free(m);
 		return 1;
 	}
 	ipcount_init(&m->sh.ipcount);
+	tlsrate_init(&m->sh.tlsrate, TLSRATE_CAP);
 	if (gethostname(m->sh.hostname, sizeof(m->sh.hostname) - 1) != 0 ||
 	    m->sh.hostname[0] == '\0')
 		snprintf(m->sh.hostname, sizeof(m->sh.hostname), "localhost");
@@ -564,6 +576,8 @@ main(int argc, char **argv)
 	stats_names_cleanup(&m->names);
 	ipcount_cleanup(&m->sh.ipcount);
 	uv_mutex_destroy(&m->sh.iplock);
+	tlsrate_cleanup(&m->sh.tlsrate);
+	uv_mutex_destroy(&m->sh.tlslock);
 	uv_loop_close(&m->loop);
 	free(m);
 	return rc;
