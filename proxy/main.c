@@ -536,27 +536,26 @@ main(int argc, char **argv)
 
 	if (check) {
 		config_t *cfg = config_load(m->path, 1, stderr);
+		/* Only here: at run time a loop is caught per session (loop.h),
+		 * and a bind() probe per reload is not worth refusing one. */
+		if (cfg != NULL && loop_config_check(cfg, stderr) == -1) {
+			config_free(cfg);
+			cfg = NULL;
+		}
 		if (cfg != NULL)
 			printf("%s: configuration ok\n", m->path);
 		config_free(cfg);
 		free(m);
 		return cfg != NULL ? 0 : 1;
 	}
-	if (uv_loop_init(&m->loop) != 0) {
-		free(m);
-		return 1;
-	}
-	if (uv_mutex_init(&m->sh.iplock) != 0) {
-		uv_loop_close(&m->loop);
-		free(m);
-		return 1;
-	}
-	if (uv_mutex_init(&m->sh.tlslock) != 0) {
-		uv_mutex_destroy(&m->sh.iplock);
-		uv_loop_close(&m->loop);
-		free(m);
-		return 1;
-	}
+	if (uv_loop_init(&m->loop) != 0)
+		goto err0;
+	if (uv_mutex_init(&m->sh.iplock) != 0)
+		goto err1;
+	if (uv_mutex_init(&m->sh.tlslock) != 0)
+		goto err2;
+	if (loop_init(&m->sh.loops) == -1)
+		goto err3;
 	ipcount_init(&m->sh.ipcount);
 	tlsrate_init(&m->sh.tlsrate, TLSRATE_CAP);
 	if (gethostname(m->sh.hostname, sizeof(m->sh.hostname) - 1) != 0 ||
@@ -575,10 +574,15 @@ main(int argc, char **argv)
 	runtime_unref(m->rt);
 	stats_names_cleanup(&m->names);
 	ipcount_cleanup(&m->sh.ipcount);
-	uv_mutex_destroy(&m->sh.iplock);
 	tlsrate_cleanup(&m->sh.tlsrate);
+	loop_cleanup(&m->sh.loops);
+err3:
 	uv_mutex_destroy(&m->sh.tlslock);
+err2:
+	uv_mutex_destroy(&m->sh.iplock);
+err1:
 	uv_loop_close(&m->loop);
+err0:
 	free(m);
 	return rc;
 }

@@ -20,6 +20,7 @@
 #include "config.h"
 #include "conn.h"
 #include "ipcount.h"
+#include "loop.h"
 #include "runtime.h"
 #include "stats.h"
 #include "tlsrate.h"
@@ -34,6 +35,8 @@ typedef struct {
 	uv_mutex_t tlslock;            /* guards tlsrate */
 	tlsrate_t tlsrate;             /* TLS handshakes per client address,
 	                                  taken once per handshake */
+	loop_t loops;                  /* local ends of the proxy's own server
+	                                  legs (its own lock) */
 	char hostname[256];            /* for the proxy's own EHLO */
 } shared_t;
 

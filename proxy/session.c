@@ -61,6 +61,8 @@ static const char R_BUSY_IP[] =
     "421 4.7.0 Too many connections from your address, try again later\r\n";
 static const char R_SHUTDOWN[] =
     "421 4.3.2 Service shutting down, closing connection\r\n";
+static const char R_LOOP[] =
+    "421 4.4.6 Mail loop detected, closing connection\r\n";
 static const char R_BUSY[] =
     "421 4.3.2 Too many connections, try again later\r\n";
 
@@ -749,6 +751,7 @@ session_handle_closed(session_t *s)
 		ipcount_del(&s->px->sh->ipcount, &s->ipkey);
 		uv_mutex_unlock(&s->px->sh->iplock);
 	}
+	session_loop_forget(s);
 	/* Off the worker's list. */
 	if (s->prev != NULL)
 		s->prev->next = s->next;
@@ -1021,7 +1024,7 @@ session_connect_server(session_t *s, const struct sockaddr *addr,
     uint32_t mark)
 {
 	session_enter(s, SS_CONNECT);
-	if (conn_connect(s->server, addr, mark) == -1) {
+	if (session_loop_connect(s, addr, mark) == -1) {
 		session_reply(s, R_SERVER_DOWN);
 		session_close(s, CR_CONNECT_FAILED, s->server->err, 1);
 	}
@@ -1173,6 +1176,8 @@ session_accept(listener_t *l)
 		log_event(LOG_INFO, "session_open", "session", s->id,
 		    "listener", s->lc->name, "client", s->peer, NULL);
 		session_refuse(s, R_BUSY, CR_LIMIT, "max_sessions");
+	} else if (session_loop_seen(s)) {
+		session_refuse(s, R_LOOP, CR_LIMIT, "mail loop");
 	} else if (s->lc->dir == DIR_INBOUND && s->lc->accept_proxy &&
 	    config_cidr_match(s->lc->accept_from, s->lc->naccept_from,
 	    (struct sockaddr *)&s->client_addr)) {

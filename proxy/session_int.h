@@ -104,6 +104,9 @@ typedef struct session {
 	int ip_counted;
 	struct sockaddr_storage client_addr; /* the real client (PROXY header) */
 	struct sockaddr_storage client_local; /* the address it connected to */
+	struct sockaddr_storage loop_local; /* server leg's local end, in
+	                                       px->sh->loops while loop_noted */
+	int loop_noted;
 
 	/* outbound */
 	struct sockaddr_storage dest;  /* upstream address */
@@ -153,6 +156,15 @@ void session_admit(session_t *s);
  * the old leg closes and is freed from its close callback. Returns 0 or -1.
  */
 int session_new_server(session_t *s);
+
+/* Loop guard (session_loop.c). session_loop_connect is conn_connect for
+ * the server leg that also records the leg's local end (0 or -1);
+ * session_loop_forget removes it (idempotent); session_loop_seen: the
+ * client is one of the proxy's own legs (logged). */
+int session_loop_connect(session_t *s, const struct sockaddr *addr,
+    uint32_t mark);
+void session_loop_forget(session_t *s);
+int session_loop_seen(session_t *s);
 
 /* Inbound (inbound.c). */
 void inbound_start(session_t *s);

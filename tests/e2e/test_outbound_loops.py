@@ -100,3 +100,60 @@ def test_direct_connection_refused(tracked_ns, make_outproxy, listen, connect):
     opens = px.events("session_open")
     assert len(opens) == 1, opens
     assert not px.events("connect_failed"), px.stderr()
+
+
+R_LOOP = b"421 4.4.6 Mail loop detected, closing connection\r\n"
+
+
+def loop_sections():
+    """[outbound:a] relays to [outbound:b], which relays back to a; and
+    [outbound:self] relays to itself."""
+    pa, pb, ps = stplib.free_port(), stplib.free_port(), stplib.free_port()
+    return [
+        outbound("outbound:a", relay="127.0.0.1:%d" % pb, tls="none",
+                 listen="127.0.0.1:%d" % pa),
+        outbound("outbound:b", relay="127.0.0.1:%d" % pa, tls="none",
+                 listen="127.0.0.1:%d" % pb),
+        outbound("outbound:self", relay="127.0.0.1:%d" % ps, tls="may",
+                 listen="127.0.0.1:%d" % ps),
+    ]
+
+
+def test_config_test_refuses_relay_to_own_listener(workdir):
+    sections = loop_sections()
+    path = os.path.join(workdir, "loop.ini")
+    with open(path, "w") as f:
+        for name, kv in sections:
+            f.write("[%s]\n" % name + "".join("%s = %s\n" % i for i in kv.items()))
+    r = stplib.run([stplib.BINARY, "-t", "-c", path], timeout=30)
+    assert r.returncode == 1, r
+    assert r.stderr == (
+        "%s:1: relay 127.0.0.1:%s of [outbound:a] is the proxy's own listener "
+        "[outbound:b] (line 6): mail would loop\n"
+        "%s:6: relay 127.0.0.1:%s of [outbound:b] is the proxy's own listener "
+        "[outbound:a] (line 1): mail would loop\n"
+        "%s:11: relay 127.0.0.1:%s of [outbound:self] is the proxy's own listener "
+        "[outbound:self] (line 11): mail would loop\n" % (
+            path, sections[1][1]["listen"].rsplit(":", 1)[1],
+            path, sections[0][1]["listen"].rsplit(":", 1)[1],
+            path, sections[2][1]["listen"].rsplit(":", 1)[1])), r.stderr
+
+
+@pytest.mark.parametrize("name", ["outbound:self", "outbound:a"], ids=["self", "two-listeners"])
+def test_runtime_loop_ends_after_one_hop(make_outproxy, name):
+    """Any connection from one of the proxy's own server legs is a loop
+    (-t refuses a relay to an own listener): the session it dialled is
+    refused on accept, and the legacy client gets that 421."""
+    hops = 2
+    # max_sessions bounds the loop, should the guard fail, to a few hops.
+    px = make_outproxy(loop_sections(), global_keys={"max_sessions": "30"})
+    c = stplib.Client(px.port(name))
+    data = c.read_until_close(timeout=10)
+    c.close()
+    assert data == R_LOOP, data
+    time.sleep(0.5)
+    assert len(px.events("mail_loop")) == 1, px.stderr()
+    # The refused hop logs mail_loop instead of session_open; every
+    # session ended.
+    assert len(px.events("session_open")) == hops - 1, px.stderr()
+    assert len(px.events("session_close")) == hops, px.stderr()
