@@ -960,10 +960,14 @@ session_server_event(conn_t *c, conn_event_t ev)
 
 	if (ev == CONN_EV_CLOSED) {
 		if (c == s->retired) {
-			/* A replaced server leg (outbound plaintext retry). */
+			/* A replaced server leg (outbound plaintext retry). Its
+			 * close counts like any other handle's: libuv runs close
+			 * callbacks last-closed-first, so when the session is
+			 * torn down in the retry's own loop turn this one comes
+			 * after the legs' and the timer's and must free it. */
 			s->retired = NULL;
 			free(c);
-			s->handles--;
+			session_handle_closed(s);
 			return;
 		}
 		session_handle_closed(s);
