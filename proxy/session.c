@@ -811,6 +811,20 @@ session_log_close(session_t *s, uint64_t bytes_out)
  * The one teardown. graceful: let queued replies reach the client (bounded
  * by SESSION_LINGER_MS); otherwise drop both legs now. Idempotent.
  */
+/*
+ * session_tls_leg_reason: cr is an error or close of the leg that is doing
+ * the handshake (the client's inbound, the server's outbound), so ending
+ * the session on it is a handshake failure. The other leg going away in the
+ * meantime (a backend closing while a client negotiates) is not.
+ */
+static int
+session_tls_leg_reason(const session_t *s, close_reason_t cr)
+{
+	if (s->lc->dir == DIR_INBOUND)
+		return cr == CR_CLIENT_ERROR || cr == CR_CLIENT_CLOSED;
+	return cr == CR_SERVER_ERROR || cr == CR_SERVER_CLOSED;
+}
+
 void
 session_close(session_t *s, close_reason_t cr, const char *detail,
     int graceful)
@@ -825,8 +839,7 @@ session_close(session_t *s, close_reason_t cr, const char *detail,
 		n -= 2;
 	snprintf(s->reason, sizeof(s->reason), "%.*s", (int)n, detail);
 	if ((s->state == SS_TLS_ACCEPT || s->state == SS_TLS_HANDSHAKE) &&
-	    (cr == CR_CLIENT_ERROR || cr == CR_SERVER_ERROR ||
-	    cr == CR_SERVER_CLOSED || cr == CR_CLIENT_CLOSED)) {
+	    session_tls_leg_reason(s, cr)) {
 		session_tls_failed(s, TLSF_HANDSHAKE);
 		cr = CR_TLS_FAILED;
 	}
