@@ -258,16 +258,28 @@ inbound_greeting_done(session_t *s)
 	session_enter(s, SS_UPGRADE);
 }
 
-/* XCLIENT ADDR=... PORT=... (Postfix's XCLIENT_README). */
+/*
+ * XCLIENT NAME=... ADDR=... PORT=... (Postfix's XCLIENT_README). NAME is
+ * always [UNAVAILABLE], the value for a client without a verified name: the
+ * proxy does no DNS. Without NAME, Postfix keeps the proxy's own name and
+ * logs every Internet client as localhost[address].
+ */
 static void
 inbound_xclient_send(session_t *s)
 {
 	const struct sockaddr *sa = (const struct sockaddr *)&s->client_addr;
 	char host[INET6_ADDRSTRLEN], line[160];
+	int n;
 
-	snprintf(line, sizeof(line), "XCLIENT ADDR=%s%s PORT=%u PROTO=ESMTP\r\n",
-	    sa->sa_family == AF_INET6 ? "IPV6:" : "",
+	n = snprintf(line, sizeof(line), "XCLIENT NAME=[UNAVAILABLE] ADDR=%s%s "
+	    "PORT=%u PROTO=ESMTP\r\n", sa->sa_family == AF_INET6 ? "IPV6:" : "",
 	    addr_ip(sa, host, sizeof(host)), addr_port(sa));
+	if (n < 0 || (size_t)n >= sizeof(line)) {
+		/* Cannot happen with a numeric address; a cut line must not go
+		 * out as the client's identity. */
+		inbound_internal_reply(s, STEP_XC_CMD, 0);
+		return;
+	}
 	conn_write_str(s->server, line);
 	session_pend_push(s, PEND_INTERNAL, STEP_XC_CMD, NULL);
 }
