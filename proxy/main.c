@@ -214,7 +214,7 @@ static void
 main_admin_update(main_t *m)
 {
 	const config_addr_t *want = &m->rt->cfg->admin;
-	char err[256];
+	char err[256], port[8];
 
 	if (m->admin != NULL && want->host != NULL &&
 	    main_same_addr(&m->admin_addr, want))
@@ -226,14 +226,16 @@ main_admin_update(main_t *m)
 		return;
 	m->admin = admin_new(&m->loop, (const struct sockaddr *)&want->addr,
 	    main_admin_handler, m, err, sizeof(err));
+	snprintf(port, sizeof(port), "%u", (unsigned)want->port);
 	if (m->admin == NULL) {
 		log_event(LOG_ERROR, "admin_failed", "address", want->host,
-		    "error", err, NULL);
+		    "port", port, "error", err, NULL);
 		return;
 	}
 	m->admin_addr.addr = want->addr;
 	m->admin_addr.addrlen = want->addrlen;
-	log_event(LOG_INFO, "admin_listening", "address", want->host, NULL);
+	log_event(LOG_INFO, "admin_listening", "address", want->host, "port",
+	    port, NULL);
 }
 
 /* Reload ---------------------------------------------------------------- */
