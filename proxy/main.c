@@ -267,18 +267,27 @@ static void
 main_watch(main_t *m, const char *path)
 {
 	uv_fs_poll_t *p;
+	int r;
 
 	if (path == NULL || m->npolls == MAIN_FILES_MAX ||
 	    (p = malloc(sizeof(*p))) == NULL)
 		return;
-	uv_fs_poll_init(&m->loop, p);
+	if ((r = uv_fs_poll_init(&m->loop, p)) != 0) {
+		free(p);
+		goto err;
+	}
 	p->data = m;
-	if (uv_fs_poll_start(p, main_file_changed_cb, path,
-	    MAIN_FILE_POLL_MS) != 0) {
+	if ((r = uv_fs_poll_start(p, main_file_changed_cb, path,
+	    MAIN_FILE_POLL_MS)) != 0) {
 		uv_close((uv_handle_t *)p, main_free_cb);
-		return;
+		goto err;
 	}
 	m->polls[m->npolls++] = p;
+	return;
+err:
+	/* Not fatal: SIGHUP and the admin endpoint still reload. */
+	log_event(LOG_WARN, "watch_failed", "file", path, "error",
+	    uv_strerror(r), NULL);
 }
 
 static void
@@ -455,16 +464,29 @@ main_run(main_t *m)
 	unsigned n = m->rt->cfg->workers;
 	char nw[16];
 
-	uv_signal_init(&m->loop, &m->sig_term);
-	uv_signal_init(&m->loop, &m->sig_int);
-	uv_signal_init(&m->loop, &m->sig_hup);
-	m->sig_term.data = m->sig_int.data = m->sig_hup.data = m;
-	uv_signal_start(&m->sig_term, main_signal_cb, SIGTERM);
-	uv_signal_start(&m->sig_int, main_signal_cb, SIGINT);
-	uv_signal_start(&m->sig_hup, main_signal_cb, SIGHUP);
+	int r;
+
+	/* Without its signal handles the proxy could neither drain nor
+	 * reload: it does not start (handles of a partial init are left to
+	 * the process's exit: main_finish would close all five). */
+	if ((r = uv_signal_init(&m->loop, &m->sig_term)) != 0 ||
+	    (r = uv_signal_init(&m->loop, &m->sig_int)) != 0 ||
+	    (r = uv_signal_init(&m->loop, &m->sig_hup)) != 0) {
+		log_event(LOG_ERROR, "startup_failed", "step", "signals",
+		    "error", uv_strerror(r), NULL);
+		return -1;
+	}
 	uv_timer_init(&m->loop, &m->drain);
 	uv_timer_init(&m->loop, &m->reload_delay);
 	m->drain.data = m->reload_delay.data = m;
+	m->sig_term.data = m->sig_int.data = m->sig_hup.data = m;
+	if ((r = uv_signal_start(&m->sig_term, main_signal_cb, SIGTERM)) != 0 ||
+	    (r = uv_signal_start(&m->sig_int, main_signal_cb, SIGINT)) != 0 ||
+	    (r = uv_signal_start(&m->sig_hup, main_signal_cb, SIGHUP)) != 0) {
+		log_event(LOG_ERROR, "startup_failed", "step", "signals",
+		    "error", uv_strerror(r), NULL);
+		goto err;
+	}
 
 	if (n == 0)
 		n = uv_available_parallelism();

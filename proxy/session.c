@@ -1066,19 +1066,27 @@ session_new_server(session_t *s)
 	return 0;
 }
 
-/* Records the peer's address: the client's, until a PROXY header says. */
-static void
+/*
+ * Records the peer's address: the client's, until a PROXY header says.
+ * Returns -1 when the socket cannot tell (a client that reset right after
+ * the accept): without an address no per-address limit or loop check could
+ * apply, so such a session is not served.
+ */
+static int
 session_set_peer(session_t *s)
 {
 	int len = sizeof(s->client_addr);
 
-	uv_tcp_getpeername(&s->client->tcp, (struct sockaddr *)&s->client_addr,
-	    &len);
+	if (uv_tcp_getpeername(&s->client->tcp,
+	    (struct sockaddr *)&s->client_addr, &len) != 0)
+		return -1;
 	len = sizeof(s->client_local);
-	uv_tcp_getsockname(&s->client->tcp,
-	    (struct sockaddr *)&s->client_local, &len);
+	if (uv_tcp_getsockname(&s->client->tcp,
+	    (struct sockaddr *)&s->client_local, &len) != 0)
+		return -1;
 	addr_format((struct sockaddr *)&s->client_addr, s->peer,
 	    sizeof(s->peer));
+	return 0;
 }
 
 /* Turns a session away before any server connection is made. */
@@ -1147,6 +1155,7 @@ session_accept(listener_t *l)
 {
 	proxy_t *px = l->px;
 	session_t *s;
+	int peer_ok, server_ok = 1;
 
 	if ((s = calloc(1, sizeof(*s))) == NULL)
 		goto err0;
@@ -1179,17 +1188,26 @@ session_accept(listener_t *l)
 		return; /* freed from the close callback */
 	}
 	STATS_INC(s->st->started);
-	session_set_peer(s);
+	peer_ok = session_set_peer(s) == 0;
 	uv_timer_init(&px->loop, &s->timer);
 	s->timer.data = s;
 	s->timer_closing = 0;
 	s->handles++;
-	conn_init(s->server, &px->loop, s, session_server_event, px->scratch,
-	    &px->pool);
-	s->handles++;
+	/* A server leg that failed to initialise is not a handle to wait for
+	 * (conn_close ignores it). */
+	if (conn_init(s->server, &px->loop, s, session_server_event,
+	    px->scratch, &px->pool) == 0)
+		s->handles++;
+	else
+		server_ok = 0;
 
 	s->state = SS_CONNECT;
-	if (atomic_load(&px->sh->nsessions) > s->rt->cfg->max_sessions) {
+	if (!peer_ok) {
+		session_close(s, CR_CLIENT_ERROR, "client address unavailable",
+		    0);
+	} else if (!server_ok) {
+		session_close(s, CR_INTERNAL, "server leg setup failed", 0);
+	} else if (atomic_load(&px->sh->nsessions) > s->rt->cfg->max_sessions) {
 		log_event(LOG_INFO, "session_open", "session", s->id,
 		    "listener", s->lc->name, "client", s->peer, NULL);
 		session_refuse(s, R_BUSY, CR_LIMIT, "max_sessions");

@@ -88,8 +88,10 @@ tls_index_init(void)
 static tls_server_t *
 tls_server_of(const SSL_CTX *ctx)
 {
-	pthread_once(&tls_index_once, tls_index_init);
-	return tls_index < 0 ? NULL : SSL_CTX_get_ex_data(ctx, tls_index);
+	if (pthread_once(&tls_index_once, tls_index_init) != 0 ||
+	    tls_index < 0)
+		return NULL;
+	return SSL_CTX_get_ex_data(ctx, tls_index);
 }
 
 static void
@@ -395,9 +397,12 @@ tls_server_ctx_new(const config_listener_t *l, char *err, size_t errlen)
 	 * next connection, and each one costs an encryption and a record.
 	 */
 	SSL_CTX_set_session_cache_mode(ctx, SSL_SESS_CACHE_OFF);
-	SSL_CTX_set_num_tickets(ctx, 1);
-	pthread_once(&tls_index_once, tls_index_init);
-	if (tls_index < 0 || !SSL_CTX_set_ex_data(ctx, tls_index, srv)) {
+	if (!SSL_CTX_set_num_tickets(ctx, 1)) {
+		tls_err(err, errlen, "SSL_CTX_set_num_tickets");
+		goto err2;
+	}
+	if (pthread_once(&tls_index_once, tls_index_init) != 0 ||
+	    tls_index < 0 || !SSL_CTX_set_ex_data(ctx, tls_index, srv)) {
 		tls_err(err, errlen, "SSL_CTX_set_ex_data");
 		goto err2;
 	}
