@@ -983,6 +983,7 @@ session_server_event(conn_t *c, conn_event_t ev)
 			session_handle_closed(s);
 			return;
 		}
+		session_loop_forget(s);   /* the leg's port may be reused now */
 		session_handle_closed(s);
 		return;
 	}
