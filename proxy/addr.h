@@ -22,4 +22,12 @@ char *addr_format(const struct sockaddr *sa, char *out, size_t outlen);
 /* addr_port: the port of sa in host order, 0 for other families. */
 uint16_t addr_port(const struct sockaddr *sa);
 
+/*
+ * addr_same: a and b name the same endpoint: family, whole address and
+ * port (IPv6: all 16 bytes and the scope). An IPv4 address and its
+ * v4-mapped IPv6 form are the same endpoint, as a dual-stack socket sees
+ * it. Other families are never the same. Returns 1 or 0.
+ */
+int addr_same(const struct sockaddr *a, const struct sockaddr *b);
+
 #endif

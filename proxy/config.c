@@ -45,6 +45,9 @@
 #define CFG_DEFAULT_MAX_ERRORS 20
 #define CFG_DEFAULT_SHUTDOWN_MS (30 * 1000)
 #define CFG_MAX_WORKERS 256
+/* tls_rate_limit: a million handshakes a minute from one address is no limit
+ * at all; the bound only keeps the count's arithmetic far from overflow. */
+#define CFG_MAX_TLS_RATE 1000000
 
 typedef enum {
 	SEC_NONE,       /* before the first section header */
@@ -93,6 +96,7 @@ enum {
 	K_ACCEPT_PROXY,
 	K_ACCEPT_FROM,
 	K_ALLOW_COMMANDS,
+	K_TLS_RATE_LIMIT,
 	K_COUNT
 };
 
@@ -295,12 +299,13 @@ config_parse_duration(const char *s, uint64_t *ms)
 	uint64_t v;
 	size_t i;
 
-	if (cfg_u64(&s, 10, UINT64_MAX, &v) == -1 || v == 0)
+	if (cfg_u64(&s, 10, CONFIG_MAX_DURATION_MS, &v) == -1 || v == 0)
 		return -1;
 	for (i = 0; i < sizeof units / sizeof units[0]; i++) {
 		if (strcmp(s, units[i].suffix) != 0)
 			continue;
-		if (v > UINT64_MAX / units[i].ms)
+		/* Division first: v * ms must not wrap before the check. */
+		if (v > CONFIG_MAX_DURATION_MS / units[i].ms)
 			return -1;
 		*ms = v * units[i].ms;
 		return 0;
@@ -512,7 +517,8 @@ set_max_sessions(cfg_parse_t *p, const char *v)
 {
 	uint64_t n;
 
-	if (cfg_u64(&v, 10, UINT_MAX, &n) == -1 || *v != '\0' || n == 0)
+	if (cfg_u64(&v, 10, CONFIG_MAX_SESSIONS, &n) == -1 || *v != '\0' ||
+	    n == 0)
 		return -1;
 	p->cfg->max_sessions = (unsigned)n;
 	return 0;
@@ -758,7 +764,7 @@ config_parse_size(const char *s, uint64_t *octets)
 {
 	uint64_t v, mul = 1;
 
-	if (cfg_u64(&s, 10, UINT64_MAX, &v) == -1)
+	if (cfg_u64(&s, 10, CONFIG_MAX_SIZE, &v) == -1)
 		return -1;
 	switch (*s) {
 	case '\0':
@@ -778,7 +784,8 @@ config_parse_size(const char *s, uint64_t *octets)
 	default:
 		return -1;
 	}
-	if (*s != '\0' || v > UINT64_MAX / mul)
+	/* Division first: v * mul must not wrap before the check. */
+	if (*s != '\0' || v > CONFIG_MAX_SIZE / mul)
 		return -1;
 	*octets = v * mul;
 	return 0;
@@ -839,9 +846,20 @@ set_max_per_ip(cfg_parse_t *p, const char *v)
 {
 	uint64_t n;
 
-	if (cfg_u64(&v, 10, UINT_MAX, &n) == -1 || *v != '\0')
+	if (cfg_u64(&v, 10, CONFIG_MAX_SESSIONS, &n) == -1 || *v != '\0')
 		return -1;
 	cfg_listener(p)->max_sessions_per_ip = (unsigned)n;
+	return 0;
+}
+
+static int
+set_tls_rate_limit(cfg_parse_t *p, const char *v)
+{
+	uint64_t n;
+
+	if (cfg_u64(&v, 10, CFG_MAX_TLS_RATE, &n) == -1 || *v != '\0')
+		return -1;
+	cfg_listener(p)->tls_rate_limit = (unsigned)n;
 	return 0;
 }
 
@@ -1104,7 +1122,7 @@ bad:
 #define POL SEC_BIT(SEC_POLICY)
 
 static const char cfg_duration_expected[] =
-    "a duration such as 30, 30s, 5m, 1h or 250ms, not 0";
+    "a duration such as 30, 30s, 5m, 1h or 250ms, from 1ms to 24h";
 static const char cfg_bool_expected[] = "yes or no";
 
 /* Every key, where it belongs, how it is read. */
@@ -1114,7 +1132,7 @@ static const cfg_key_t cfg_keys[K_COUNT] = {
 	[K_LOG_FORMAT] = { "log_format", G, set_log_format,
 	    "text or json", 0 },
 	[K_MAX_SESSIONS] = { "max_sessions", G, set_max_sessions,
-	    "a positive integer", 0 },
+	    "a number from 1 to 1000000", 0 },
 	[K_IDLE_TIMEOUT] = { "idle_timeout", G, set_idle_timeout,
 	    cfg_duration_expected, 0 },
 	[K_HANDSHAKE_TIMEOUT] = { "handshake_timeout", G,
@@ -1158,10 +1176,10 @@ static const cfg_key_t cfg_keys[K_COUNT] = {
 	[K_MAX_ERRORS] = { "max_errors", G, set_max_errors,
 	    "a number from 1 to 100000", 0 },
 	[K_MAX_MESSAGE_SIZE] = { "max_message_size", IN, set_max_message_size,
-	    "a size in octets, with k, m or g for powers of 1024; 0: no limit",
-	    0 },
+	    "a size in octets, with k, m or g for powers of 1024, at most "
+	    "1024g; 0: no limit", 0 },
 	[K_MAX_PER_IP] = { "max_sessions_per_ip", IN, set_max_per_ip,
-	    "a number; 0: no limit", 0 },
+	    "a number from 0 to 1000000; 0: no limit", 0 },
 	[K_PROXY_PROTOCOL] = { "proxy_protocol", IN, set_proxy_protocol,
 	    "off, v1 or v2", 0 },
 	[K_XCLIENT] = { "xclient", IN, set_xclient, cfg_bool_expected, 0 },
@@ -1172,6 +1190,9 @@ static const cfg_key_t cfg_keys[K_COUNT] = {
 	    "commas, at most 32", 0 },
 	[K_ALLOW_COMMANDS] = { "allow_commands", IN | OUT, set_allow_commands,
 	    "SMTP verbs separated by spaces or commas", 0 },
+	[K_TLS_RATE_LIMIT] = { "tls_rate_limit", IN, set_tls_rate_limit,
+	    "new TLS handshakes per client address per minute, 0 to 1000000; "
+	    "0: no limit", 0 },
 };
 
 #undef G
@@ -1219,6 +1240,10 @@ cfg_end_inbound(cfg_parse_t *p)
 	if (p->key_line[K_ACCEPT_FROM] != 0 && !l->accept_proxy)
 		cfg_err(p, p->key_line[K_ACCEPT_FROM],
 		    "accept_proxy_from without accept_proxy_protocol = yes");
+	if (cfg_key_ok(p, K_TLS_RATE_LIMIT) && l->tls_rate_limit > 0 &&
+	    cfg_key_ok(p, K_IN_TLS) && l->in_tls == IN_TLS_OFF)
+		cfg_err(p, p->key_line[K_TLS_RATE_LIMIT],
+		    "tls_rate_limit has nothing to limit with tls = off");
 	if (!p->check_files)
 		return;
 	for (i = 0; i < l->ncerts; i++) {

@@ -21,6 +21,16 @@
 #define CONFIG_MAX_CIDRS 32       /* networks in accept_proxy_from */
 #define CONFIG_MAX_ALLOW 16       /* verbs in allow_commands */
 #define CONFIG_VERB_MAX 32        /* one verb in allow_commands */
+/*
+ * Upper bounds of what the file may say, so that no value near 2^64 is
+ * accepted only to overflow later (loop time + timeout, byte counts): a
+ * duration at most one day (a longer SMTP timeout is a mistake: RFC 5321
+ * 4.5.3.2 asks for minutes), a size at most 1 TiB (2^40), a session count
+ * at most a million (two descriptors each: past any RLIMIT_NOFILE).
+ */
+#define CONFIG_MAX_DURATION_MS (24ULL * 60 * 60 * 1000)
+#define CONFIG_MAX_SIZE (1ULL << 40)
+#define CONFIG_MAX_SESSIONS 1000000
 
 typedef enum { DIR_INBOUND, DIR_OUTBOUND } direction_t;
 
@@ -66,6 +76,9 @@ typedef struct {
 	int hide_auth_before_tls;              /* default 1 */
 	uint64_t max_message_size;             /* octets; 0: no limit (default) */
 	unsigned max_sessions_per_ip;          /* 0: no limit (default) */
+	unsigned tls_rate_limit;               /* new TLS handshakes per client
+						* address per minute; 0: off
+						* (default) */
 	proxy_proto_t proxy_protocol;          /* header toward the backend */
 	int xclient;                           /* XCLIENT toward the backend */
 	int accept_proxy;                      /* PROXY header from a balancer */
@@ -136,10 +149,12 @@ void config_free(config_t *cfg);
 int config_cidr_match(const config_cidr_t *nets, int n,
     const struct sockaddr *addr);
 
-/* "10485760", "512k", "10m", "1g" (powers of 1024) -> octets. 0 or -1. */
+/* "10485760", "512k", "10m", "1g" (powers of 1024) -> octets, at most
+ * CONFIG_MAX_SIZE. Returns 0 or -1. */
 int config_parse_size(const char *s, uint64_t *octets);
 
-/* "30", "30s", "5m", "1h", "250ms" -> milliseconds. Returns 0 or -1. */
+/* "30", "30s", "5m", "1h", "250ms" -> milliseconds, from 1 to
+ * CONFIG_MAX_DURATION_MS. Returns 0 or -1. */
 int config_parse_duration(const char *s, uint64_t *ms);
 
 /*

@@ -31,6 +31,7 @@
 #include "proxyproto.h"
 #include "session_int.h"
 #include "tls.h"
+#include "tlsrate.h"
 
 /* The proxy's own exchange with the backend, for XCLIENT. */
 enum {
@@ -46,6 +47,8 @@ enum {
 _Static_assert(INBOUND_PP_MAX >= PROXYPROTO_V2_ENCODE_MAX &&
     INBOUND_PP_MAX >= PROXYPROTO_V1_MAX, "PROXY header buffer too small");
 
+static void inbound_internal_reply(session_t *s, int step, int code);
+
 static const char R_STARTTLS_GO[] = "220 2.0.0 Ready to start TLS\r\n";
 static const char R_STARTTLS_ARG[] =
     "501 5.5.4 Syntax error: STARTTLS takes no parameters\r\n";
@@ -57,8 +60,41 @@ static const char R_NEED_TLS[] =
 static const char R_NEED_HELO[] = "503 5.5.1 Send EHLO/HELO first\r\n";
 static const char R_TOO_BIG[] =
     "552 5.3.4 Message size exceeds fixed maximum message size\r\n";
+static const char R_STARTTLS_RATE[] =
+    "454 4.7.0 TLS not available due to local problem\r\n";
 static const char R_UNAVAILABLE[] =
     "421 4.3.0 Service not available, closing connection\r\n";
+
+/*
+ * inbound_tls_rate applies tls_rate_limit: with take, counts a handshake
+ * about to start, or returns -1 (logged and counted) when this client has
+ * used its handshakes for the minute; without, only tells (-1: over).
+ * Keyed by the real client (a PROXY header's address, when there is one).
+ */
+static int
+inbound_tls_rate(session_t *s, int take)
+{
+	tlsrate_t *t = &s->px->sh->tlsrate;
+	uint64_t now = uv_now(&s->px->loop);
+	ipcount_key_t k;
+	int r;
+
+	if (s->lc->tls_rate_limit == 0 ||
+	    ipcount_key((const struct sockaddr *)&s->client_addr, &k) == -1)
+		return 0;
+	uv_mutex_lock(&s->px->sh->tlslock);
+	if (take)
+		r = tlsrate_take(t, &k, s->lc->tls_rate_limit, now);
+	else
+		r = tlsrate_over(t, &k, s->lc->tls_rate_limit, now) ? -1 : 0;
+	uv_mutex_unlock(&s->px->sh->tlslock);
+	if (r == -1 && take) {
+		STATS_INC(s->st->tls[TLSEV_RATE_LIMITED]);
+		log_event(LOG_WARN, "tls_rate_limited", "session", s->id,
+		    "client", s->peer, NULL);
+	}
+	return r;
+}
 
 static void
 inbound_start(session_t *s)
@@ -67,6 +103,12 @@ inbound_start(session_t *s)
 
 	snprintf(s->dest_str, sizeof(s->dest_str), "%s:%u",
 	    s->lc->backend.host, s->lc->backend.port);
+	if (s->lc->in_tls == IN_TLS_IMPLICIT &&
+	    inbound_tls_rate(s, 1) == -1) {
+		/* No handshake at all: it is the handshake that costs. */
+		session_close(s, CR_LIMIT, "tls_rate_limit", 0);
+		return;
+	}
 	if (s->lc->in_tls == IN_TLS_IMPLICIT) {
 		/* SMTPS (RFC 8314): the handshake comes before the banner. */
 		session_enter(s, SS_TLS_ACCEPT);
@@ -113,6 +155,9 @@ inbound_ehlo_flags(session_t *s)
 {
 	if (s->tls || s->lc->in_tls == IN_TLS_OFF)
 		return SMTP_EHLO_KEEP_AUTH;
+	if (inbound_tls_rate(s, 0) == -1)   /* AUTH stays refused before TLS */
+		return s->lc->hide_auth_before_tls || s->lc->require_tls ? 0 :
+		    SMTP_EHLO_KEEP_AUTH;
 	STATS_INC(s->st->tls[TLSEV_OFFERED]);
 	if (s->lc->hide_auth_before_tls || s->lc->require_tls)
 		return SMTP_EHLO_ADD_STARTTLS;
@@ -267,16 +312,28 @@ inbound_greeting_done(session_t *s)
 		inbound_xclient_start(s);
 }
 
-/* XCLIENT ADDR=... PORT=... (Postfix's XCLIENT_README). */
+/*
+ * XCLIENT NAME=... ADDR=... PORT=... (Postfix's XCLIENT_README). NAME is
+ * always [UNAVAILABLE], the value for a client without a verified name: the
+ * proxy does no DNS. Without NAME, Postfix keeps the proxy's own name and
+ * logs every Internet client as localhost[address].
+ */
 static void
 inbound_xclient_send(session_t *s)
 {
 	const struct sockaddr *sa = (const struct sockaddr *)&s->client_addr;
 	char host[INET6_ADDRSTRLEN], line[160];
+	int n;
 
-	snprintf(line, sizeof(line), "XCLIENT ADDR=%s%s PORT=%u PROTO=ESMTP\r\n",
-	    sa->sa_family == AF_INET6 ? "IPV6:" : "",
+	n = snprintf(line, sizeof(line), "XCLIENT NAME=[UNAVAILABLE] ADDR=%s%s "
+	    "PORT=%u PROTO=ESMTP\r\n", sa->sa_family == AF_INET6 ? "IPV6:" : "",
 	    addr_ip(sa, host, sizeof(host)), addr_port(sa));
+	if (n < 0 || (size_t)n >= sizeof(line)) {
+		/* Cannot happen with a numeric address; a cut line must not go
+		 * out as the client's identity. */
+		inbound_internal_reply(s, STEP_XC_CMD, 0);
+		return;
+	}
 	conn_write_str(s->server, line);
 	session_pend_push(s, PEND_INTERNAL, STEP_XC_CMD, NULL);
 }
@@ -381,6 +438,8 @@ inbound_command(session_t *s, const smtp_cmd_info_t *ci, const uint8_t *text)
 			session_error(s, R_STARTTLS_AGAIN);
 		else if (lc->in_tls == IN_TLS_OFF)
 			session_error(s, R_STARTTLS_OFF);
+		else if (inbound_tls_rate(s, 1) == -1)
+			session_local(s, R_STARTTLS_RATE);
 		else {
 			session_pend_push(s, PEND_STARTTLS, 0, NULL);
 			session_enter(s, SS_STARTTLS);
@@ -480,4 +539,7 @@ const session_dir_t inbound_dir = {
 	.implicit_tls = inbound_implicit_tls,
 	.log_close = inbound_log_close,
 	.count_server_errors = 1,
+	/* An inbound backend may be one of the proxy's outbound listeners
+	 * (mail in, then on to a smarthost): not a loop by itself. */
+	.loop_guard = 0,
 };

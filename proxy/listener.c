@@ -162,6 +162,7 @@ listener_open(proxy_t *px, int idx)
 {
 	const config_listener_t *lc = &px->rt->cfg->listeners[idx];
 	listener_t *l;
+	char port[8];
 
 	if ((l = calloc(1, sizeof(*l))) == NULL)
 		return NULL;
@@ -175,15 +176,19 @@ listener_open(proxy_t *px, int idx)
 	}
 	l->retry.data = l;
 	l->handles = 1;
+	/* The port in a field of its own: the address as written ("*",
+	 * "::1") stays what it was for whoever parses it. */
+	snprintf(port, sizeof(port), "%u", (unsigned)lc->listen.port);
 	if (listener_listen(l) == -1) {
 		log_event(LOG_ERROR, "listen_failed", "listener", lc->name,
-		    "address", lc->listen.host, "error", strerror(errno), NULL);
+		    "address", lc->listen.host, "port", port, "error",
+		    strerror(errno), NULL);
 		listener_close(l);
 		return NULL;
 	}
 	if (px->id == 0)
 		log_event(LOG_INFO, "listening", "listener", lc->name,
-		    "address", lc->listen.host, NULL);
+		    "address", lc->listen.host, "port", port, NULL);
 	return l;
 }
 

@@ -1,7 +1,9 @@
 /*
  * log: key=value or JSON lines on stderr. The process-wide level and format
- * are set once at start-up, before any loop runs, and only read afterwards.
+ * are set at start-up and again by every reload, on main's thread, while
+ * the workers log.
  */
+#include <stdatomic.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
@@ -14,23 +16,35 @@
 static const char *const log_level_names[] = { "debug", "info", "warn",
 	"error" };
 
-/* Set before any thread starts; read-only afterwards. */
-static struct {
-	log_level_t level;
-	log_format_t format;
-} log_conf = { LOG_INFO, LOG_FORMAT_TEXT };
+/*
+ * The level and the format in one atomic word (level | format << 8): a
+ * reload on main's thread replaces both while worker threads read them, and
+ * a plain struct would be a data race (undefined behaviour, and a reader
+ * could pair the new level with the old format). Relaxed order is enough:
+ * each line reads the word once, and nothing else is published through it.
+ * The one mutable file-scope variable here, because every thread logs and
+ * none should have to carry a logger.
+ */
+#define LOG_CONF(level, format) ((unsigned)(level) | (unsigned)(format) << 8)
+static atomic_uint log_conf = LOG_CONF(LOG_INFO, LOG_FORMAT_TEXT);
 
 void
 log_setup(log_level_t level, log_format_t format)
 {
-	log_conf.level = level;
-	log_conf.format = format;
+	atomic_store_explicit(&log_conf, LOG_CONF(level, format),
+	    memory_order_relaxed);
+}
+
+static unsigned
+log_conf_get(void)
+{
+	return atomic_load_explicit(&log_conf, memory_order_relaxed);
 }
 
 int
 log_enabled(log_level_t level)
 {
-	return level >= log_conf.level;
+	return (unsigned)level >= (log_conf_get() & 0xff);
 }
 
 /* A text value needs quotes when it is empty or holds space, quote, '='. */
@@ -106,12 +120,13 @@ log_event(log_level_t level, const char *event, ...)
 	char line[LOG_LINE_MAX];
 	char ts[64];
 	size_t o = 0;
-	int json = log_conf.format == LOG_FORMAT_JSON;
+	unsigned conf = log_conf_get();
+	int json = (conf >> 8) == LOG_FORMAT_JSON;
 	struct timespec now;
 	struct tm tm;
 	va_list ap;
 
-	if (!log_enabled(level))
+	if ((unsigned)level < (conf & 0xff))
 		return;
 	clock_gettime(CLOCK_REALTIME, &now);
 	gmtime_r(&now.tv_sec, &tm);

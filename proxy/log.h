@@ -11,7 +11,8 @@
 typedef enum { LOG_DEBUG, LOG_INFO, LOG_WARN, LOG_ERROR } log_level_t;
 typedef enum { LOG_FORMAT_TEXT, LOG_FORMAT_JSON } log_format_t;
 
-/* log_setup sets the level and format for the whole process. */
+/* log_setup sets the level and format for the whole process; any thread may
+ * call it while others log (each line uses one setting, old or new). */
 void log_setup(log_level_t level, log_format_t format);
 
 /* log_enabled is true when a line at level would be printed. */

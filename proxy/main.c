@@ -214,7 +214,7 @@ static void
 main_admin_update(main_t *m)
 {
 	const config_addr_t *want = &m->rt->cfg->admin;
-	char err[256];
+	char err[256], port[8];
 
 	if (m->admin != NULL && want->host != NULL &&
 	    main_same_addr(&m->admin_addr, want))
@@ -226,14 +226,16 @@ main_admin_update(main_t *m)
 		return;
 	m->admin = admin_new(&m->loop, (const struct sockaddr *)&want->addr,
 	    main_admin_handler, m, err, sizeof(err));
+	snprintf(port, sizeof(port), "%u", (unsigned)want->port);
 	if (m->admin == NULL) {
 		log_event(LOG_ERROR, "admin_failed", "address", want->host,
-		    "error", err, NULL);
+		    "port", port, "error", err, NULL);
 		return;
 	}
 	m->admin_addr.addr = want->addr;
 	m->admin_addr.addrlen = want->addrlen;
-	log_event(LOG_INFO, "admin_listening", "address", want->host, NULL);
+	log_event(LOG_INFO, "admin_listening", "address", want->host, "port",
+	    port, NULL);
 }
 
 /* Reload ---------------------------------------------------------------- */
@@ -265,18 +267,27 @@ static void
 main_watch(main_t *m, const char *path)
 {
 	uv_fs_poll_t *p;
+	int r;
 
 	if (path == NULL || m->npolls == MAIN_FILES_MAX ||
 	    (p = malloc(sizeof(*p))) == NULL)
 		return;
-	uv_fs_poll_init(&m->loop, p);
+	if ((r = uv_fs_poll_init(&m->loop, p)) != 0) {
+		free(p);
+		goto err;
+	}
 	p->data = m;
-	if (uv_fs_poll_start(p, main_file_changed_cb, path,
-	    MAIN_FILE_POLL_MS) != 0) {
+	if ((r = uv_fs_poll_start(p, main_file_changed_cb, path,
+	    MAIN_FILE_POLL_MS)) != 0) {
 		uv_close((uv_handle_t *)p, main_free_cb);
-		return;
+		goto err;
 	}
 	m->polls[m->npolls++] = p;
+	return;
+err:
+	/* Not fatal: SIGHUP and the admin endpoint still reload. */
+	log_event(LOG_WARN, "watch_failed", "file", path, "error",
+	    uv_strerror(r), NULL);
 }
 
 static void
@@ -453,16 +464,29 @@ main_run(main_t *m)
 	unsigned n = m->rt->cfg->workers;
 	char nw[16];
 
-	uv_signal_init(&m->loop, &m->sig_term);
-	uv_signal_init(&m->loop, &m->sig_int);
-	uv_signal_init(&m->loop, &m->sig_hup);
-	m->sig_term.data = m->sig_int.data = m->sig_hup.data = m;
-	uv_signal_start(&m->sig_term, main_signal_cb, SIGTERM);
-	uv_signal_start(&m->sig_int, main_signal_cb, SIGINT);
-	uv_signal_start(&m->sig_hup, main_signal_cb, SIGHUP);
+	int r;
+
+	/* Without its signal handles the proxy could neither drain nor
+	 * reload: it does not start (handles of a partial init are left to
+	 * the process's exit: main_finish would close all five). */
+	if ((r = uv_signal_init(&m->loop, &m->sig_term)) != 0 ||
+	    (r = uv_signal_init(&m->loop, &m->sig_int)) != 0 ||
+	    (r = uv_signal_init(&m->loop, &m->sig_hup)) != 0) {
+		log_event(LOG_ERROR, "startup_failed", "step", "signals",
+		    "error", uv_strerror(r), NULL);
+		return -1;
+	}
 	uv_timer_init(&m->loop, &m->drain);
 	uv_timer_init(&m->loop, &m->reload_delay);
 	m->drain.data = m->reload_delay.data = m;
+	m->sig_term.data = m->sig_int.data = m->sig_hup.data = m;
+	if ((r = uv_signal_start(&m->sig_term, main_signal_cb, SIGTERM)) != 0 ||
+	    (r = uv_signal_start(&m->sig_int, main_signal_cb, SIGINT)) != 0 ||
+	    (r = uv_signal_start(&m->sig_hup, main_signal_cb, SIGHUP)) != 0) {
+		log_event(LOG_ERROR, "startup_failed", "step", "signals",
+		    "error", uv_strerror(r), NULL);
+		goto err;
+	}
 
 	if (n == 0)
 		n = uv_available_parallelism();
@@ -536,17 +560,28 @@ main(int argc, char **argv)
 
 	if (check) {
 		config_t *cfg = config_load(m->path, 1, stderr);
+		/* Only here: at run time a loop is caught per session (loop.h),
+		 * and a bind() probe per reload is not worth refusing one. */
+		if (cfg != NULL && loop_config_check(cfg, stderr) == -1) {
+			config_free(cfg);
+			cfg = NULL;
+		}
 		if (cfg != NULL)
 			printf("%s: configuration ok\n", m->path);
 		config_free(cfg);
 		free(m);
 		return cfg != NULL ? 0 : 1;
 	}
-	if (uv_loop_init(&m->loop) != 0 || uv_mutex_init(&m->sh.iplock) != 0) {
-		free(m);
-		return 1;
-	}
+	if (uv_loop_init(&m->loop) != 0)
+		goto err0;
+	if (uv_mutex_init(&m->sh.iplock) != 0)
+		goto err1;
+	if (uv_mutex_init(&m->sh.tlslock) != 0)
+		goto err2;
+	if (loop_init(&m->sh.loops) == -1)
+		goto err3;
 	ipcount_init(&m->sh.ipcount);
+	tlsrate_init(&m->sh.tlsrate, TLSRATE_CAP);
 	if (gethostname(m->sh.hostname, sizeof(m->sh.hostname) - 1) != 0 ||
 	    m->sh.hostname[0] == '\0')
 		snprintf(m->sh.hostname, sizeof(m->sh.hostname), "localhost");
@@ -563,8 +598,15 @@ main(int argc, char **argv)
 	runtime_unref(m->rt);
 	stats_names_cleanup(&m->names);
 	ipcount_cleanup(&m->sh.ipcount);
+	tlsrate_cleanup(&m->sh.tlsrate);
+	loop_cleanup(&m->sh.loops);
+err3:
+	uv_mutex_destroy(&m->sh.tlslock);
+err2:
 	uv_mutex_destroy(&m->sh.iplock);
+err1:
 	uv_loop_close(&m->loop);
+err0:
 	free(m);
 	return rc;
 }

@@ -93,28 +93,26 @@ static int
 outbound_original_dst(session_t *s)
 {
 	uv_os_fd_t fd;
-	struct sockaddr_storage ss;
-	socklen_t len = sizeof(ss);
-	uint16_t port;
+	struct sockaddr_storage ss, local;
+	socklen_t len = sizeof(local);
 	int r;
 
 	if (uv_fileno((uv_handle_t *)&s->client->tcp, &fd) != 0)
 		return -1;
-	if (getsockname(fd, (struct sockaddr *)&ss, &len) != 0)
+	if (getsockname(fd, (struct sockaddr *)&local, &len) != 0)
 		return -1;
 	len = sizeof(ss);
-	if (ss.ss_family == AF_INET6)
+	if (local.ss_family == AF_INET6)
 		r = getsockopt(fd, SOL_IPV6, IP6T_SO_ORIGINAL_DST, &ss, &len);
 	else
 		r = getsockopt(fd, SOL_IP, SO_ORIGINAL_DST, &ss, &len);
 	if (r != 0)
 		return -1;
-	port = addr_port((struct sockaddr *)&ss);
 	addr_format((struct sockaddr *)&ss, s->dest_str, sizeof(s->dest_str));
-	/* Without a REDIRECT the "original" destination is the listener
-	 * itself: connecting there would loop. */
-	if (port == s->lc->listen.port &&
-	    memcmp(&ss, &s->lc->listen.addr, sizeof(struct sockaddr_in)) == 0)
+	/* Without a REDIRECT the "original" destination is the socket's own
+	 * local address (whatever the listener was bound to, 0.0.0.0 or [::]
+	 * included): connecting there would loop. */
+	if (addr_same((struct sockaddr *)&ss, (struct sockaddr *)&local))
 		return -1;
 	memcpy(&s->dest, &ss, sizeof(ss));
 	return 0;
@@ -548,4 +546,5 @@ const session_dir_t outbound_dir = {
 	/* The legacy server's recipients may be refused by the dozen: only
 	 * its malformed or unknown commands count. */
 	.count_server_errors = 0,
+	.loop_guard = 1,
 };

@@ -6,7 +6,8 @@
  * touched only by its thread (stats are read by main with relaxed loads).
  * main talks to a worker through the mailbox (next, cmd) and wakes it with
  * uv_async_send. The shared_t counters are atomics; the per-address table
- * is behind a mutex, taken once per accepted connection, never per byte.
+ * is behind a mutex, taken once per accepted connection, never per byte;
+ * so is the handshake-rate table, once per EHLO or handshake.
  */
 #ifndef PROXY_H
 #define PROXY_H
@@ -19,8 +20,10 @@
 #include "config.h"
 #include "conn.h"
 #include "ipcount.h"
+#include "loop.h"
 #include "runtime.h"
 #include "stats.h"
+#include "tlsrate.h"
 
 typedef struct proxy proxy_t;
 struct session;
@@ -29,6 +32,11 @@ typedef struct {
 	atomic_uint nsessions;         /* sessions alive in all workers */
 	uv_mutex_t iplock;             /* guards ipcount */
 	ipcount_t ipcount;             /* sessions per client address */
+	uv_mutex_t tlslock;            /* guards tlsrate */
+	tlsrate_t tlsrate;             /* TLS handshakes per client address,
+	                                  taken once per handshake */
+	loop_t loops;                  /* local ends of the proxy's own server
+	                                  legs (its own lock) */
 	char hostname[256];            /* for the proxy's own EHLO */
 } shared_t;
 

@@ -63,6 +63,8 @@ static const char R_BUSY_IP[] =
     "421 4.7.0 Too many connections from your address, try again later\r\n";
 static const char R_SHUTDOWN[] =
     "421 4.3.2 Service shutting down, closing connection\r\n";
+static const char R_LOOP[] =
+    "421 4.4.6 Mail loop detected, closing connection\r\n";
 static const char R_BUSY[] =
     "421 4.3.2 Too many connections, try again later\r\n";
 
@@ -975,6 +977,7 @@ session_handle_closed(session_t *s)
 		ipcount_del(&s->px->sh->ipcount, &s->ipkey);
 		uv_mutex_unlock(&s->px->sh->iplock);
 	}
+	session_loop_forget(s);
 	/* Off the worker's list. */
 	if (s->prev != NULL)
 		s->prev->next = s->next;
@@ -1027,6 +1030,21 @@ session_log_close(session_t *s, uint64_t bytes_out)
  * The one teardown. graceful: let queued replies reach the client (bounded
  * by SESSION_LINGER_MS); otherwise drop both legs now. Idempotent.
  */
+/*
+ * session_tls_leg_reason: cr is an error or close of the leg that is doing
+ * the handshake (the client's inbound, the server's outbound), so ending
+ * the session on it is a handshake failure. The other leg going away in the
+ * meantime (a backend closing while a client negotiates) is not.
+ */
+static int
+session_tls_leg_reason(const session_t *s, close_reason_t cr)
+{
+	/* At most one leg carries TLS; during a handshake it is that one. */
+	if (s->client->ssl != NULL)
+		return cr == CR_CLIENT_ERROR || cr == CR_CLIENT_CLOSED;
+	return cr == CR_SERVER_ERROR || cr == CR_SERVER_CLOSED;
+}
+
 void
 session_close(session_t *s, close_reason_t cr, const char *detail,
     int graceful)
@@ -1041,8 +1059,7 @@ session_close(session_t *s, close_reason_t cr, const char *detail,
 		n -= 2;
 	snprintf(s->reason, sizeof(s->reason), "%.*s", (int)n, detail);
 	if ((s->state == SS_TLS_ACCEPT || s->state == SS_TLS_HANDSHAKE) &&
-	    (cr == CR_CLIENT_ERROR || cr == CR_SERVER_ERROR ||
-	    cr == CR_SERVER_CLOSED || cr == CR_CLIENT_CLOSED)) {
+	    session_tls_leg_reason(s, cr)) {
 		session_tls_failed(s, TLSF_HANDSHAKE);
 		cr = CR_TLS_FAILED;
 	}
@@ -1182,13 +1199,18 @@ session_server_event(conn_t *c, conn_event_t ev)
 	if (ev == CONN_EV_CLOSED) {
 		if (c == s->retired) {
 			/* A replaced server leg (outbound plaintext retry,
-			 * inbound's plaintext part after STARTTLS). It may be
-			 * the last handle of a closing session. */
+			 * inbound's plaintext part after STARTTLS). Its close
+			 * counts like any other handle's: libuv runs close
+			 * callbacks last-closed-first, so when the session is
+			 * torn down in the replacement's own loop turn this one
+			 * comes after the legs' and the timer's and must free
+			 * it. */
 			s->retired = NULL;
 			free(c);
 			session_handle_closed(s);
 			return;
 		}
+		session_loop_forget(s);   /* the leg's port may be reused now */
 		session_handle_closed(s);
 		return;
 	}
@@ -1245,7 +1267,7 @@ session_connect_server(session_t *s, const struct sockaddr *addr,
 {
 	session_enter(s, SS_CONNECT);
 	STATS_INC(s->st->server_connects);
-	if (conn_connect(s->server, addr, mark) == -1) {
+	if (session_loop_connect(s, addr, mark) == -1) {
 		session_reply(s, R_SERVER_DOWN);
 		session_close(s, CR_CONNECT_FAILED, s->server->err, 1);
 	}
@@ -1272,19 +1294,27 @@ session_new_server(session_t *s)
 	return 0;
 }
 
-/* Records the peer's address: the client's, until a PROXY header says. */
-static void
+/*
+ * Records the peer's address: the client's, until a PROXY header says.
+ * Returns -1 when the socket cannot tell (a client that reset right after
+ * the accept): without an address no per-address limit or loop check could
+ * apply, so such a session is not served.
+ */
+static int
 session_set_peer(session_t *s)
 {
 	int len = sizeof(s->client_addr);
 
-	uv_tcp_getpeername(&s->client->tcp, (struct sockaddr *)&s->client_addr,
-	    &len);
+	if (uv_tcp_getpeername(&s->client->tcp,
+	    (struct sockaddr *)&s->client_addr, &len) != 0)
+		return -1;
 	len = sizeof(s->client_local);
-	uv_tcp_getsockname(&s->client->tcp,
-	    (struct sockaddr *)&s->client_local, &len);
+	if (uv_tcp_getsockname(&s->client->tcp,
+	    (struct sockaddr *)&s->client_local, &len) != 0)
+		return -1;
 	addr_format((struct sockaddr *)&s->client_addr, s->peer,
 	    sizeof(s->peer));
+	return 0;
 }
 
 /* Turns a session away before any server connection is made. */
@@ -1351,6 +1381,7 @@ session_accept(listener_t *l)
 {
 	proxy_t *px = l->px;
 	session_t *s;
+	int peer_ok, server_ok = 1;
 
 	if ((s = calloc(1, sizeof(*s))) == NULL)
 		goto err0;
@@ -1385,20 +1416,31 @@ session_accept(listener_t *l)
 		return; /* freed from the close callback */
 	}
 	STATS_INC(s->st->started);
-	session_set_peer(s);
+	peer_ok = session_set_peer(s) == 0;
 	uv_timer_init(&px->loop, &s->timer);
 	s->timer.data = s;
 	s->timer_closing = 0;
 	s->handles++;
-	conn_init(s->server, &px->loop, s, session_server_event, px->scratch,
-	    &px->pool);
-	s->handles++;
+	/* A server leg that failed to initialise is not a handle to wait for
+	 * (conn_close ignores it). */
+	if (conn_init(s->server, &px->loop, s, session_server_event,
+	    px->scratch, &px->pool) == 0)
+		s->handles++;
+	else
+		server_ok = 0;
 
 	s->state = SS_CONNECT;
-	if (atomic_load(&px->sh->nsessions) > s->rt->cfg->max_sessions) {
+	if (!peer_ok) {
+		session_close(s, CR_CLIENT_ERROR, "client address unavailable",
+		    0);
+	} else if (!server_ok) {
+		session_close(s, CR_INTERNAL, "server leg setup failed", 0);
+	} else if (atomic_load(&px->sh->nsessions) > s->rt->cfg->max_sessions) {
 		log_event(LOG_INFO, "session_open", "session", s->id,
 		    "listener", s->lc->name, "client", s->peer, NULL);
 		session_refuse(s, R_BUSY, CR_LIMIT, "max_sessions");
+	} else if (session_loop_seen(s)) {
+		session_refuse(s, R_LOOP, CR_LIMIT, "mail loop");
 	} else if (s->lc->accept_proxy &&
 	    config_cidr_match(s->lc->accept_from, s->lc->naccept_from,
 	    (struct sockaddr *)&s->client_addr)) {

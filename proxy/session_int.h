@@ -121,6 +121,9 @@ typedef struct session {
 	int ip_counted;
 	struct sockaddr_storage client_addr; /* the real client (PROXY header) */
 	struct sockaddr_storage client_local; /* the address it connected to */
+	struct sockaddr_storage loop_local; /* server leg's local end, in
+	                                       px->sh->loops while loop_noted */
+	int loop_noted;
 
 	/* outbound */
 	struct sockaddr_storage dest;  /* upstream address */
@@ -187,6 +190,9 @@ struct session_dir {
 	 * (Postfix's hard error limit) or only the proxy's own refusals of
 	 * malformed or unknown commands. */
 	int count_server_errors;
+	/* Whether the server legs' local ends are recorded, so that a
+	 * connection from one of them is known as a loop (session_loop.c). */
+	int loop_guard;
 };
 
 extern const session_dir_t inbound_dir;
@@ -233,5 +239,14 @@ void session_admit(session_t *s);
  * Returns 0 or -1.
  */
 int session_new_server(session_t *s);
+
+/* Loop guard (session_loop.c). session_loop_connect is conn_connect for
+ * the server leg that also records the leg's local end (0 or -1);
+ * session_loop_forget removes it (idempotent); session_loop_seen: the
+ * client is one of the proxy's own legs (logged). */
+int session_loop_connect(session_t *s, const struct sockaddr *addr,
+    uint32_t mark);
+void session_loop_forget(session_t *s);
+int session_loop_seen(session_t *s);
 
 #endif

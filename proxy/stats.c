@@ -18,7 +18,7 @@ static const char *const stats_reason_names[CR_COUNT] = {
 };
 
 static const char *const stats_tlsev_names[TLSEV_COUNT] = {
-	"offered", "attempted", "succeeded", "failed",
+	"offered", "attempted", "succeeded", "failed", "rate_limited",
 };
 
 static const char *const stats_tlsf_names[TLSF_COUNT] = {
@@ -239,7 +239,8 @@ stats_render(stats_buf_t *b, stats_t *const *workers, int n,
 	}
 
 	stats_head(b, "stp_starttls_total", "counter",
-	    "STARTTLS offered, attempted, succeeded and failed.");
+	    "STARTTLS offered, attempted, succeeded, failed and refused by "
+	    "tls_rate_limit.");
 	for (int i = 0; i < nl; i++)
 		for (int e = 0; e < TLSEV_COUNT; e++)
 			stats_buf_printf(b, "stp_starttls_total{" LBL

@@ -56,6 +56,7 @@ typedef enum {
 	TLSEV_ATTEMPTED, /* 220 sent (inbound) / STARTTLS sent (outbound) */
 	TLSEV_SUCCEEDED,
 	TLSEV_FAILED,
+	TLSEV_RATE_LIMITED, /* inbound: refused by tls_rate_limit */
 	TLSEV_COUNT
 } tls_event_t;
 

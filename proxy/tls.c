@@ -88,8 +88,10 @@ tls_index_init(void)
 static tls_server_t *
 tls_server_of(const SSL_CTX *ctx)
 {
-	pthread_once(&tls_index_once, tls_index_init);
-	return tls_index < 0 ? NULL : SSL_CTX_get_ex_data(ctx, tls_index);
+	if (pthread_once(&tls_index_once, tls_index_init) != 0 ||
+	    tls_index < 0)
+		return NULL;
+	return SSL_CTX_get_ex_data(ctx, tls_index);
 }
 
 static void
@@ -303,6 +305,43 @@ tls_select_cert_cb(const SSL_CLIENT_HELLO *ch)
 	return ssl_select_cert_success;
 }
 
+/*
+ * tls_alpn_select_cb: a client that names application protocols must name
+ * "smtp" among them, or the handshake fails with no_application_protocol
+ * (RFC 7301 3.2). This is the ALPACA defence (nginx does the same since
+ * 2021): a browser lured into sending HTTP to this port offers "http/1.1"
+ * and never gets a TLS connection whose bytes the proxy would relay as SMTP
+ * commands. A client without ALPN (almost every MTA) is not affected.
+ * in/inlen is BoringSSL's copy of the client's list, checked for framing
+ * already; out points into it.
+ */
+static int
+tls_alpn_select_cb(SSL *ssl, const uint8_t **out, uint8_t *outlen,
+    const uint8_t *in, unsigned inlen, void *arg)
+{
+	static const uint8_t smtp[] = { 's', 'm', 't', 'p' };
+	CBS list, name;
+
+	(void)ssl;
+	(void)arg;
+	CBS_init(&list, in, inlen);
+	while (CBS_len(&list) > 0) {
+		if (!CBS_get_u8_length_prefixed(&list, &name))
+			break;
+		if (CBS_len(&name) == sizeof(smtp) &&
+		    memcmp(CBS_data(&name), smtp, sizeof(smtp)) == 0) {
+			*out = CBS_data(&name);
+			*outlen = (uint8_t)CBS_len(&name);
+			return SSL_TLSEXT_ERR_OK;
+		}
+	}
+	*out = NULL;
+	*outlen = 0;
+	/* BoringSSL aborts with a no_application_protocol alert on this
+	 * return (ssl.h, SSL_CTX_set_alpn_select_cb). */
+	return SSL_TLSEXT_ERR_ALERT_FATAL;
+}
+
 /* Settings shared by server and client contexts. */
 static int
 tls_ctx_common(SSL_CTX *ctx, uint16_t min_tls)
@@ -358,13 +397,17 @@ tls_server_ctx_new(const config_listener_t *l, char *err, size_t errlen)
 	 * next connection, and each one costs an encryption and a record.
 	 */
 	SSL_CTX_set_session_cache_mode(ctx, SSL_SESS_CACHE_OFF);
-	SSL_CTX_set_num_tickets(ctx, 1);
-	pthread_once(&tls_index_once, tls_index_init);
-	if (tls_index < 0 || !SSL_CTX_set_ex_data(ctx, tls_index, srv)) {
+	if (!SSL_CTX_set_num_tickets(ctx, 1)) {
+		tls_err(err, errlen, "SSL_CTX_set_num_tickets");
+		goto err2;
+	}
+	if (pthread_once(&tls_index_once, tls_index_init) != 0 ||
+	    tls_index < 0 || !SSL_CTX_set_ex_data(ctx, tls_index, srv)) {
 		tls_err(err, errlen, "SSL_CTX_set_ex_data");
 		goto err2;
 	}
 	SSL_CTX_set_select_certificate_cb(ctx, tls_select_cert_cb);
+	SSL_CTX_set_alpn_select_cb(ctx, tls_alpn_select_cb, NULL);
 	return ctx;
 
 err2:

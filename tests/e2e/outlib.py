@@ -184,7 +184,10 @@ class OutProxy(stplib.Proxy):
         env = dict(os.environ)
         env.setdefault("ASAN_OPTIONS", "detect_leaks=1:abort_on_error=0")
         env.setdefault("UBSAN_OPTIONS", "print_stacktrace=1:halt_on_error=1")
-        self.proc = subprocess.Popen(ns_prefix(netns) + [stplib.BINARY, "-c", self.config],
+        # STP_WRAPPER (valgrind) as for stplib.Proxy: "ip netns exec" execs
+        # the wrapper, which runs the proxy.
+        self.proc = subprocess.Popen(ns_prefix(netns) + stplib.WRAPPER +
+                                     [stplib.BINARY, "-c", self.config],
                                      stdin=subprocess.DEVNULL, stdout=self.err,
                                      stderr=self.err, cwd=workdir, env=env)
         listens = [kv["listen"].rsplit(":", 1) for s, kv in sections

@@ -76,9 +76,17 @@ def parse_log_line(line):
 def listening(port, host="127.0.0.1", pid=None):
     """True when a socket listens on host:port (read from /proc, without
     connecting: a probe connection would reach the backend and show up in the
-    sink's records); with pid, in that process's network namespace."""
-    want = "%s:%04X" % ("".join("%02X" % int(b) for b in reversed(host.split("."))), port)
-    path = "/proc/net/tcp" if pid is None else "/proc/%d/net/tcp" % pid
+    sink's records); with pid, in that process's network namespace. host
+    may be "*", an IPv6 address, or one in brackets."""
+    host = host.strip("[]")
+    host = "0.0.0.0" if host == "*" else host
+    v6 = ":" in host
+    raw = socket.inet_pton(socket.AF_INET6 if v6 else socket.AF_INET, host)
+    # /proc prints each 32-bit word of the address in host (little-endian) order.
+    want = "%s:%04X" % ("".join("%08X" % int.from_bytes(raw[i:i + 4], "little")
+                                for i in range(0, len(raw), 4)), port)
+    name = "tcp6" if v6 else "tcp"
+    path = "/proc/net/" + name if pid is None else "/proc/%d/net/%s" % (pid, name)
     try:
         with open(path) as f:
             next(f)

@@ -159,13 +159,21 @@ test_duration(void)
 	} good[] = {
 		{ "30", 30000 }, { "30s", 30000 }, { "5m", 300000 },
 		{ "1h", 3600000 }, { "250ms", 250 }, { "1ms", 1 },
-		{ "18446744073709551615ms", UINT64_MAX },
+		/* The bound, one day, in each unit. */
+		{ "86400000ms", 86400000 }, { "86400", 86400000 },
+		{ "86400s", 86400000 }, { "1440m", 86400000 },
+		{ "24h", 86400000 },
 	};
 	static const char *const bad[] = {
 		"0", "0s", "0ms", "", "s", "-5", "+5", "5x", "5 s", " 5",
 		"1.5m",
 		"5S", "5min", "18446744073709551615",
 		"99999999999999999999ms", "18446744073709551615h",
+		"18446744073709551615ms",
+		/* Just past the bound, in each unit. */
+		"86400001ms", "86401", "86401s", "1441m", "25h",
+		/* Values whose product with the unit wraps 2^64. */
+		"5124095576030432h", "307445734561826m", "18446744073709552s",
 	};
 	uint64_t ms;
 	size_t i;
@@ -182,6 +190,99 @@ test_duration(void)
 		CHECK_EQ_INT(config_parse_duration(bad[i], &ms), -1);
 		CHECK_EQ_INT(ms, 7);
 	}
+}
+
+static void
+test_size(void)
+{
+	static const struct {
+		const char *s;
+		uint64_t n;
+	} good[] = {
+		{ "0", 0 }, { "10485760", 10485760 }, { "512k", 512 * 1024 },
+		{ "10M", 10 * 1024 * 1024 }, { "1g", 1024 * 1024 * 1024 },
+		/* The bound, 2^40, in each unit. */
+		{ "1099511627776", 1ULL << 40 }, { "1073741824k", 1ULL << 40 },
+		{ "1048576m", 1ULL << 40 }, { "1024g", 1ULL << 40 },
+	};
+	static const char *const bad[] = {
+		"", "k", "-1", "1.5m", "1t", "10 m", "1kk",
+		/* Just past the bound, in each unit. */
+		"1099511627777", "1073741825k", "1048577m", "1025g",
+		/* Values whose product with the unit wraps 2^64. */
+		"18014398509481985k", "17592186044417m", "17179869185g",
+		"18446744073709551615", "18446744073709551616",
+	};
+	uint64_t n;
+	size_t i;
+
+	for (i = 0; i < sizeof good / sizeof good[0]; i++) {
+		n = 7;
+		CHECK_EQ_INT(config_parse_size(good[i].s, &n), 0);
+		CHECK(n == good[i].n);
+	}
+	for (i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+		n = 7;
+		if (config_parse_size(bad[i], &n) != -1)
+			fprintf(stderr, "accepted size '%s'\n", bad[i]);
+		CHECK_EQ_INT(config_parse_size(bad[i], &n), -1);
+		CHECK_EQ_INT(n, 7);
+	}
+}
+
+/* The count keys at and past their bounds. */
+static void
+test_count_bounds(void)
+{
+	char text[1024];
+	config_t *cfg;
+
+	snprintf(text, sizeof text, "[global]\nmax_sessions = 1000000\n"
+	    "max_errors = 100000\nworkers = 256\n"
+	    "idle_timeout = 24h\ndata_timeout = 86400s\n"
+	    "shutdown_grace = 1440m\nhandshake_timeout = 86400000ms\n"
+	    "connect_timeout = 86400\n%s"
+	    "max_sessions_per_ip = 1000000\nmax_message_size = 1024g\n",
+	    minimal_inbound);
+	cfg = load_ok(text);
+	if (cfg != NULL) {
+		CHECK_EQ_INT(cfg->max_sessions, 1000000);
+		CHECK_EQ_INT(cfg->max_errors, 100000);
+		CHECK_EQ_INT(cfg->workers, 256);
+		CHECK_EQ_INT(cfg->idle_timeout_ms, 86400000);
+		CHECK_EQ_INT(cfg->data_timeout_ms, 86400000);
+		CHECK_EQ_INT(cfg->shutdown_grace_ms, 86400000);
+		CHECK_EQ_INT(cfg->handshake_timeout_ms, 86400000);
+		CHECK_EQ_INT(cfg->connect_timeout_ms, 86400000);
+		CHECK_EQ_INT(cfg->listeners[0].max_sessions_per_ip, 1000000);
+		CHECK(cfg->listeners[0].max_message_size == 1ULL << 40);
+	}
+	config_free(cfg);
+
+	snprintf(text, sizeof text, "[global]\nmax_sessions = 1000001\n"
+	    "max_errors = 100001\nworkers = 257\n"
+	    "idle_timeout = 25h\ndata_timeout = 86401s\n"
+	    "shutdown_grace = 1441m\n%s"
+	    "max_sessions_per_ip = 4294967296\nmax_message_size = 1025g\n",
+	    minimal_inbound);
+	load_bad(text, 0,
+	    "F:2: bad value for max_sessions: '1000001' (expected a number "
+	    "from 1 to 1000000)\n"
+	    "F:3: bad value for max_errors: '100001' (expected a number from 1 "
+	    "to 100000)\n"
+	    "F:4: bad value for workers: '257' (expected auto or a number of "
+	    "threads from 1 to 256)\n"
+	    "F:5: bad value for idle_timeout: '25h' (expected a duration such "
+	    "as 30, 30s, 5m, 1h or 250ms, from 1ms to 24h)\n"
+	    "F:6: bad value for data_timeout: '86401s' (expected a duration "
+	    "such as 30, 30s, 5m, 1h or 250ms, from 1ms to 24h)\n"
+	    "F:7: bad value for shutdown_grace: '1441m' (expected a duration "
+	    "such as 30, 30s, 5m, 1h or 250ms, from 1ms to 24h)\n"
+	    "F:12: bad value for max_sessions_per_ip: '4294967296' (expected a "
+	    "number from 0 to 1000000; 0: no limit)\n"
+	    "F:13: bad value for max_message_size: '1025g' (expected a size in "
+	    "octets, with k, m or g for powers of 1024, at most 1024g; 0: no "
+	    "limit)\n");
 }
 
 static void
@@ -294,7 +395,7 @@ test_values(void)
 	    "[global]\n"
 	    "log_level = DEBUG\n"
 	    "log_format = json\n"
-	    "max_sessions = 4294967295\n"
+	    "max_sessions = 1000000\n"
 	    "idle_timeout = 5m\n"
 	    "handshake_timeout = 250ms\n"
 	    "connect_timeout = 1h\n"
@@ -329,7 +430,7 @@ test_values(void)
 		return;
 	CHECK_EQ_INT(cfg->log_level, LOG_DEBUG);
 	CHECK_EQ_INT(cfg->log_format, LOG_FORMAT_JSON);
-	CHECK_EQ_INT(cfg->max_sessions, 4294967295u);
+	CHECK_EQ_INT(cfg->max_sessions, 1000000);
 	CHECK_EQ_INT(cfg->idle_timeout_ms, 300000);
 	CHECK_EQ_INT(cfg->handshake_timeout_ms, 250);
 	CHECK_EQ_INT(cfg->connect_timeout_ms, 3600000);
@@ -444,11 +545,11 @@ test_bad_duration(void)
 	    "backend = 127.0.0.1:2525\n"
 	    "tls = off\n", 0,
 	    "F:2: bad value for idle_timeout: '5 parsecs' (expected a "
-	    "duration such as 30, 30s, 5m, 1h or 250ms, not 0)\n"
+	    "duration such as 30, 30s, 5m, 1h or 250ms, from 1ms to 24h)\n"
 	    "F:3: bad value for handshake_timeout: '0' (expected a "
-	    "duration such as 30, 30s, 5m, 1h or 250ms, not 0)\n"
+	    "duration such as 30, 30s, 5m, 1h or 250ms, from 1ms to 24h)\n"
 	    "F:4: bad value for connect_timeout: '99999999999999999999' "
-	    "(expected a duration such as 30, 30s, 5m, 1h or 250ms, not 0)\n");
+	    "(expected a duration such as 30, 30s, 5m, 1h or 250ms, from 1ms to 24h)\n");
 }
 
 static void
@@ -483,7 +584,7 @@ test_many_errors(void)
 	    "F:2: bad value for log_level: 'loud' "
 	    "(expected debug, info, warn or error)\n"
 	    "F:3: bad value for max_sessions: '0' "
-	    "(expected a positive integer)\n"
+	    "(expected a number from 1 to 1000000)\n"
 	    "F:4: duplicate key 'max_sessions' in [global] "
 	    "(first at line 3)\n"
 	    "F:7: missing required key 'backend' in [inbound]\n"
@@ -846,6 +947,50 @@ test_allow_commands(void)
 }
 
 static void
+test_tls_rate_limit(void)
+{
+	char text[1024];
+	config_t *cfg;
+
+	cfg = load_ok(minimal_inbound);
+	if (cfg != NULL)
+		CHECK_EQ_INT(cfg->listeners[0].tls_rate_limit, 0);
+	config_free(cfg);
+	cfg = load_ok("[inbound]\nlisten = 127.0.0.1:10025\n"
+	    "backend = 127.0.0.1:2525\ntls = implicit\ncert = c\nkey = k\n"
+	    "tls_rate_limit = 1000000\n"
+	    "[inbound:b]\nlisten = 127.0.0.1:10026\n"
+	    "backend = 127.0.0.1:2525\ncert = c\nkey = k\n"
+	    "tls_rate_limit = 0\n");
+	if (cfg != NULL) {
+		CHECK_EQ_INT(cfg->listeners[0].tls_rate_limit, 1000000);
+		CHECK_EQ_INT(cfg->listeners[1].tls_rate_limit, 0);
+	}
+	config_free(cfg);
+
+	snprintf(text, sizeof text, "%s"
+	    "tls_rate_limit = 5\n"                    /* 5 */
+	    "[inbound:b]\nlisten = 127.0.0.1:10026\n"
+	    "backend = 127.0.0.1:2525\ncert = c\nkey = k\n"
+	    "tls_rate_limit = 1000001\n"              /* 11 */
+	    "[inbound:c]\nlisten = 127.0.0.1:10027\n"
+	    "backend = 127.0.0.1:2525\ncert = c\nkey = k\n"
+	    "tls_rate_limit = -1\n"                   /* 17 */
+	    "[outbound]\nlisten = 127.0.0.1:10587\nmode = relay\n"
+	    "relay = 127.0.0.1:2525\n"
+	    "tls_rate_limit = 5\n", minimal_inbound); /* 22 */
+	load_bad(text, 0,
+	    "F:5: tls_rate_limit has nothing to limit with tls = off\n"
+	    "F:11: bad value for tls_rate_limit: '1000001' (expected new TLS "
+	    "handshakes per client address per minute, 0 to 1000000; 0: no "
+	    "limit)\n"
+	    "F:17: bad value for tls_rate_limit: '-1' (expected new TLS "
+	    "handshakes per client address per minute, 0 to 1000000; 0: no "
+	    "limit)\n"
+	    "F:22: unknown key 'tls_rate_limit' in [outbound]\n");
+}
+
+static void
 test_duplicates(void)
 {
 	load_bad("[global]\n"
@@ -1117,6 +1262,8 @@ main(void)
 	test_path(test_ini, sizeof test_ini, "t.ini");
 
 	RUN(test_duration);
+	RUN(test_size);
+	RUN(test_count_bounds);
 	RUN(test_hostport);
 	RUN(test_defaults);
 	RUN(test_values);
@@ -1131,6 +1278,7 @@ main(void)
 	RUN(test_transparent);
 	RUN(test_policy);
 	RUN(test_allow_commands);
+	RUN(test_tls_rate_limit);
 	RUN(test_duplicates);
 	RUN(test_syntax);
 	RUN(test_unreadable);

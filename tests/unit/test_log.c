@@ -1,4 +1,6 @@
 /* Unit tests for proxy/log.c: escaping and line formats. */
+#include <pthread.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -69,11 +71,63 @@ test_escape(void)
 	    sizeof(out)), "0123456") == 0);
 }
 
+/*
+ * A reload changes the settings while workers log: every line must come out
+ * whole, in one format. Under ThreadSanitizer (see DEVELOPERS.md) the old
+ * plain struct was reported as a data race here.
+ */
+static atomic_int race_stop;
+
+static void *
+race_setup(void *arg)
+{
+	(void)arg;
+	for (int i = 0; !atomic_load(&race_stop); i++)
+		log_setup(i & 1 ? LOG_DEBUG : LOG_INFO,
+		    i & 2 ? LOG_FORMAT_JSON : LOG_FORMAT_TEXT);
+	return NULL;
+}
+
+static void
+test_reload_race(void)
+{
+	FILE *f = tmpfile();
+	int saved = dup(2), lines = 0, bad = 0;
+	char buf[8192];
+	pthread_t t;
+
+	fflush(stderr);
+	dup2(fileno(f), 2);
+	CHECK(pthread_create(&t, NULL, race_setup, NULL) == 0);
+	for (int i = 0; i < 20000; i++)
+		log_event(LOG_INFO, "race", "session", "abc", NULL);
+	atomic_store(&race_stop, 1);
+	pthread_join(t, NULL);
+	fflush(stderr);
+	dup2(saved, 2);
+	close(saved);
+	log_setup(LOG_INFO, LOG_FORMAT_TEXT);
+	rewind(f);
+	while (fgets(buf, sizeof buf, f) != NULL) {
+		lines++;
+		if (strncmp(buf, "ts=", 3) == 0)
+			bad += strstr(buf, " level=info event=race session=abc\n")
+			    == NULL;
+		else
+			bad += strncmp(buf, "{\"ts\":", 6) != 0 ||
+			    strstr(buf, "\"event\":\"race\"") == NULL;
+	}
+	fclose(f);
+	CHECK_EQ_INT(lines, 20000);
+	CHECK_EQ_INT(bad, 0);
+}
+
 int
 main(void)
 {
 	RUN(test_text);
 	RUN(test_json);
 	RUN(test_escape);
+	RUN(test_reload_race);
 	return CHECK_DONE();
 }
