@@ -127,16 +127,20 @@ def test_config_test_refuses_relay_to_own_listener(workdir):
             f.write("[%s]\n" % name + "".join("%s = %s\n" % i for i in kv.items()))
     r = stplib.run([stplib.BINARY, "-t", "-c", path], timeout=30)
     assert r.returncode == 1, r
+    # Each section header's line: one line per key before it.
+    la = 1
+    lb = la + 1 + len(sections[0][1])
+    ls = lb + 1 + len(sections[1][1])
     assert r.stderr == (
-        "%s:1: relay 127.0.0.1:%s of [outbound:a] is the proxy's own listener "
-        "[outbound:b] (line 6): mail would loop\n"
-        "%s:6: relay 127.0.0.1:%s of [outbound:b] is the proxy's own listener "
-        "[outbound:a] (line 1): mail would loop\n"
-        "%s:11: relay 127.0.0.1:%s of [outbound:self] is the proxy's own listener "
-        "[outbound:self] (line 11): mail would loop\n" % (
-            path, sections[1][1]["listen"].rsplit(":", 1)[1],
-            path, sections[0][1]["listen"].rsplit(":", 1)[1],
-            path, sections[2][1]["listen"].rsplit(":", 1)[1])), r.stderr
+        "%s:%d: relay 127.0.0.1:%s of [outbound:a] is the proxy's own listener "
+        "[outbound:b] (line %d): mail would loop\n"
+        "%s:%d: relay 127.0.0.1:%s of [outbound:b] is the proxy's own listener "
+        "[outbound:a] (line %d): mail would loop\n"
+        "%s:%d: relay 127.0.0.1:%s of [outbound:self] is the proxy's own listener "
+        "[outbound:self] (line %d): mail would loop\n" % (
+            path, la, sections[1][1]["listen"].rsplit(":", 1)[1], lb,
+            path, lb, sections[0][1]["listen"].rsplit(":", 1)[1], la,
+            path, ls, sections[2][1]["listen"].rsplit(":", 1)[1], ls)), r.stderr
 
 
 @pytest.mark.parametrize("name", ["outbound:self", "outbound:a"], ids=["self", "two-listeners"])

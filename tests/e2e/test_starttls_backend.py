@@ -253,7 +253,7 @@ def test_xclient_on_tls_connection(make_env):
     expect(c.cmd("QUIT"), 221)
     c.close()
     assert env.sink.wait_closed(min_conns=2), env.sink.dump()
-    xc = "XCLIENT ADDR=%s PORT=%d PROTO=ESMTP" % (CLIENT_IP, cport)
+    xc = "XCLIENT NAME=[UNAVAILABLE] ADDR=%s PORT=%d PROTO=ESMTP" % (CLIENT_IP, cport)
     for n in (1, 2):
         cmds = env.sink.commands(n)
         assert cmds[0].startswith("EHLO ") and cmds[0] != "EHLO client.example", cmds

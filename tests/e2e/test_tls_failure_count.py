@@ -1,10 +1,11 @@
 """What counts as a TLS handshake failure: only the TLS leg's own errors.
 
 A backend that goes away while the client's STARTTLS handshake is under
-way ends the session as server_closed, and is not a handshake failure (it
-would page whoever watches stp_starttls_total{event="failed"} for a
-backend outage). A client that sends garbage instead of a ClientHello still
-is one.
+way is not a handshake failure (it would page whoever watches
+stp_starttls_total{event="failed"} for a backend outage): the handshake
+succeeds, and the session ends when the encrypted part's backend
+connection cannot be made. A client that sends garbage instead of a
+ClientHello still is one.
 """
 
 import os
@@ -43,12 +44,16 @@ def test_backend_closing_during_handshake_is_not_a_tls_failure(make_sink, ops_pr
     assert m.get("stp_starttls_failures_total", reason="handshake", **IN) == 1
 
     # The backend's: it goes away while the client has not yet sent its
-    # ClientHello.
+    # ClientHello. The handshake still succeeds; the encrypted part's
+    # backend connection is refused (421 4.3.0 inside TLS).
     c = starttls_220(proxy.port())
     sink.stop()
+    c.handshake(stplib.client_context(proxy.certs))
+    assert c.line().startswith(b"421 4.3.0"), "no 421 after the handshake"
     m = wait_metric(port, "stp_sessions_ended_total", 2, **IN)
     c.close()
-    assert m.get("stp_sessions_ended_total", reason="server_closed", **IN) == 1, m
+    assert m.get("stp_sessions_ended_total", reason="connect_failed", **IN) == 1, m
     assert m.get("stp_sessions_ended_total", reason="tls_failed", **IN) == 1, m
+    assert m.get("stp_starttls_total", event="succeeded", **IN) == 1, m
     assert m.get("stp_starttls_total", event="failed", **IN) == 1, m
     assert m.get("stp_starttls_failures_total", reason="handshake", **IN) == 1, m

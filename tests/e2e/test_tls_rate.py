@@ -76,9 +76,10 @@ def test_tls_rate_limit(make_env):
     time.sleep(0.3)
     # The refused STARTTLS never reached the backend, and the refused
     # implicit-TLS connection never opened one: one more backend
-    # connection (the plaintext session) before the 127.0.0.2 ones.
+    # connection (the plaintext session) before the 127.0.0.2 ones (two
+    # for its STARTTLS session, one for implicit TLS).
     assert "STARTTLS" not in env.sink.all_raw().decode("latin-1")
-    assert len(env.sink.conns()) == sink_conns + 3, env.sink.dump()
+    assert len(env.sink.conns()) == sink_conns + 4, env.sink.dump()
     closes = env.proxy.events("session_close", reason="tls_rate_limit")
     assert len(closes) == 1, closes
 
