@@ -235,21 +235,23 @@ http_header_line(const uint8_t *t, size_t n, http_request_t *req)
 /* Scanning --------------------------------------------------------------- */
 
 /*
- * http_line judges the line p[start..end) (terminator excluded) whose
- * terminator ends at next. HTTP_PARTIAL means "go on".
+ * http_request_line_cb judges the line p[start..end) (terminator excluded)
+ * of a request head, whose terminator ends at next. HTTP_PARTIAL means "go
+ * on".
  */
 static http_status_t
-http_line(const uint8_t *p, size_t start, size_t end, size_t next,
-    http_request_t *req)
+http_request_line_cb(void *ctx, const uint8_t *p, size_t start, size_t end,
+    size_t next)
 {
+	http_request_t *req = ctx;
 	http_status_t st;
 
-	if (!req->in_headers_) {
+	if (!req->scan_.in_headers) {
 		if (end == start)
 			return HTTP_PARTIAL; /* empty lines before it: 2.2 */
 		st = http_request_line(p + start, end - start, start, req);
 		if (st == HTTP_PARTIAL)
-			req->in_headers_ = 1;
+			req->scan_.in_headers = 1;
 		return st;
 	}
 	if (end == start) {
@@ -264,6 +266,13 @@ http_line(const uint8_t *p, size_t start, size_t end, size_t next,
 	return http_header_line(p + start, end - start, req);
 }
 
+/* The bounds of one kind of head. */
+typedef struct {
+	size_t first_max;         /* the first line, terminator included */
+	http_status_t first_err;  /* the verdict when it is longer */
+	size_t head_max;          /* the whole head */
+} http_bounds_t;
+
 /*
  * http_limit says whether a head byte at offset i would be within the
  * bounds: HTTP_PARTIAL if so, otherwise the error. It looks at positions
@@ -271,29 +280,36 @@ http_line(const uint8_t *p, size_t start, size_t end, size_t next,
  * leave no room, the verdict comes without waiting for one more.
  */
 static http_status_t
-http_limit(const http_request_t *req, size_t i)
+http_limit(const http_scan_t *sc, const http_bounds_t *b, size_t i)
 {
-	if (!req->in_headers_ && i - req->line_ >= HTTP_REQUEST_LINE_MAX)
-		return HTTP_URI_TOO_LONG;
-	if (i >= HTTP_HEAD_MAX)
+	if (!sc->in_headers && i - sc->line >= b->first_max)
+		return b->first_err;
+	if (i >= b->head_max)
 		return HTTP_TOO_LARGE;
 	return HTTP_PARTIAL;
 }
 
+/* Called with each complete line of a head; HTTP_PARTIAL means "go on". */
+typedef http_status_t (*http_line_cb_t)(void *ctx, const uint8_t *p,
+    size_t start, size_t end, size_t next);
+
 /*
- * http_scan examines bytes from req->pos_ on, in order; each decision
- * depends only on the bytes before and at the position where it is made,
- * which is what makes the result independent of how the input was split.
+ * http_scan examines bytes from sc->pos on, in order, and hands each line
+ * to cb; each decision depends only on the bytes before and at the
+ * position where it is made, which is what makes the result independent
+ * of how the input was split. Lines end in CRLF or a bare LF (RFC 9112
+ * 2.2); NUL, other controls but HTAB, and bare CR are HTTP_BAD.
  */
 static http_status_t
-http_scan(const uint8_t *p, size_t n, http_request_t *req)
+http_scan(const uint8_t *p, size_t n, http_scan_t *sc, const http_bounds_t *b,
+    http_line_cb_t cb, void *ctx)
 {
 	for (;;) {
-		size_t i = req->pos_, next;
+		size_t i = sc->pos, next;
 		http_status_t st;
 		uint8_t c;
 
-		if ((st = http_limit(req, i)) != HTTP_PARTIAL)
+		if ((st = http_limit(sc, b, i)) != HTTP_PARTIAL)
 			return st;
 		if (i >= n)
 			return HTTP_PARTIAL;
@@ -302,7 +318,7 @@ http_scan(const uint8_t *p, size_t n, http_request_t *req)
 			next = i + 1;
 		} else if (c == '\r') {
 			/* Its LF would be the next byte: within bounds? */
-			if ((st = http_limit(req, i + 1)) != HTTP_PARTIAL)
+			if ((st = http_limit(sc, b, i + 1)) != HTTP_PARTIAL)
 				return st;
 			if (i + 1 == n)
 				return HTTP_PARTIAL; /* resume at the CR */
@@ -312,15 +328,19 @@ http_scan(const uint8_t *p, size_t n, http_request_t *req)
 		} else if ((c < 0x20 && c != '\t') || c == 0x7f) {
 			return HTTP_BAD;             /* NUL and controls */
 		} else {
-			req->pos_ = i + 1;
+			sc->pos = i + 1;
 			continue;
 		}
-		st = http_line(p, req->line_, i, next, req);
+		st = cb(ctx, p, sc->line, i, next);
 		if (st != HTTP_PARTIAL)
 			return st;
-		req->pos_ = req->line_ = next;
+		sc->pos = sc->line = next;
 	}
 }
+
+static const http_bounds_t http_request_bounds = {
+	HTTP_REQUEST_LINE_MAX, HTTP_URI_TOO_LONG, HTTP_HEAD_MAX
+};
 
 void
 http_request_init(http_request_t *req)
@@ -334,7 +354,9 @@ http_parse(const uint8_t *p, size_t n, http_request_t *req, size_t *headlen)
 {
 	if (req->status_ == HTTP_PARTIAL) {
 		/* A shorter buffer than last time breaks the contract. */
-		req->status_ = n < req->pos_ ? HTTP_BAD : http_scan(p, n, req);
+		req->status_ = n < req->scan_.pos ? HTTP_BAD :
+		    http_scan(p, n, &req->scan_, &http_request_bounds,
+		    http_request_line_cb, req);
 	}
 	if (req->status_ != HTTP_OK)
 		return req->status_;

@@ -47,6 +47,13 @@ typedef struct {
 	size_t len;
 } http_slice_t;
 
+/* Where a head parser stands; parser state, not for callers. */
+typedef struct {
+	size_t pos;      /* bytes examined */
+	size_t line;     /* offset of the current line */
+	int in_headers;  /* the first line (request or status line) was read */
+} http_scan_t;
+
 /*
  * A request head. The public fields are set when http_parse returns
  * HTTP_OK and point into the buffer given to that call (borrowed: valid as
@@ -61,9 +68,7 @@ typedef struct {
 	unsigned nheaders;    /* header field lines */
 
 	http_status_t status_;  /* sticky once not PARTIAL */
-	int in_headers_;        /* the request line was read */
-	size_t pos_;            /* bytes examined */
-	size_t line_;           /* offset of the current line */
+	http_scan_t scan_;
 	size_t headlen_;
 	unsigned nhost_;
 	size_t method_off_, path_off_, query_off_;
