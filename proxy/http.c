@@ -465,8 +465,6 @@ http_media_text_plain(const uint8_t *v, size_t n)
 	if (n < 10 || !http_eq_lower(v, 10, "text/plain", 10))
 		return 0;
 	i = 10;
-	if (i < n && http_is_tchar(v[i]))
-		return 0; /* "text/plainx" */
 	while (i < n && (v[i] == ' ' || v[i] == '\t'))
 		i++;
 	return i == n || v[i] == ';';

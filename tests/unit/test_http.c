@@ -1114,6 +1114,8 @@ test_body_chunked(void)
 	    &len), HTTP_BAD);
 	CHECK_EQ_INT(body_str(H_CHUNKED, "5\r\nhelloX\r\n0\r\n\r\n", 64, 0,
 	    out, &len), HTTP_BAD);
+	CHECK_EQ_INT(body_str(H_CHUNKED, "5\r\nhelloX\n0\r\n\r\n", 64, 0,
+	    out, &len), HTTP_BAD);
 	CHECK_EQ_INT(body_str(H_CHUNKED, "5\r\nhello\r\n0\r\n\n", 64, 0, out,
 	    &len), HTTP_BAD);
 	CHECK_EQ_INT(body_str(H_CHUNKED, "\r\nhello\r\n0\r\n\r\n", 64, 0, out,
