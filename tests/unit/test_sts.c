@@ -316,7 +316,7 @@ test_policy_mx(void)
 		"*", "*.", "*.*.example.com", "a.*.example.com", "*example.com",
 		"m*.example.com", ".example.com", "example.com.", "a..b",
 		"-a.example", "a-.example", "a.-b", "foo_bar.example",
-		"b\xc3\xbc" "cher.example", "a/b", "*.-a.com",
+		("b\xc3\xbc" "cher.example"), "a/b", "*.-a.com",
 	};
 	char buf[600];
 	char label[STS_LABEL_MAX + 2];
