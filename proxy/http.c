@@ -1,5 +1,6 @@
 /*
- * http: request head parsing and response heads for the admin endpoint.
+ * http: request head parsing and response heads for the admin endpoint;
+ * response head parsing and body decoding for the MTA-STS policy fetch.
  * Every read is bounded by an explicit length; see http.h for the grammar.
  */
 #include <stdarg.h>

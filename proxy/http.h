@@ -1,6 +1,8 @@
 /*
- * http: pure, bounded HTTP/1.x pieces for the admin endpoint. No I/O, no
- * allocation, no libuv.
+ * http: pure, bounded HTTP/1.x pieces: the admin endpoint's requests and
+ * responses, and the responses of the MTA-STS policy fetch (below,
+ * http_response_parse and the body decoder). No I/O, no allocation, no
+ * libuv.
  *
  * The request parser reads a request head (request line and header fields,
  * RFC 9112 sections 2-5) from a caller buffer that grows between calls; it
