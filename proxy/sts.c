@@ -542,7 +542,7 @@ sts_san_matches(const char *d, size_t n, const char *pat, size_t plen)
 }
 
 int
-sts_cert_matches(const sts_policy_t *pol, X509 *x)
+sts_cert_matches(const sts_policy_t *pol, const X509 *x)
 {
 	GENERAL_NAMES *gens;
 	int found = 0;

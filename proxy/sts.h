@@ -158,6 +158,6 @@ int sts_policy_match_host(const sts_policy_t *pol, const char *name,
  * or other octets never match. Trust and dates are the caller's (the
  * handshake's verify result). Returns 1 or 0.
  */
-int sts_cert_matches(const sts_policy_t *pol, X509 *x);
+int sts_cert_matches(const sts_policy_t *pol, const X509 *x);
 
 #endif
