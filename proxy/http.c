@@ -494,7 +494,8 @@ http_response_field(const uint8_t *t, size_t n, http_response_t *resp)
 		return http_content_length(v, ve - vs, &resp->content_length);
 	}
 	if (http_eq_lower(t, c, "transfer-encoding", 17)) {
-		if (++resp->nte_ > 1 || !http_eq_lower(v, ve - vs, "chunked", 7))
+		if (++resp->nte_ > 1 ||
+		    !http_eq_lower(v, ve - vs, "chunked", 7))
 			return HTTP_BAD;
 		return HTTP_PARTIAL;
 	}

@@ -164,7 +164,7 @@ typedef enum {
 	HTTP_FRAMING_NONE,     /* 1xx, 204, 304: no body */
 	HTTP_FRAMING_LENGTH,   /* Content-Length */
 	HTTP_FRAMING_CHUNKED,  /* Transfer-Encoding: chunked */
-	HTTP_FRAMING_CLOSE     /* neither: the body ends when the server closes */
+	HTTP_FRAMING_CLOSE     /* neither: the body ends at the server's close */
 } http_framing_t;
 
 /*
@@ -184,7 +184,7 @@ typedef struct {
 	http_status_t status_;
 	http_scan_t scan_;
 	size_t headlen_;
-	unsigned ncl_, nte_, nct_; /* Content-Length, T-E, Content-Type fields */
+	unsigned ncl_, nte_, nct_; /* Content-Length, T-E, Content-Type */
 } http_response_t;
 
 /* http_response_init prepares resp (caller storage) for a new response. */
@@ -235,7 +235,7 @@ typedef struct {
 	http_framing_t framing_;
 	uint64_t left_;      /* LENGTH: body left; CHUNKED: chunk data left */
 	int state_;          /* CHUNKED: where in the framing */
-	size_t line_;        /* CHUNKED: octets of the current size/trailer line */
+	size_t line_;        /* CHUNKED: octets of this size or trailer line */
 	size_t overhead_;    /* CHUNKED: framing octets so far */
 	unsigned ntrailers_;
 } http_body_t;

@@ -383,11 +383,14 @@ sts_policy_parse(const uint8_t *p, size_t n, sts_policy_t *pol,
 		size_t end;
 
 		for (end = pos; end < n && p[end] != '\n' && p[end] != '\r';
-		    end++)
-			if ((p[end] < 0x20 && p[end] != '\t') || p[end] == 0x7f) {
+		    end++) {
+			uint8_t c = p[end];
+
+			if ((c < 0x20 && c != '\t') || c == 0x7f) {
 				*why = "control character";
 				return -1;
 			}
+		}
 		if (sts_policy_field(p + pos, end - pos, pol, &seen, why) ==
 		    -1)
 			return -1;

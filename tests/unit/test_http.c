@@ -692,7 +692,8 @@ rparse_n(const void *p, size_t n, http_response_t *resp, size_t *headlen)
 
 			http_response_init(&fresh);
 			q = dup_exact(p, k);
-			CHECK_EQ_INT(http_response_parse(q, k, &fresh, &hf), st);
+			CHECK_EQ_INT(http_response_parse(q, k, &fresh, &hf),
+			    st);
 			free(q);
 		}
 		last = st;

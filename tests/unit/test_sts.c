@@ -124,7 +124,8 @@ test_txt_basic(void)
 static void
 test_txt_extensions(void)
 {
-	/* sts-ext-name = (ALPHA / DIGIT) *31(ALPHA / DIGIT / "_" / "-" / "."). */
+	/* sts-ext-name = (ALPHA / DIGIT)
+	 *     *31(ALPHA / DIGIT / "_" / "-" / "."). */
 	txt_ok("v=STSv1; a.b-c_d=1; id=x", "x");
 	txt_ok("v=STSv1; 0123456789abcdef0123456789abcdef=1; id=x", "x");
 	txt_bad("v=STSv1; 0123456789abcdef0123456789abcdefg=1; id=x");
