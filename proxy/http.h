@@ -1,6 +1,8 @@
 /*
- * http: pure, bounded HTTP/1.x pieces for the admin endpoint. No I/O, no
- * allocation, no libuv.
+ * http: pure, bounded HTTP/1.x pieces: the admin endpoint's requests and
+ * responses, and the responses of the MTA-STS policy fetch (below,
+ * http_response_parse and the body decoder). No I/O, no allocation, no
+ * libuv.
  *
  * The request parser reads a request head (request line and header fields,
  * RFC 9112 sections 2-5) from a caller buffer that grows between calls; it
@@ -47,6 +49,13 @@ typedef struct {
 	size_t len;
 } http_slice_t;
 
+/* Where a head parser stands; parser state, not for callers. */
+typedef struct {
+	size_t pos;      /* bytes examined */
+	size_t line;     /* offset of the current line */
+	int in_headers;  /* the first line (request or status line) was read */
+} http_scan_t;
+
 /*
  * A request head. The public fields are set when http_parse returns
  * HTTP_OK and point into the buffer given to that call (borrowed: valid as
@@ -61,9 +70,7 @@ typedef struct {
 	unsigned nheaders;    /* header field lines */
 
 	http_status_t status_;  /* sticky once not PARTIAL */
-	int in_headers_;        /* the request line was read */
-	size_t pos_;            /* bytes examined */
-	size_t line_;           /* offset of the current line */
+	http_scan_t scan_;
 	size_t headlen_;
 	unsigned nhost_;
 	size_t method_off_, path_off_, query_off_;
@@ -129,6 +136,145 @@ size_t http_response(char *out, size_t cap, int status,
  */
 size_t http_response_extra(char *out, size_t cap, int status,
     const char *content_type, size_t body_len, const char *extra);
+
+/* Responses (the MTA-STS policy fetch) ------------------------------------ */
+
+/*
+ * Limits of a response head (RFC 9112 sets none). The client only fetches
+ * small text documents from web servers it does not control, whose heads
+ * run to a few hundred octets, or a few KiB behind a CDN.
+ * HTTP_RESPONSE_HEAD_MAX: every head up to the end of the final one (1xx
+ * interim heads included), twice the request's, for CDN headers.
+ * HTTP_STATUS_LINE_MAX: the status line with its terminator.
+ * HTTP_HEADERS_MAX (above) bounds the field lines of each head and the
+ * trailer lines of a chunked body.
+ * HTTP_CHUNK_LINE_MAX: a chunk-size line (size and skipped extensions) or a
+ * trailer line, terminator included.
+ * HTTP_CHUNK_FRAMING_MAX: all octets of a chunked body that are not data
+ * (sizes, extensions, CRLFs, trailers), so that the wire octets are bounded
+ * as well as the decoded ones: 2048 chunks of a normal size line.
+ */
+#define HTTP_RESPONSE_HEAD_MAX 16384
+#define HTTP_STATUS_LINE_MAX 1024
+#define HTTP_CHUNK_LINE_MAX 1024
+#define HTTP_CHUNK_FRAMING_MAX 16384
+
+/* How a response body ends (RFC 9112 6.3). */
+typedef enum {
+	HTTP_FRAMING_NONE,     /* 1xx, 204, 304: no body */
+	HTTP_FRAMING_LENGTH,   /* Content-Length */
+	HTTP_FRAMING_CHUNKED,  /* Transfer-Encoding: chunked */
+	HTTP_FRAMING_CLOSE     /* neither: the body ends at the server's close */
+} http_framing_t;
+
+/*
+ * A response head, parsed as http_parse parses a request head. The public
+ * fields are set when http_response_parse returns HTTP_OK and describe the
+ * final response (interim 1xx heads are skipped). Nothing points into the
+ * buffer. Fields ending in '_' are the parser's.
+ */
+typedef struct {
+	int version_minor;        /* HTTP/1.x: 0 or 1 */
+	int code;                 /* 100-599; never 1xx once HTTP_OK */
+	unsigned nheaders;        /* field lines of the final head */
+	int text_plain;           /* Content-Type's media type is text/plain */
+	http_framing_t framing;   /* how its body ends */
+	uint64_t content_length;  /* HTTP_FRAMING_LENGTH: the body's length */
+
+	http_status_t status_;
+	http_scan_t scan_;
+	size_t headlen_;
+	unsigned ncl_, nte_, nct_; /* Content-Length, T-E, Content-Type */
+} http_response_t;
+
+/* http_response_init prepares resp (caller storage) for a new response. */
+void http_response_init(http_response_t *resp);
+
+/*
+ * http_response_parse examines a response head in p[0..n), with the
+ * contract of http_parse: call again with the same resp and a longer
+ * buffer that begins with the same bytes; the verdict does not depend on
+ * the splits and is sticky; *headlen (on HTTP_OK) is the length of every
+ * head up to the end of the final one, at most HTTP_RESPONSE_HEAD_MAX; the
+ * body begins there. Once n reaches HTTP_RESPONSE_HEAD_MAX the result is
+ * never HTTP_PARTIAL.
+ *
+ * Accepted: a status line "HTTP/1.0" or "HTTP/1.1", SP, three digits
+ * 100-599, then SP and a reason phrase (ignored), or the line end; field
+ * lines as in requests (token ':' value; no whitespace before ':', no
+ * obs-fold, no control octet but HTAB); CRLF or bare LF line ends.
+ * Interim 1xx heads (RFC 9110 15.2: a client must parse them) are checked
+ * the same way and skipped; 101 is HTTP_BAD (never asked for).
+ * HTTP_BAD_VERSION: another HTTP version. HTTP_BAD also for: a second
+ * Content-Length, Transfer-Encoding or Content-Type field; a Content-Length
+ * that is not 1*DIGIT (no lists); Transfer-Encoding other than exactly
+ * "chunked" (no other coding was asked for), or in an HTTP/1.0 response
+ * (RFC 9112 6.1); Transfer-Encoding with Content-Length (RFC 9112 6.3 lets
+ * T-E win; a server that sends both is not trusted with either).
+ * HTTP_TOO_LARGE: over HTTP_RESPONSE_HEAD_MAX or HTTP_STATUS_LINE_MAX, or
+ * more than HTTP_HEADERS_MAX field lines in one head.
+ *
+ * text_plain is 1 when the Content-Type's type/subtype is text/plain
+ * (case-insensitive, RFC 9110 8.3.1), whatever its parameters (RFC 8461
+ * 3.2 ignores them); 0 without the field or with another or malformed one.
+ */
+http_status_t http_response_parse(const uint8_t *p, size_t n,
+    http_response_t *resp, size_t *headlen);
+
+/*
+ * An incremental body decoder. The decoded body collects in out[0..len),
+ * caller storage of max octets (borrowed: it must outlive the decoder);
+ * fields ending in '_' are the decoder's.
+ */
+typedef struct {
+	uint8_t *out;
+	size_t max;
+	size_t len;
+
+	http_status_t status_;
+	http_framing_t framing_;
+	uint64_t left_;      /* LENGTH: body left; CHUNKED: chunk data left */
+	int state_;          /* CHUNKED: where in the framing */
+	size_t line_;        /* CHUNKED: octets of this size or trailer line */
+	size_t overhead_;    /* CHUNKED: framing octets so far */
+	unsigned ntrailers_;
+} http_body_t;
+
+/*
+ * http_response_body_init prepares b for the body of resp (a head that
+ * http_response_parse accepted), at most max octets into out[0..max). A
+ * Content-Length over max is HTTP_TOO_LARGE at once.
+ */
+void http_response_body_init(http_body_t *b, const http_response_t *resp,
+    uint8_t *out, size_t max);
+
+/*
+ * http_response_body_feed decodes the next octets p[0..n) of the body
+ * (each octet is given once: the decoder keeps its own position). *used is
+ * how many it consumed: all of them, except after the end of a
+ * Content-Length or chunked body, whose remaining octets are not the
+ * body's. The result does not depend on how the body is split between
+ * calls, and once not HTTP_PARTIAL it is sticky:
+ *   HTTP_PARTIAL    more is needed (for a close-delimited body, until
+ *                   http_response_body_end);
+ *   HTTP_OK         the body is complete in out[0..len);
+ *   HTTP_TOO_LARGE  it would exceed max, or the chunked framing exceeds
+ *                   HTTP_CHUNK_LINE_MAX, HTTP_CHUNK_FRAMING_MAX or
+ *                   HTTP_HEADERS_MAX trailer lines;
+ *   HTTP_BAD        malformed chunked framing (RFC 9112 7.1): a size that
+ *                   is not 1*HEXDIG, control octets, a line end other
+ *                   than CRLF, data not followed by CRLF.
+ * Chunk extensions and trailer fields are skipped.
+ */
+http_status_t http_response_body_feed(http_body_t *b, const uint8_t *p,
+    size_t n, size_t *used);
+
+/*
+ * http_response_body_end: the server closed the connection. A
+ * close-delimited body is then complete (HTTP_OK); any other that is not
+ * complete is truncated (HTTP_BAD). An error so far stays the result.
+ */
+http_status_t http_response_body_end(http_body_t *b);
 
 /* HTTP_DATE_LEN: an IMF-fixdate, "Sun, 06 Nov 1994 08:49:37 GMT". */
 #define HTTP_DATE_LEN 29

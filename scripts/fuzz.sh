@@ -33,7 +33,8 @@ dir=${FUZZ_DIR:-build-fuzz} # another build directory, e.g. for a private run
 # -max_len per target: a little over the largest input the proxy hands the
 # parser (SMTP_CMD_LINE_MAX 12288, SMTP_REPLY_LINE_MAX 2048,
 # SMTP_EHLO_REPLY_MAX 8192); the body filter streams, so any length will
-# do; config files are small but the example is ~10 kB.
+# do; config files are small but the example is ~10 kB; MTA-STS policy
+# responses have a head of at most HTTP_RESPONSE_HEAD_MAX.
 max_len() {
 	case $1 in
 	fuzz_cmdline) echo 16384 ;;
@@ -43,6 +44,11 @@ max_len() {
 	fuzz_proxyproto) echo 2048 ;; # over PROXYPROTO_MAX (1040)
 	fuzz_http) echo 12288 ;; # over HTTP_HEAD_MAX (8192) + 4 control bytes
 	fuzz_config) echo 16384 ;;
+	# HTTP_RESPONSE_HEAD_MAX (16384) + a body + 6 control bytes.
+	fuzz_http_response) echo 24576 ;;
+	# Policies are bounded at 64 KiB, but real ones are a few hundred
+	# octets; the 64 KiB bound itself is a unit test.
+	fuzz_sts) echo 8192 ;;
 	*) echo 4096 ;;
 	esac
 }

@@ -653,6 +653,553 @@ test_date(void)
 		    -1);
 }
 
+/* Response heads --------------------------------------------------------- */
+
+/*
+ * rparse parses a response head from p[0..n) and checks, as parse_all does
+ * for requests, that the verdict does not depend on the splits: one byte
+ * more per call on a moved exact copy, and every prefix afresh (sampled
+ * for long heads). Returns the verdict for the whole input.
+ */
+static http_status_t
+rparse_n(const void *p, size_t n, http_response_t *resp, size_t *headlen)
+{
+	http_response_t inc;
+	http_status_t whole, last = HTTP_PARTIAL;
+	uint8_t *q = dup_exact(p, n);
+	size_t hl_whole = 0;
+
+	http_response_init(resp);
+	whole = http_response_parse(q, n, resp, &hl_whole);
+	free(q);
+	*headlen = hl_whole;
+	http_response_init(&inc);
+	for (size_t k = 0; k <= n; k++) {
+		size_t hl = 0;
+		http_status_t st;
+
+		q = dup_exact(p, k);
+		st = http_response_parse(q, k, &inc, &hl);
+		free(q);
+		if (last != HTTP_PARTIAL)
+			CHECK_EQ_INT(st, last);
+		CHECK(st == HTTP_PARTIAL || st == whole);
+		if (st == HTTP_OK)
+			CHECK_EQ_INT(hl, hl_whole);
+		if (n <= 1024 || k % 97 == 0 || n - k < 64) {
+			http_response_t fresh;
+			size_t hf = 0;
+
+			http_response_init(&fresh);
+			q = dup_exact(p, k);
+			CHECK_EQ_INT(http_response_parse(q, k, &fresh, &hf),
+			    st);
+			free(q);
+		}
+		last = st;
+	}
+	CHECK_EQ_INT(last, whole);
+	if (whole == HTTP_OK)
+		CHECK(inc.code == resp->code && inc.framing == resp->framing &&
+		    inc.text_plain == resp->text_plain &&
+		    inc.content_length == resp->content_length &&
+		    inc.version_minor == resp->version_minor);
+	return whole;
+}
+
+static http_status_t
+rparse(const char *s, http_response_t *resp)
+{
+	size_t hl;
+
+	return rparse_n(s, strlen(s), resp, &hl);
+}
+
+/* The head is refused with st. */
+static void
+rbad(const char *s, http_status_t st)
+{
+	http_response_t r;
+
+	if (rparse(s, &r) != st)
+		fprintf(stderr, "  got %d: [%s]\n", rparse(s, &r), s);
+	CHECK_EQ_INT(rparse(s, &r), st);
+}
+
+static void
+test_response_status_line(void)
+{
+	static const char ok[] = "HTTP/1.1 200 OK\r\n"
+	    "Content-Type: text/plain\r\nContent-Length: 5\r\n\r\nhello";
+	http_response_t r;
+	size_t hl;
+
+	CHECK_EQ_INT(rparse_n(ok, sizeof(ok) - 1, &r, &hl), HTTP_OK);
+	CHECK_EQ_INT(hl, sizeof(ok) - 1 - 5);
+	CHECK_EQ_INT(r.code, 200);
+	CHECK_EQ_INT(r.version_minor, 1);
+	CHECK_EQ_INT(r.text_plain, 1);
+	CHECK_EQ_INT(r.framing, HTTP_FRAMING_LENGTH);
+	CHECK_EQ_INT(r.content_length, 5);
+	CHECK_EQ_INT(r.nheaders, 2);
+
+	CHECK_EQ_INT(rparse("HTTP/1.0 200 OK\n\n", &r), HTTP_OK);
+	CHECK_EQ_INT(r.version_minor, 0);
+	CHECK_EQ_INT(r.framing, HTTP_FRAMING_CLOSE);
+	CHECK_EQ_INT(r.text_plain, 0);
+	CHECK_EQ_INT(rparse("HTTP/1.1 404 Not Found\r\n\r\n", &r), HTTP_OK);
+	CHECK_EQ_INT(r.code, 404);
+	CHECK_EQ_INT(rparse("HTTP/1.1 301 Moved Permanently\r\nLocation: "
+	    "https://evil.example/\r\nContent-Length: 0\r\n\r\n", &r),
+	    HTTP_OK);
+	CHECK_EQ_INT(r.code, 301);
+	/* The reason phrase: anything printable, or nothing at all. */
+	CHECK_EQ_INT(rparse("HTTP/1.1 200\r\n\r\n", &r), HTTP_OK);
+	CHECK_EQ_INT(rparse("HTTP/1.1 200 \r\n\r\n", &r), HTTP_OK);
+	CHECK_EQ_INT(rparse("HTTP/1.1 200 D\xc3\xa9j\xe0\tvu  !\r\n\r\n", &r),
+	    HTTP_OK);
+	CHECK_EQ_INT(rparse("HTTP/1.1 599 x\r\n\r\n", &r), HTTP_OK);
+	CHECK_EQ_INT(r.code, 599);
+
+	rbad("HTTP/1.2 200 OK\r\n\r\n", HTTP_BAD_VERSION);
+	rbad("HTTP/2.0 200 OK\r\n\r\n", HTTP_BAD_VERSION);
+	rbad("HTTP/0.9 200 OK\r\n\r\n", HTTP_BAD_VERSION);
+	rbad("HTTP/2 200 OK\r\n\r\n", HTTP_BAD);
+	rbad("http/1.1 200 OK\r\n\r\n", HTTP_BAD);
+	rbad("HTTP/1.1 20 OK\r\n\r\n", HTTP_BAD);
+	rbad("HTTP/1.1 2000 OK\r\n\r\n", HTTP_BAD);
+	rbad("HTTP/1.1 600 OK\r\n\r\n", HTTP_BAD);
+	rbad("HTTP/1.1 099 OK\r\n\r\n", HTTP_BAD);
+	rbad("HTTP/1.1 2x0 OK\r\n\r\n", HTTP_BAD);
+	rbad("HTTP/1.1  200 OK\r\n\r\n", HTTP_BAD);
+	rbad("HTTP/1.1\t200 OK\r\n\r\n", HTTP_BAD);
+	rbad("HTTP/1.1 200\tOK\r\n\r\n", HTTP_BAD);
+	rbad("HTTP/1.1 200 O\x01K\r\n\r\n", HTTP_BAD);
+	rbad("\r\nHTTP/1.1 200 OK\r\n\r\n", HTTP_BAD);
+	rbad("HTTP/1.1 200 OK\r\r\n\r\n", HTTP_BAD);
+	rbad("SMTP/1.1 200 OK\r\n\r\n", HTTP_BAD);
+	/* 101 was never asked for. */
+	rbad("HTTP/1.1 101 Switching Protocols\r\nUpgrade: h2c\r\n\r\n",
+	    HTTP_BAD);
+}
+
+static void
+test_response_interim(void)
+{
+	static const char two[] = "HTTP/1.1 100 Continue\r\n"
+	    "Content-Length: 9\r\nContent-Type: text/html\r\n\r\n"
+	    "HTTP/1.1 103 Early Hints\r\nLink: </a>\r\n\r\n"
+	    "HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\n"
+	    "Content-Length: 2\r\n\r\nok";
+	http_response_t r;
+	size_t hl;
+
+	/* Skipped, their fields forgotten: no duplicate, no stale value. */
+	CHECK_EQ_INT(rparse_n(two, sizeof(two) - 1, &r, &hl), HTTP_OK);
+	CHECK_EQ_INT(hl, sizeof(two) - 1 - 2);
+	CHECK_EQ_INT(r.code, 200);
+	CHECK_EQ_INT(r.content_length, 2);
+	CHECK_EQ_INT(r.text_plain, 1);
+	CHECK_EQ_INT(r.nheaders, 2);
+	CHECK_EQ_INT(rparse("HTTP/1.1 100 Continue\r\nContent-Type: "
+	    "text/plain\r\n\r\nHTTP/1.1 200 OK\r\n\r\n", &r), HTTP_OK);
+	CHECK_EQ_INT(r.text_plain, 0);
+	CHECK_EQ_INT(rparse("HTTP/1.1 100 Continue\r\n\r\n", &r),
+	    HTTP_PARTIAL);
+	rbad("HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 200 OK\r\nX : y\r\n\r\n",
+	    HTTP_BAD);
+	rbad("HTTP/1.1 100 Continue\r\nX : y\r\n\r\n", HTTP_BAD);
+}
+
+static void
+test_response_fields(void)
+{
+	http_response_t r;
+
+	/* Content-Type: the media type alone, case-insensitive. */
+	static const struct {
+		const char *ct;
+		int plain;
+	} cts[] = {
+		{ "text/plain", 1 }, { "TEXT/Plain", 1 },
+		{ "text/plain; charset=utf-8", 1 },
+		{ "text/plain ;charset=\"x\"", 1 }, { " text/plain\t", 1 },
+		{ "text/plain;", 1 }, { "text/html", 0 }, { "text/plainx", 0 },
+		{ "text/plain/x", 0 }, { "text/plai", 0 }, { "", 0 },
+		{ "text/plain, text/html", 0 }, { "text /plain", 0 },
+		{ "application/octet-stream", 0 },
+	};
+	char buf[256];
+
+	for (size_t i = 0; i < sizeof(cts) / sizeof(cts[0]); i++) {
+		snprintf(buf, sizeof(buf), "HTTP/1.1 200 OK\r\nContent-Type:%s"
+		    "\r\n\r\n", cts[i].ct);
+		CHECK_EQ_INT(rparse(buf, &r), HTTP_OK);
+		if (r.text_plain != cts[i].plain)
+			fprintf(stderr, "  content-type [%s]\n", cts[i].ct);
+		CHECK_EQ_INT(r.text_plain, cts[i].plain);
+	}
+	rbad("HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\n"
+	    "content-type: text/plain\r\n\r\n", HTTP_BAD);
+
+	/* Content-Length: 1*DIGIT, once. */
+	CHECK_EQ_INT(rparse("HTTP/1.1 200 OK\r\ncontent-length:  007 \r\n\r\n",
+	    &r), HTTP_OK);
+	CHECK_EQ_INT(r.content_length, 7);
+	CHECK_EQ_INT(rparse("HTTP/1.1 200 OK\r\nContent-Length: "
+	    "99999999999999999999999999\r\n\r\n", &r), HTTP_OK);
+	CHECK(r.content_length == UINT64_MAX);
+	rbad("HTTP/1.1 200 OK\r\nContent-Length: 5\r\nContent-Length: 5\r\n"
+	    "\r\n", HTTP_BAD);
+	rbad("HTTP/1.1 200 OK\r\nContent-Length: 5, 5\r\n\r\n", HTTP_BAD);
+	rbad("HTTP/1.1 200 OK\r\nContent-Length: +5\r\n\r\n", HTTP_BAD);
+	rbad("HTTP/1.1 200 OK\r\nContent-Length: -1\r\n\r\n", HTTP_BAD);
+	rbad("HTTP/1.1 200 OK\r\nContent-Length: 0x10\r\n\r\n", HTTP_BAD);
+	rbad("HTTP/1.1 200 OK\r\nContent-Length:\r\n\r\n", HTTP_BAD);
+
+	/* Transfer-Encoding: exactly chunked, once, never with a length. */
+	CHECK_EQ_INT(rparse("HTTP/1.1 200 OK\r\nTransfer-Encoding: Chunked\r\n"
+	    "\r\n", &r), HTTP_OK);
+	CHECK_EQ_INT(r.framing, HTTP_FRAMING_CHUNKED);
+	rbad("HTTP/1.1 200 OK\r\nTransfer-Encoding: gzip, chunked\r\n\r\n",
+	    HTTP_BAD);
+	rbad("HTTP/1.1 200 OK\r\nTransfer-Encoding: gzip\r\n\r\n", HTTP_BAD);
+	rbad("HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked, chunked\r\n\r\n",
+	    HTTP_BAD);
+	rbad("HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n"
+	    "Transfer-Encoding: chunked\r\n\r\n", HTTP_BAD);
+	rbad("HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n"
+	    "Content-Length: 5\r\n\r\n", HTTP_BAD);
+	rbad("HTTP/1.1 200 OK\r\nContent-Length: 5\r\n"
+	    "Transfer-Encoding: chunked\r\n\r\n", HTTP_BAD);
+	rbad("HTTP/1.0 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n",
+	    HTTP_BAD);
+	/* 204 and 304 have no body, whatever the fields say. */
+	CHECK_EQ_INT(rparse("HTTP/1.1 204 No Content\r\n\r\n", &r), HTTP_OK);
+	CHECK_EQ_INT(r.framing, HTTP_FRAMING_NONE);
+	CHECK_EQ_INT(rparse("HTTP/1.1 304 Not Modified\r\nContent-Length: 9"
+	    "\r\n\r\n", &r), HTTP_OK);
+	CHECK_EQ_INT(r.framing, HTTP_FRAMING_NONE);
+
+	/* Field syntax, as in requests. */
+	rbad("HTTP/1.1 200 OK\r\nX-A: 1\r\n folded\r\n\r\n", HTTP_BAD);
+	rbad("HTTP/1.1 200 OK\r\nX-A: 1\r\n\tfolded\r\n\r\n", HTTP_BAD);
+	rbad("HTTP/1.1 200 OK\r\nContent-Length : 5\r\n\r\n", HTTP_BAD);
+	rbad("HTTP/1.1 200 OK\r\nNo colon\r\n\r\n", HTTP_BAD);
+	rbad("HTTP/1.1 200 OK\r\n: empty\r\n\r\n", HTTP_BAD);
+	rbad("HTTP/1.1 200 OK\r\nX-A: a\rb\r\n\r\n", HTTP_BAD);
+	rparse("HTTP/1.1 200 OK\r\nX-A: caf\xc3\xa9\t x\r\n\r\n", &r);
+	CHECK_EQ_INT(r.status_, HTTP_OK);
+	{
+		static const char nul[] = "HTTP/1.1 200 OK\r\nX: a\0b\r\n\r\n";
+		size_t hl;
+
+		CHECK_EQ_INT(rparse_n(nul, sizeof(nul) - 1, &r, &hl), HTTP_BAD);
+	}
+}
+
+static void
+test_response_limits(void)
+{
+	static char buf[HTTP_RESPONSE_HEAD_MAX + 64];
+	http_response_t r;
+	size_t off, hl;
+
+	/* The status line: HTTP_STATUS_LINE_MAX with its CRLF. */
+	off = (size_t)snprintf(buf, sizeof(buf), "HTTP/1.1 200 ");
+	memset(buf + off, 'x', HTTP_STATUS_LINE_MAX - 2 - off);
+	memcpy(buf + HTTP_STATUS_LINE_MAX - 2, "\r\n\r\n", 5);
+	CHECK_EQ_INT(rparse_n(buf, HTTP_STATUS_LINE_MAX + 2, &r, &hl),
+	    HTTP_OK);
+	memset(buf + off, 'x', HTTP_STATUS_LINE_MAX - 1 - off);
+	memcpy(buf + HTTP_STATUS_LINE_MAX - 1, "\r\n\r\n", 5);
+	CHECK_EQ_INT(rparse_n(buf, HTTP_STATUS_LINE_MAX + 3, &r, &hl),
+	    HTTP_TOO_LARGE);
+
+	/* HTTP_HEADERS_MAX field lines, not one more. */
+	off = (size_t)snprintf(buf, sizeof(buf), "HTTP/1.1 200 OK\r\n");
+	for (int i = 0; i < HTTP_HEADERS_MAX; i++)
+		off += (size_t)snprintf(buf + off, sizeof(buf) - off,
+		    "X-%d: y\r\n", i);
+	memcpy(buf + off, "\r\n", 3);
+	CHECK_EQ_INT(rparse_n(buf, off + 2, &r, &hl), HTTP_OK);
+	CHECK_EQ_INT(r.nheaders, HTTP_HEADERS_MAX);
+	memcpy(buf + off, "Z: 1\r\n\r\n", 9);
+	CHECK_EQ_INT(rparse_n(buf, off + 8, &r, &hl), HTTP_TOO_LARGE);
+
+	/* The whole head: HTTP_RESPONSE_HEAD_MAX, its empty line included. */
+	off = (size_t)snprintf(buf, sizeof(buf), "HTTP/1.1 200 OK\r\nX: ");
+	memset(buf + off, 'v', HTTP_RESPONSE_HEAD_MAX - 4 - off);
+	memcpy(buf + HTTP_RESPONSE_HEAD_MAX - 4, "\r\n\r\n", 4);
+	CHECK_EQ_INT(rparse_n(buf, HTTP_RESPONSE_HEAD_MAX, &r, &hl), HTTP_OK);
+	CHECK_EQ_INT(hl, HTTP_RESPONSE_HEAD_MAX);
+	buf[HTTP_RESPONSE_HEAD_MAX - 4] = 'v';
+	memcpy(buf + HTTP_RESPONSE_HEAD_MAX - 3, "\r\n\r\n", 4);
+	CHECK_EQ_INT(rparse_n(buf, HTTP_RESPONSE_HEAD_MAX + 1, &r, &hl),
+	    HTTP_TOO_LARGE);
+	/* At the bound the verdict comes without a byte more. */
+	CHECK_EQ_INT(rparse_n(buf, HTTP_RESPONSE_HEAD_MAX, &r, &hl),
+	    HTTP_TOO_LARGE);
+}
+
+/* Response bodies -------------------------------------------------------- */
+
+/*
+ * body feeds a response's bytes: the head is parsed, then the body bytes
+ * b[0..n) go to the decoder whole, byte by byte, and in two pieces at
+ * every split (every tenth for long bodies); eof says whether the server
+ * closes after them. All runs must agree on the verdict, the decoded
+ * bytes and the octets used. Returns the verdict; the body in out.
+ */
+static http_status_t
+body_run(const char *head, const void *b, size_t n, size_t max, int eof,
+    uint8_t *out, size_t *outlen)
+{
+	http_response_t r;
+	http_status_t whole = HTTP_PARTIAL;
+	size_t used_whole = 0;
+
+	if (rparse(head, &r) != HTTP_OK) {
+		CHECK(0);
+		return HTTP_BAD;
+	}
+	for (size_t split = 0; split <= n + 1; split++) {
+		http_body_t d;
+		uint8_t *o, *q;
+		http_status_t st = HTTP_PARTIAL;
+		size_t used = 0, u;
+
+		if (split > 0 && split <= n && n > 256 && split % 10 != 0)
+			continue;
+		o = malloc(max > 0 ? max : 1);
+		q = dup_exact(b, n);
+		if (o == NULL)
+			abort();
+		http_response_body_init(&d, &r, o, max);
+		if (split == n + 1) {
+			/* Byte by byte. */
+			for (size_t i = 0; i < n; i++) {
+				st = http_response_body_feed(&d, q + i, 1, &u);
+				used += u;
+			}
+			if (n == 0)
+				st = http_response_body_feed(&d, q, 0, &u);
+		} else {
+			st = http_response_body_feed(&d, q, split, &u);
+			used += u;
+			st = http_response_body_feed(&d, q + split, n - split,
+			    &u);
+			used += u;
+		}
+		if (eof)
+			st = http_response_body_end(&d);
+		if (split == 0) {
+			whole = st;
+			used_whole = used;
+			memcpy(out, o, d.len);
+			*outlen = d.len;
+		} else {
+			CHECK_EQ_INT(st, whole);
+			if (st == HTTP_OK) {
+				CHECK_EQ_INT(used, used_whole);
+				CHECK_MEM(o, d.len, out, *outlen);
+			}
+		}
+		CHECK(d.len <= max);
+		free(o);
+		free(q);
+	}
+	return whole;
+}
+
+static http_status_t
+body_str(const char *head, const char *b, size_t max, int eof,
+    uint8_t *out, size_t *outlen)
+{
+	return body_run(head, b, strlen(b), max, eof, out, outlen);
+}
+
+#define H_LEN(n) "HTTP/1.1 200 OK\r\nContent-Length: " #n "\r\n\r\n"
+#define H_CHUNKED "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n"
+#define H_CLOSE "HTTP/1.1 200 OK\r\n\r\n"
+
+static void
+test_body_length(void)
+{
+	uint8_t out[64];
+	size_t len;
+	http_response_t r;
+	http_body_t d;
+	size_t u;
+
+	CHECK_EQ_INT(body_str(H_LEN(5), "hello", 64, 0, out, &len), HTTP_OK);
+	CHECK_MEM(out, len, "hello", 5);
+	/* What follows the body is not the body's. */
+	CHECK_EQ_INT(body_str(H_LEN(5), "helloEXTRA", 64, 0, out, &len),
+	    HTTP_OK);
+	CHECK_MEM(out, len, "hello", 5);
+	rparse(H_LEN(5), &r);
+	http_response_body_init(&d, &r, out, sizeof(out));
+	CHECK_EQ_INT(http_response_body_feed(&d, (const uint8_t *)"helloX", 6,
+	    &u), HTTP_OK);
+	CHECK_EQ_INT(u, 5);
+	/* Short: partial, then truncated at the close. */
+	CHECK_EQ_INT(body_str(H_LEN(5), "hell", 64, 0, out, &len),
+	    HTTP_PARTIAL);
+	CHECK_EQ_INT(body_str(H_LEN(5), "hell", 64, 1, out, &len), HTTP_BAD);
+	/* The bound: max octets, not one more, refused before any byte. */
+	CHECK_EQ_INT(body_str(H_LEN(5), "hello", 5, 0, out, &len), HTTP_OK);
+	CHECK_EQ_INT(body_str(H_LEN(6), "", 5, 0, out, &len), HTTP_TOO_LARGE);
+	CHECK_EQ_INT(body_str(H_LEN(0), "", 0, 0, out, &len), HTTP_OK);
+	CHECK_EQ_INT(len, 0);
+	CHECK_EQ_INT(body_str("HTTP/1.1 200 OK\r\nContent-Length: "
+	    "99999999999999999999\r\n\r\n", "", 64, 0, out, &len),
+	    HTTP_TOO_LARGE);
+	/* No body: 204 and 304. */
+	CHECK_EQ_INT(body_str("HTTP/1.1 204 No Content\r\n\r\n", "", 64, 0,
+	    out, &len), HTTP_OK);
+	CHECK_EQ_INT(body_str("HTTP/1.1 304 Not Modified\r\nContent-Length: 5"
+	    "\r\n\r\n", "hello", 64, 0, out, &len), HTTP_OK);
+	CHECK_EQ_INT(len, 0);
+}
+
+static void
+test_body_close(void)
+{
+	uint8_t out[64];
+	size_t len;
+
+	CHECK_EQ_INT(body_str(H_CLOSE, "version: STSv1\n", 64, 0, out, &len),
+	    HTTP_PARTIAL);
+	CHECK_EQ_INT(body_str(H_CLOSE, "version: STSv1\n", 64, 1, out, &len),
+	    HTTP_OK);
+	CHECK_MEM(out, len, "version: STSv1\n", 15);
+	CHECK_EQ_INT(body_str(H_CLOSE, "", 64, 1, out, &len), HTTP_OK);
+	CHECK_EQ_INT(len, 0);
+	CHECK_EQ_INT(body_str(H_CLOSE, "12345", 5, 1, out, &len), HTTP_OK);
+	CHECK_EQ_INT(body_str(H_CLOSE, "123456", 5, 1, out, &len),
+	    HTTP_TOO_LARGE);
+	CHECK_EQ_INT(body_str(H_CLOSE, "123456", 5, 0, out, &len),
+	    HTTP_TOO_LARGE);
+}
+
+static void
+test_body_chunked(void)
+{
+	static uint8_t out[HTTP_CHUNK_FRAMING_MAX * 2];
+	static char big[HTTP_CHUNK_FRAMING_MAX * 8];
+	size_t len, off;
+
+	CHECK_EQ_INT(body_str(H_CHUNKED, "5\r\nhello\r\n0\r\n\r\n", 64, 0,
+	    out, &len), HTTP_OK);
+	CHECK_MEM(out, len, "hello", 5);
+	CHECK_EQ_INT(body_str(H_CHUNKED, "3\r\nabc\r\nA\r\n0123456789\r\n"
+	    "000\r\n\r\n", 64, 0, out, &len), HTTP_OK);
+	CHECK_MEM(out, len, "abc0123456789", 13);
+	CHECK_EQ_INT(body_str(H_CHUNKED, "0005\r\nhello\r\n0\r\n\r\nafter", 64,
+	    0, out, &len), HTTP_OK);
+	CHECK_EQ_INT(body_str(H_CHUNKED, "0\r\n\r\n", 64, 0, out, &len),
+	    HTTP_OK);
+	CHECK_EQ_INT(len, 0);
+	/* Extensions and trailers are skipped. */
+	CHECK_EQ_INT(body_str(H_CHUNKED, "5;a=b;c=\"d;e\"\r\nhello\r\n"
+	    "5 ; x\r\nworld\r\n0;last\r\nX-Trailer: t\r\nY: \r\n\r\n", 64, 0,
+	    out, &len), HTTP_OK);
+	CHECK_MEM(out, len, "helloworld", 10);
+	/* Data bytes are data, even line ends and NUL. */
+	CHECK_EQ_INT(body_run(H_CHUNKED, "4\r\n\r\n\0\n\r\n0\r\n\r\n", 14, 64,
+	    0, out, &len), HTTP_OK);
+	CHECK_MEM(out, len, "\r\n\0\n", 4);
+
+	/* Framing: CRLF only, hex sizes, CRLF after the data. */
+	CHECK_EQ_INT(body_str(H_CHUNKED, "5\nhello\r\n0\r\n\r\n", 64, 0, out,
+	    &len), HTTP_BAD);
+	CHECK_EQ_INT(body_str(H_CHUNKED, "5\r\nhello\n0\r\n\r\n", 64, 0, out,
+	    &len), HTTP_BAD);
+	CHECK_EQ_INT(body_str(H_CHUNKED, "5\r\nhelloX\r\n0\r\n\r\n", 64, 0,
+	    out, &len), HTTP_BAD);
+	CHECK_EQ_INT(body_str(H_CHUNKED, "5\r\nhelloX\n0\r\n\r\n", 64, 0,
+	    out, &len), HTTP_BAD);
+	CHECK_EQ_INT(body_str(H_CHUNKED, "5\r\nhello\r\n0\r\n\n", 64, 0, out,
+	    &len), HTTP_BAD);
+	CHECK_EQ_INT(body_str(H_CHUNKED, "\r\nhello\r\n0\r\n\r\n", 64, 0, out,
+	    &len), HTTP_BAD);
+	CHECK_EQ_INT(body_str(H_CHUNKED, "g\r\n", 64, 0, out, &len), HTTP_BAD);
+	CHECK_EQ_INT(body_str(H_CHUNKED, "-5\r\n", 64, 0, out, &len),
+	    HTTP_BAD);
+	CHECK_EQ_INT(body_str(H_CHUNKED, " 5\r\n", 64, 0, out, &len),
+	    HTTP_BAD);
+	CHECK_EQ_INT(body_str(H_CHUNKED, "0x5\r\n", 64, 0, out, &len),
+	    HTTP_BAD);
+	CHECK_EQ_INT(body_str(H_CHUNKED, "5;a\x01\r\n", 64, 0, out, &len),
+	    HTTP_BAD);
+	CHECK_EQ_INT(body_str(H_CHUNKED, "0\r\n folded\r\n\r\n", 64, 0, out,
+	    &len), HTTP_BAD);
+	CHECK_EQ_INT(body_str(H_CHUNKED, "0\r\nX: a\x7f\r\n\r\n", 64, 0, out,
+	    &len), HTTP_BAD);
+	CHECK_EQ_INT(body_str(H_CHUNKED, "0\r\nX: a\nY: b\r\n\r\n", 64, 0,
+	    out, &len), HTTP_BAD);
+	/* Truncated: partial, then bad at the close. */
+	CHECK_EQ_INT(body_str(H_CHUNKED, "5\r\nhel", 64, 0, out, &len),
+	    HTTP_PARTIAL);
+	CHECK_EQ_INT(body_str(H_CHUNKED, "5\r\nhel", 64, 1, out, &len),
+	    HTTP_BAD);
+	CHECK_EQ_INT(body_str(H_CHUNKED, "5\r\nhello\r\n0\r\n", 64, 1, out,
+	    &len), HTTP_BAD);
+
+	/* The body bound, decided by the size before its data comes. */
+	CHECK_EQ_INT(body_str(H_CHUNKED, "5\r\nhello\r\n0\r\n\r\n", 5, 0, out,
+	    &len), HTTP_OK);
+	CHECK_EQ_INT(body_str(H_CHUNKED, "3\r\nhel\r\n3\r\n", 5, 0, out,
+	    &len), HTTP_TOO_LARGE);
+	CHECK_EQ_INT(body_str(H_CHUNKED, "6\r\n", 5, 0, out, &len),
+	    HTTP_TOO_LARGE);
+	CHECK_EQ_INT(body_str(H_CHUNKED, "ffffffffffffffffffffffff\r\n", 64,
+	    0, out, &len), HTTP_TOO_LARGE);
+	/* Leading zeros are fine until the line bound. */
+	memset(big, '0', HTTP_CHUNK_LINE_MAX - 2);
+	memcpy(big + HTTP_CHUNK_LINE_MAX - 2, "\r\n\r\n", 5);
+	CHECK_EQ_INT(body_str(H_CHUNKED, big, 64, 0, out, &len), HTTP_OK);
+	memset(big, '0', HTTP_CHUNK_LINE_MAX - 1);
+	memcpy(big + HTTP_CHUNK_LINE_MAX - 1, "\r\n\r\n", 5);
+	CHECK_EQ_INT(body_str(H_CHUNKED, big, 64, 0, out, &len),
+	    HTTP_TOO_LARGE);
+	/* An extension as long. */
+	memcpy(big, "1;", 2);
+	memset(big + 2, 'e', HTTP_CHUNK_LINE_MAX);
+	big[HTTP_CHUNK_LINE_MAX + 2] = '\0';
+	CHECK_EQ_INT(body_str(H_CHUNKED, big, 64, 0, out, &len),
+	    HTTP_TOO_LARGE);
+	/* A trailer line as long. */
+	memcpy(big, "0\r\nX:", 5);
+	memset(big + 5, 't', HTTP_CHUNK_LINE_MAX);
+	big[HTTP_CHUNK_LINE_MAX + 5] = '\0';
+	CHECK_EQ_INT(body_str(H_CHUNKED, big, 64, 0, out, &len),
+	    HTTP_TOO_LARGE);
+	/* HTTP_HEADERS_MAX trailer lines, not one more. */
+	off = (size_t)snprintf(big, sizeof(big), "0\r\n");
+	for (int i = 0; i < HTTP_HEADERS_MAX; i++)
+		off += (size_t)snprintf(big + off, sizeof(big) - off,
+		    "T: %d\r\n", i);
+	snprintf(big + off, sizeof(big) - off, "\r\n");
+	CHECK_EQ_INT(body_str(H_CHUNKED, big, 64, 0, out, &len), HTTP_OK);
+	snprintf(big + off, sizeof(big) - off, "T: x\r\n\r\n");
+	CHECK_EQ_INT(body_str(H_CHUNKED, big, 64, 0, out, &len),
+	    HTTP_TOO_LARGE);
+	/* The framing bound: many one-octet chunks (5 framing octets each). */
+	off = 0;
+	for (int i = 0; i < HTTP_CHUNK_FRAMING_MAX / 5 - 1; i++)
+		off += (size_t)snprintf(big + off, sizeof(big) - off,
+		    "1\r\nx\r\n");
+	snprintf(big + off, sizeof(big) - off, "0\r\n\r\n");
+	CHECK_EQ_INT(body_str(H_CHUNKED, big, sizeof(out), 0, out, &len),
+	    HTTP_OK);
+	CHECK_EQ_INT(len, HTTP_CHUNK_FRAMING_MAX / 5 - 1);
+	snprintf(big + off, sizeof(big) - off, "1\r\nx\r\n1\r\nx\r\n0\r\n\r\n");
+	CHECK_EQ_INT(body_str(H_CHUNKED, big, sizeof(out), 0, out, &len),
+	    HTTP_TOO_LARGE);
+}
+
 int
 main(void)
 {
@@ -674,5 +1221,12 @@ main(void)
 	RUN(test_status_codes);
 	RUN(test_response);
 	RUN(test_date);
+	RUN(test_response_status_line);
+	RUN(test_response_interim);
+	RUN(test_response_fields);
+	RUN(test_response_limits);
+	RUN(test_body_length);
+	RUN(test_body_close);
+	RUN(test_body_chunked);
 	return CHECK_DONE();
 }
