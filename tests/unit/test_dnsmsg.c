@@ -822,6 +822,53 @@ test_compression(void)
 	free(a);
 }
 
+/*
+ * A name reached through n + 2 pointer hops, each strictly backwards: an
+ * unknown RR holds "a" + pointer to the question and then n pointers, each
+ * to the one before; the MX exchange points to the last.
+ */
+static void
+hops_msg(msg_t *m, unsigned n)
+{
+	size_t at, prev;
+
+	start(m, RESP, 2, 0, 0, "example.com", DNSMSG_TYPE_MX);
+	putptr(m, 12);
+	at = rr_head(m, 99, 10);
+	prev = m->n;
+	put8(m, 1);
+	put8(m, 'a');
+	putptr(m, 12);
+	for (unsigned i = 0; i < n; i++) {
+		size_t here = m->n;
+
+		putptr(m, (unsigned)prev);
+		prev = here;
+	}
+	rr_end(m, at);
+	putptr(m, 12);
+	at = rr_head(m, DNSMSG_TYPE_MX, 10);
+	put16(m, 5);
+	putptr(m, (unsigned)prev);
+	rr_end(m, at);
+}
+
+static void
+test_pointer_hops(void)
+{
+	msg_t m;
+	dnsmsg_answer_t *a = ans_new();
+
+	setq("example.com");
+	hops_msg(&m, DNSMSG_PTR_HOPS_MAX - 2);
+	CHECK_EQ_INT(parse(&m, DNSMSG_TYPE_MX, a), DNSMSG_OK);
+	CHECK_MEM(a->rr[0].name, a->rr[0].name_len,
+	    "\1a\7example\3com\0", 15);
+	hops_msg(&m, DNSMSG_PTR_HOPS_MAX - 1);
+	CHECK_EQ_INT(parse(&m, DNSMSG_TYPE_MX, a), DNSMSG_ERROR);
+	free(a);
+}
+
 /* Header, question, RCODEs ------------------------------------------------ */
 
 static void
@@ -1066,6 +1113,7 @@ main(void)
 	RUN(test_cname_chain);
 	RUN(test_cname_limits);
 	RUN(test_compression);
+	RUN(test_pointer_hops);
 	RUN(test_header);
 	RUN(test_rcode_ad);
 	RUN(test_real);
