@@ -774,6 +774,23 @@ test_compression(void)
 	rr_end(&m, at);
 	CHECK_EQ_INT(parse(&m, DNSMSG_TYPE_MX, a), DNSMSG_ERROR);
 
+	/* A backward pointer to a place holding a forward pointer: each
+	 * pointer must point before the labels that led to it, not only
+	 * before the name's start. */
+	start(&m, RESP, 2, 0, 0, "example.com", DNSMSG_TYPE_MX);
+	putptr(&m, 12);
+	at = rr_head(&m, 99, 10);
+	p1 = m.n;
+	putptr(&m, (unsigned)m.n + 2);      /* forward, to "fwd" below */
+	putname(&m, "fwd");
+	rr_end(&m, at);
+	putptr(&m, 12);
+	at = rr_head(&m, DNSMSG_TYPE_MX, 10);
+	put16(&m, 1);
+	putptr(&m, (unsigned)p1);
+	rr_end(&m, at);
+	CHECK_EQ_INT(parse(&m, DNSMSG_TYPE_MX, a), DNSMSG_ERROR);
+
 	/* Pointers past the end, and a pointer cut in half. */
 	start(&m, RESP, 1, 0, 0, "example.com", DNSMSG_TYPE_A);
 	putptr(&m, 0x3fff);
@@ -782,11 +799,20 @@ test_compression(void)
 	put8(&m, 0xc0);
 	CHECK_EQ_INT(parse(&m, DNSMSG_TYPE_A, a), DNSMSG_ERROR);
 
-	/* Extended label types (0x40, 0x80) are refused. */
-	start(&m, RESP, 1, 0, 0, "example.com", DNSMSG_TYPE_A);
-	put8(&m, 0x41);
-	put8(&m, 0);
-	CHECK_EQ_INT(parse(&m, DNSMSG_TYPE_A, a), DNSMSG_ERROR);
+	/* Extended label types (0x40, 0x80) are refused, even with the
+	 * octets a label of that length would have. */
+	for (unsigned lt = 0x40; lt <= 0x80; lt += 0x40) {
+		start(&m, RESP, 1, 0, 0, "example.com", DNSMSG_TYPE_MX);
+		putptr(&m, 12);
+		at = rr_head(&m, DNSMSG_TYPE_MX, 10);
+		put16(&m, 1);
+		put8(&m, lt);
+		for (unsigned i = 0; i < lt; i++)
+			put8(&m, 'x');
+		put8(&m, 0);
+		rr_end(&m, at);
+		CHECK_EQ_INT(parse(&m, DNSMSG_TYPE_MX, a), DNSMSG_ERROR);
+	}
 
 	/* A name over 255 octets through pointers: 4 x 63-octet labels. */
 	{
