@@ -43,6 +43,7 @@ max_len() {
 	fuzz_proxyproto) echo 2048 ;; # over PROXYPROTO_MAX (1040)
 	fuzz_http) echo 12288 ;; # over HTTP_HEAD_MAX (8192) + 4 control bytes
 	fuzz_config) echo 16384 ;;
+	fuzz_dane) echo 2048 ;; # up to 12 records of 4 + 255 octets, enough for digests and a Full(0) SPKI
 	fuzz_dnsmsg) echo 4097 ;; # control byte + over DNSMSG_UDP_PAYLOAD (1232), with room for TCP-sized answers
 	*) echo 4096 ;;
 	esac
