@@ -20,8 +20,10 @@
  * DANE-TA(2) (RFC 7672 3.1.2): a certificate of the presented chain
  * matches (the server must send its trust anchor, even a self-signed
  * root), the chain from the leaf verifies up to that certificate
- * (signatures, CA constraints, validity dates of every certificate from
- * the leaf to the anchor, at the caller's time), and the leaf carries one
+ * (signatures, CA constraints, validity dates at the caller's time of
+ * every certificate from the leaf to the anchor, the anchor included: a
+ * choice stricter than RFC 5280 6.1, where a trust anchor has no dates,
+ * and BoringSSL's own behaviour), and the leaf carries one
  * of the reference names (RFC 7672 3.2.2: the TLSA base domain, or the
  * next-hop domain). The leaf itself is a trust anchor only when it is
  * self-issued: a TA record is about an issuer, and letting it match a

@@ -94,7 +94,7 @@ cert_new(const char *cn, EVP_PKEY *key, X509 *issuer, EVP_PKEY *issuer_key,
 /* The fixtures. */
 static EVP_PKEY *k_root, *k_int, *k_leaf, *k_other, *k_rogue, *k_self;
 static X509 *root, *inter, *leaf, *expired, *wrongname, *other, *rogue,
-    *rogue_leaf, *selfleaf, *selfwrong, *int_expired;
+    *rogue_leaf, *selfleaf, *selfwrong, *int_expired, *root_expired;
 
 static void
 fixtures(void)
@@ -109,6 +109,8 @@ fixtures(void)
 	    3650 * DAY);
 	inter = cert_new("Test Intermediate", k_int, root, k_root, 1, NULL,
 	    -DAY, 365 * DAY);
+	root_expired = cert_new("Test Root", k_root, NULL, NULL, 1, NULL,
+	    -10 * DAY, -DAY);
 	int_expired = cert_new("Test Intermediate", k_int, root, k_root, 1,
 	    NULL, -10 * DAY, -DAY);
 	leaf = cert_new("mx1.example.com", k_leaf, inter, k_int, 0,
@@ -347,6 +349,18 @@ test_ta_chain(void)
 	CHECK_EQ_INT(RUN1(ti, expired, inter, root), DANE_NO_MATCH);
 	CHECK_EQ_INT(RUN1(tr, leaf, int_expired, root), DANE_NO_MATCH);
 	CHECK_EQ_INT(RUN1(tr, leaf, inter, root), DANE_MATCH);
+	{
+		/* The anchor's own dates are checked too (BoringSSL checks
+		 * the trust anchor's validity, self-signed or not): stricter
+		 * than RFC 5280 6.1, where a trust anchor is not a
+		 * certificate with dates; see dane.h. */
+		rec_t te = rec(2, 0, 1, int_expired, NULL);
+		rec_t tx = rec(2, 0, 1, root_expired, NULL);
+
+		CHECK_EQ_INT(RUN1(te, leaf, int_expired, root), DANE_NO_MATCH);
+		CHECK_EQ_INT(RUN1(tx, leaf, inter, root_expired),
+		    DANE_NO_MATCH);
+	}
 	/* A TA record matching a leaf someone else issued is no anchor. */
 	CHECK_EQ_INT(RUN1(tl, leaf, inter, root), DANE_NO_MATCH);
 	/* A self-issued leaf is its own anchor, names and dates checked. */
@@ -524,6 +538,7 @@ main(void)
 	X509_free(root);
 	X509_free(inter);
 	X509_free(int_expired);
+	X509_free(root_expired);
 	X509_free(leaf);
 	X509_free(expired);
 	X509_free(wrongname);
