@@ -4,31 +4,44 @@
  * this is the part of OpenSSL's that SMTP needs, with BoringSSL's X509
  * functions. Pure: no I/O, no DNS, no libuv. The TLSA records come from a
  * DNSSEC-validated answer (dnsmsg); deciding that they are secure, and
- * what a result means for a recipient, is the caller's.
+ * what a result means for a recipient, is the caller's. (Section numbers
+ * are the RFCs'; the text was read in the drafts that became them,
+ * draft-ietf-dane-ops-06 and draft-ietf-dane-smtp-with-dane.)
  *
  * Usable records (RFC 7672 3.1.3: PKIX-TA(0) and PKIX-EE(1) are unusable
  * for SMTP): usage DANE-TA(2) or DANE-EE(3), selector Cert(0) or SPKI(1),
  * matching type Full(0), SHA2-256(1) or SHA2-512(2) with data of the
- * digest's length. Every other record is ignored. Digest agility (RFC 7671
- * 9): for each (usage, selector), when records with both SHA2-256 and
- * SHA2-512 are present only the SHA2-512 ones are used; Full(0) records are
- * always used.
+ * digest's length. Every other record is ignored.
+ *
+ * Digest agility (RFC 7671 9): after unusable and malformed records are
+ * dropped, for each (usage, selector) only the Full(0) records and the
+ * records of the strongest digest present are used (our order: SHA2-512
+ * over SHA2-256). With "3 1 0", "3 1 1" and "3 1 2", a key that matches
+ * only "3 1 1" is not accepted.
  *
  * DANE-EE(3) (RFC 7672 3.1.1): the leaf certificate matches; its names and
  * validity dates are not checked.
  *
- * DANE-TA(2) (RFC 7672 3.1.2): a certificate of the presented chain
- * matches (the server must send its trust anchor, even a self-signed
- * root), the chain from the leaf verifies up to that certificate
- * (signatures, CA constraints, validity dates at the caller's time of
- * every certificate from the leaf to the anchor, the anchor included: a
- * choice stricter than RFC 5280 6.1, where a trust anchor has no dates,
- * and BoringSSL's own behaviour), and the leaf carries one
- * of the reference names (RFC 7672 3.2.2: the TLSA base domain, or the
- * next-hop domain). The leaf itself is a trust anchor only when it is
- * self-issued: a TA record is about an issuer, and letting it match a
- * leaf issued by someone else would make "2 x y" a second "3 x y" with
- * extra checks that prove nothing (OpenSSL's DANE does the same).
+ * DANE-TA(2) (RFC 7672 3.1.2): a certificate the server presented matches
+ * (the server must send its trust anchor, even a self-signed root); the
+ * chain from the leaf verifies up to that certificate: signatures, CA
+ * constraints, and validity dates at the caller's time of every
+ * certificate from the leaf to the anchor, the anchor included (RFC 7672
+ * says nothing of dates here; this is BoringSSL's verification, stricter
+ * than RFC 5280 6.1, where a trust anchor has no dates); and the leaf
+ * carries one of the reference names (RFC 7672 3.2.2: the TLSA base
+ * domain, the next-hop domain, and the CNAME-expanded next-hop domain
+ * when it differs; 3.2.3: DNS-IDs when there are any, else the CN-ID; a
+ * wildcard only as the whole left-most label, matching one label).
+ *
+ * The leaf is a trust anchor only when it is self-issued. A DANE-TA
+ * record matches "a trust anchor (a Certification Authority) that issued
+ * one of the certificates in the server certificate chain" (RFC 7671 2);
+ * letting it match a leaf someone else issued would make "2 x y" a "3 x y"
+ * with checks that prove nothing (OpenSSL's DANE does the same). A
+ * "2 1 0" key that no presented certificate carries is not tried against
+ * the top of the chain (RFC 7671 5.2.3 only encourages it): such a server
+ * gets DANE_NO_MATCH.
  */
 #ifndef DANE_H
 #define DANE_H
@@ -85,7 +98,7 @@ typedef struct {
  * chain (leaf first, as SSL_get_peer_cert_chain returns it on a client;
  * borrowed, not modified) and, for DANE-TA, checks the leaf against the
  * reference names names[0..nnames) (NUL-terminated host names, e.g. the
- * TLSA base domain and the next-hop domain) at time now. info may be NULL.
+ * TLSA base domain and the next-hop domains) at time now. info may be NULL.
  *
  * Returns DANE_NONE_USABLE when no record is usable (whatever the chain),
  * DANE_MATCH when a usable DANE-EE record matches the leaf or a usable

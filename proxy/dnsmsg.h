@@ -145,7 +145,11 @@ typedef struct {
 	uint32_t ttl;
 	/*
 	 * The owner of the RRs returned: the asked name, or the end of the
-	 * CNAME chain (RFC 7672 2.2.3: the TLSA base domain follows CNAMEs).
+	 * CNAME chain. For the A/AAAA lookup of an MX host it is the
+	 * CNAME-expanded name, the preferred TLSA base domain when the
+	 * whole chain is secure (RFC 7672 2.2.2). A CNAME on the TLSA query
+	 * name itself does not move the base domain (RFC 7672 2.2.3): there
+	 * the caller keeps the name it asked for.
 	 */
 	unsigned ncname;    /* CNAMEs followed, 0..DNSMSG_CNAME_MAX */
 	uint16_t owner_len;

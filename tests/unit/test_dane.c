@@ -322,6 +322,31 @@ test_ta_names(void)
 	    DANE_NO_MATCH);
 	CHECK_EQ_INT(run(&ti, 1, leaf, inter, root, NULL, 0, NULL),
 	    DANE_NO_MATCH);
+	/* (wrongname's CN is mx1.example.com: with a DNS-ID present the CN
+	 * does not count, RFC 7672 3.2.3.) */
+	{
+		static const char *const deep[] = { "a.mx1.example.com" };
+		static const char *const apex[] = { "example.com" };
+		X509 *wild = cert_new("x", k_leaf, inter, k_int, 0,
+		    "DNS:*.example.com", -DAY, 90 * DAY);
+		X509 *part = cert_new("x", k_leaf, inter, k_int, 0,
+		    "DNS:mx*.example.com", -DAY, 90 * DAY);
+		X509 *cnonly = cert_new("mx1.example.com", k_leaf, inter,
+		    k_int, 0, NULL, -DAY, 90 * DAY);
+
+		/* A wildcard is the whole left-most label, for one label. */
+		CHECK_EQ_INT(RUN1(ti, wild, inter, NULL), DANE_MATCH);
+		CHECK_EQ_INT(run(&ti, 1, wild, inter, NULL, deep, 1, NULL),
+		    DANE_NO_MATCH);
+		CHECK_EQ_INT(run(&ti, 1, wild, inter, NULL, apex, 1, NULL),
+		    DANE_NO_MATCH);
+		CHECK_EQ_INT(RUN1(ti, part, inter, NULL), DANE_NO_MATCH);
+		/* No DNS-ID: the CN-ID counts. */
+		CHECK_EQ_INT(RUN1(ti, cnonly, inter, NULL), DANE_MATCH);
+		X509_free(wild);
+		X509_free(part);
+		X509_free(cnonly);
+	}
 }
 
 static void

@@ -1070,7 +1070,8 @@ test_real(void)
 		0x3f, 0x05,
 	};
 
-	/* A TLSA behind a CNAME, signed: the base domain is the target. */
+	/* A TLSA behind a CNAME, signed: the RRs are the target's (the TLSA
+	 * base domain stays the asked one, RFC 7672 2.2.3: the caller's). */
 	CHECK_EQ_INT(parse_real(real_tlsa_cname, sizeof(real_tlsa_cname),
 	    "_25._tcp.alias.lab.test", DNSMSG_TYPE_TLSA, a), DNSMSG_OK);
 	CHECK_EQ_INT(a->secure, 1);
