@@ -49,14 +49,31 @@ max_len() {
 	# Policies are bounded at 64 KiB, but real ones are a few hundred
 	# octets; the 64 KiB bound itself is a unit test.
 	fuzz_sts) echo 8192 ;;
+	fuzz_dane) echo 2048 ;; # up to 12 records of 4 + 255 octets, enough for digests and a Full(0) SPKI
+	fuzz_dnsmsg) echo 4097 ;; # control byte + over DNSMSG_UDP_PAYLOAD (1232), with room for TCP-sized answers
 	*) echo 4096 ;;
 	esac
 }
 
-echo "=== $dir: configure and build the fuzz targets"
+# Named targets: only those are built (a target that does not build does
+# not stop the others from running); none named: every target.
+build=(fuzz)
+if [ $# -gt 0 ]; then
+	build=()
+	for t in "$@"; do
+		case $t in fuzz_*) ;; *) t=fuzz_$t ;; esac
+		if [ ! -f "tests/fuzz/$t.c" ]; then
+			echo "fuzz: no target $t (see tests/fuzz/)" >&2
+			exit 2
+		fi
+		build+=("$t")
+	done
+fi
+
+echo "=== $dir: configure and build ${build[*]}"
 if ! cmake -S . -B "$dir" -G Ninja -DSTP_FUZZ=ON -DSTP_WERROR=ON \
 	-DCMAKE_C_COMPILER=clang -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null ||
-	! cmake --build "$dir" --target fuzz; then
+	! cmake --build "$dir" --target "${build[@]}"; then
 	echo "=== fuzz: BUILD FAILED" >&2
 	exit 1
 fi
@@ -67,14 +84,7 @@ if [ $# -eq 0 ]; then
 		targets+=("$(basename "$src" .c)")
 	done
 else
-	for t in "$@"; do
-		case $t in fuzz_*) ;; *) t=fuzz_$t ;; esac
-		if [ ! -x "$dir/fuzz/$t" ]; then
-			echo "fuzz: no target $t (see tests/fuzz/)" >&2
-			exit 2
-		fi
-		targets+=("$t")
-	done
+	targets=("${build[@]}")
 fi
 mkdir -p "$dir/artifacts" "$dir/logs"
 
