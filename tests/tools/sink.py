@@ -7,6 +7,7 @@ Usage:
           [--max-seconds N] [--lenient-eod] [--slow-read BYTES_PER_S]
           [--proxy-protocol] [--xclient accept|refuse] [--delay-354 S]
           [--refuse-second-ehlo]
+          [--parse postfix|rfc]
 
 For connection N (counted from 1) it writes
   DIR/conn-N.raw   every byte received, appended and flushed as it arrives
@@ -29,6 +30,18 @@ Fault modes (--fault):
   close-on-connect  accept and close at once, no banner
   no-banner       accept and say nothing (a hanging legacy server)
   slow            same as --dribble 5
+  rcpt-550        answer every RCPT with "550 5.1.1 no such user"
+A hostile server (replies that do not pair with commands):
+  answer-twice    every NOOP gets "250 2.0.0 Ok" and, in the same write,
+                  "250 2.0.0 spurious second answer"
+  early-250       DATA gets "354 ..." and, in the same write, "250 2.0.0 Ok:
+                  queued as early" before any body byte arrived (the body is
+                  then read and dropped without a reply)
+  mixed-codes     every NOOP gets "250-2.0.0 first line" then "550 5.0.0
+                  second line": a code change inside one reply
+  bare-lf-reply   every NOOP gets "250 2.0.0 ok\n250 2.0.0 extra\r\n"
+  unsolicited     0.5 s after answering EHLO, "250 2.0.0 unsolicited hi"
+                  while no command is outstanding
 --dribble MS sends every reply one byte at a time, MS milliseconds apart, so
 the proxy sees multi-line replies split across many reads.
 
@@ -59,6 +72,24 @@ Hostile-input options:
                     "503 5.5.1 Invalid command: Already identified", as
                     OpenSMTPD does (RFC 5321 4.1.4 allows it); RSET does not
                     clear it, an accepted XCLIENT (a fresh session) does.
+
+Command tokenisers (--parse); without it a line is split at its first SP
+and the verb upper-cased, as before:
+  postfix   as Postfix's smtpd (smtpd_token): the line is a C string (it
+            ends at a NUL), leading white space is skipped, tokens are split
+            on any run of SP, HTAB, VT, FF, CR (isspace), the verb is the
+            first token compared case-insensitively; the arguments are the
+            other tokens.
+  rfc       RFC 5321 read exactly: the verb is the octets up to the first SP
+            (or the end of the line), compared case-insensitively; the
+            arguments are what follows that SP, trailing SPs trimmed.
+In both modes the sink executes what its tokeniser read, like an authorised
+Postfix: MAIL, RCPT, RSET, NOOP, XFORWARD, ETRN, ATRN get 250, DATA 354,
+XCLIENT a new 220 greeting (--xclient refuse: 550), VRFY/EXPN 252, HELP
+214, STARTTLS 454; anything else 502. Every executed verb is logged as
+"X: VERB ARGS" (VERB upper case; ARGS the tokens joined by one SP in
+postfix mode, the argument text in rfc mode), so a test can assert what the
+backend executed, beside the raw "C: <line>".
 """
 
 import argparse
@@ -72,7 +103,9 @@ from peerlib import Counters, PeerSession, escape, serve
 DEFAULT_EHLO = "PIPELINING,SIZE 10240000,8BITMIME,AUTH PLAIN LOGIN,STARTTLS,CHUNKING"
 MAX_LINE = 64 * 1024  # far above RFC 5321's 1000; a longer "line" is a protocol error
 FAULTS = ("close-in-data", "no-eod-reply", "banner-554", "close-on-connect",
-          "no-banner", "slow")
+          "no-banner", "slow", "rcpt-550", "answer-twice", "early-250", "mixed-codes",
+          "bare-lf-reply", "unsolicited")
+PARSE_WS = b" \t\x0b\x0c\r\n"  # isspace() in the C locale, as Postfix's ISSPACE
 
 
 class Session(PeerSession):
@@ -90,6 +123,7 @@ class Session(PeerSession):
         self.lenient = b""       # --lenient-eod: body so far, NULs removed
         self.proxy_done = not opts.proxy_protocol
         self.identified = False  # EHLO/HELO answered 250 (--refuse-second-ehlo)
+        self.early = False       # --fault early-250: this body was "answered" already
 
     # -- output --------------------------------------------------------
     def reply(self, text):
@@ -305,6 +339,10 @@ class Session(PeerSession):
         if self.opts.fault == "no-eod-reply":
             self.note("event fault no-eod-reply")
             return
+        if self.early:
+            self.early = False
+            self.note("event fault early-250: end-of-data not answered")
+            return
         m = self.counters.next_msg()
         path = os.path.join(self.opts.dir, "msg-%d.eml" % m)
         with open(path + ".tmp", "wb") as f:
@@ -347,15 +385,20 @@ class Session(PeerSession):
             self.mode = "cmd"
             self.reply("235 2.7.0 ok")
             return
-        verb, _, arg = line.partition(b" ")
-        verb = verb.upper().decode("latin-1")
+        if self.opts.parse:
+            verb, arg, shown = self.tokenise(line)
+        else:
+            verb, _, arg = line.partition(b" ")
+            verb = verb.upper().decode("latin-1")
         if self.opts.fault == "banner-554" and verb != "QUIT":
             self.reply("503 5.5.1 no service")
             return
-        handler = getattr(self, "cmd_" + verb, None)
+        handler = getattr(self, "cmd_" + verb, None) if verb.isalpha() else None
         if handler is None:
             self.reply("502 5.5.2 command not recognized")
             return
+        if self.opts.parse:
+            self.note("X: " + verb + (" " + escape(shown) if shown else ""))
         handler(arg)
 
     def already_identified(self):
@@ -367,6 +410,21 @@ class Session(PeerSession):
         self.identified = True
         return False
 
+    def tokenise(self, line):
+        """--parse: (VERB upper case, argument bytes, argument text to log)."""
+        if self.opts.parse == "postfix":
+            nul = line.find(b"\x00")
+            if nul >= 0:
+                line = line[:nul]
+            tokens = [t for t in re.split(b"[" + re.escape(PARSE_WS) + b"]+", line) if t]
+            if not tokens:
+                return "", b"", b""
+            arg = b" ".join(tokens[1:])
+            return tokens[0].upper().decode("latin-1"), arg, arg
+        verb, sp, arg = line.partition(b" ")
+        arg = arg.rstrip(b" ")
+        return verb.upper().decode("latin-1"), arg, arg
+
     def cmd_EHLO(self, arg):
         if self.already_identified():
             return
@@ -374,6 +432,10 @@ class Session(PeerSession):
         lines = ["sink.test"] + caps
         self.reply("\n".join(
             ("250-" if i < len(lines) - 1 else "250 ") + l for i, l in enumerate(lines)))
+        if self.opts.fault == "unsolicited":
+            time.sleep(0.5)
+            self.note("event fault unsolicited")
+            self.reply("250 2.0.0 unsolicited hi")
 
     def cmd_HELO(self, arg):
         if self.already_identified():
@@ -384,6 +446,9 @@ class Session(PeerSession):
         self.reply("250 2.1.0 Ok")
 
     def cmd_RCPT(self, arg):
+        if self.opts.fault == "rcpt-550":
+            self.reply("550 5.1.1 no such user")
+            return
         self.reply("250 2.1.5 Ok")
 
     def cmd_RSET(self, arg):
@@ -392,10 +457,49 @@ class Session(PeerSession):
         self.reply("250 2.0.0 Ok")
 
     def cmd_NOOP(self, arg):
-        self.reply("250 2.0.0 Ok")
+        fault = self.opts.fault
+        if fault == "answer-twice":
+            self.note("event fault answer-twice")
+            self.reply("250 2.0.0 Ok\n250 2.0.0 spurious second answer")
+        elif fault == "mixed-codes":
+            self.note("event fault mixed-codes")
+            self.reply("250-2.0.0 first line\n550 5.0.0 second line")
+        elif fault == "bare-lf-reply":
+            self.note("event fault bare-lf-reply")
+            self.note("S: 250 2.0.0 ok\\n250 2.0.0 extra")
+            self.send_raw(b"250 2.0.0 ok\n250 2.0.0 extra\r\n")
+        else:
+            self.reply("250 2.0.0 Ok")
 
     def cmd_VRFY(self, arg):
         self.reply("252 2.0.0 maybe")
+
+    # Verbs only the --parse modes execute (as an authorised Postfix would).
+    def cmd_EXPN(self, arg):
+        if not self.opts.parse:
+            return self.reply("502 5.5.2 command not recognized")
+        self.reply("252 2.0.0 maybe")
+
+    def cmd_HELP(self, arg):
+        if not self.opts.parse:
+            return self.reply("502 5.5.2 command not recognized")
+        self.reply("214 2.0.0 see RFC 5321")
+
+    def cmd_ETRN(self, arg):
+        if not self.opts.parse:
+            return self.reply("502 5.5.2 command not recognized")
+        self.reply("250 Queuing started")
+
+    def cmd_ATRN(self, arg):
+        if not self.opts.parse:
+            return self.reply("502 5.5.2 command not recognized")
+        self.reply("250 2.0.0 ATRN ok")
+
+    def cmd_XFORWARD(self, arg):
+        if not self.opts.parse:
+            return self.reply("502 5.5.2 command not recognized")
+        self.note("event xforward " + escape(arg))
+        self.reply("250 2.0.0 Ok")
 
     def cmd_DATA(self, arg):
         self.mode = "data"
@@ -403,11 +507,16 @@ class Session(PeerSession):
         self.lenient = b"\r\n"
         if self.opts.delay_354 > 0:
             time.sleep(self.opts.delay_354)
+        if self.opts.fault == "early-250":
+            self.note("event fault early-250")
+            self.reply("354 End data with <CR><LF>.<CR><LF>\n250 2.0.0 Ok: queued as early")
+            self.early = True
+            return
         self.reply("354 End data with <CR><LF>.<CR><LF>")
 
     def cmd_XCLIENT(self, arg):
         caps = [c.strip().split(" ")[0].upper() for c in self.opts.ehlo.split(",")]
-        if "XCLIENT" not in caps:
+        if "XCLIENT" not in caps and not self.opts.parse:
             self.reply("502 5.5.2 command not recognized")
         elif self.opts.xclient == "refuse":
             self.note("event xclient-refused " + escape(arg))
@@ -470,6 +579,8 @@ def main():
                     help="seconds to wait before answering DATA")
     ap.add_argument("--refuse-second-ehlo", action="store_true",
                     help="503 to a second EHLO/HELO on one connection (OpenSMTPD)")
+    ap.add_argument("--parse", choices=("postfix", "rfc"),
+                    help="tokenise and execute commands like Postfix or RFC 5321 (see above)")
     ap.add_argument("--pidfile")
     ap.add_argument("--max-seconds", type=float, default=900.0,
                     help="exit after this long (0: never; default %(default)s)")
