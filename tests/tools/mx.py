@@ -30,6 +30,11 @@ Modes (--mode, several may be given separated by commas):
   normal            EHLO offers STARTTLS; 220 to STARTTLS; TLS 1.2 or 1.3
   no-starttls       STARTTLS is not offered (and gets 502 if sent anyway)
   refuse-starttls   STARTTLS is offered but answered "454 4.7.0 ..."
+  refuse-starttls-5xx  STARTTLS is offered but answered "554 5.7.3 ..."
+  long-5xx-mail     MAIL gets one "550 5.7.1 ..." line of 3000 octets (over
+                    the proxy's SMTP_REPLY_LINE_MAX of 2048)
+  long-5xx-rcpt     RCPT gets a 550 reply of 120 lines of 100 octets (over
+                    the proxy's SMTP_EHLO_REPLY_MAX of 8192 as a whole)
   abort-handshake   "220 go", then the connection is closed
   garbage-handshake "220 go", then plaintext garbage instead of a ServerHello
   stall-handshake   "220 go", then silence until the peer gives up
@@ -59,7 +64,8 @@ import time
 
 from peerlib import Counters, PeerSession, escape, serve
 
-MODES = ("normal", "no-starttls", "refuse-starttls", "abort-handshake",
+MODES = ("normal", "no-starttls", "refuse-starttls", "refuse-starttls-5xx",
+         "long-5xx-mail", "long-5xx-rcpt", "abort-handshake",
          "garbage-handshake", "stall-handshake", "inject", "inject-late", "starttls-in-tls", "split",
          "die-in-data", "die-at-rcpt", "no-eod-reply", "tls12")
 MAX_LINE = 64 * 1024      # far above RFC 5321's 1000: a longer line is an error
@@ -178,6 +184,9 @@ class Session(PeerSession):
         if "refuse-starttls" in self.modes:
             self.reply("454 4.7.0 TLS not available due to temporary reason")
             return
+        if "refuse-starttls-5xx" in self.modes:
+            self.reply("554 5.7.3 TLS not available")
+            return
         self.note("plain S: 220 go")
         if "inject" in self.modes:
             self.note("event injected %s" % escape(INJECTED))
@@ -238,6 +247,9 @@ class Session(PeerSession):
             self.reply("235 2.7.0 Authentication successful")
 
     def cmd_MAIL(self, arg):
+        if "long-5xx-mail" in self.modes:
+            self.reply("550 5.7.1 " + "m" * 2990)
+            return
         self.reset_txn()
         self.mail = arg.decode("latin-1")
         self.reply("250 2.1.0 Ok")
@@ -247,6 +259,10 @@ class Session(PeerSession):
             raise Closed("mode die-at-rcpt")
         if self.mail is None:
             self.reply("503 5.5.1 need MAIL")
+            return
+        if "long-5xx-rcpt" in self.modes:
+            self.reply("\n".join("550%s5.1.1 %03d %s" % ("-" if i < 119 else " ", i, "r" * 86)
+                                  for i in range(120)))
             return
         self.rcpts.append(arg.decode("latin-1"))
         self.reply("250 2.1.5 Ok")
