@@ -121,7 +121,7 @@ class Sink:
 
     def __init__(self, workdir, name="sink", ehlo=None, fault=None, dribble=0, banner=None,
                  lenient_eod=False, slow_read=0, proxy_protocol=False, xclient=None,
-                 delay_354=0, refuse_second_ehlo=False):
+                 delay_354=0, refuse_second_ehlo=False, parse=None):
         self.dir = os.path.join(workdir, name)
         os.makedirs(self.dir, exist_ok=True)
         argv = [PYTHON, SINK, "--listen", "127.0.0.1:0", "--dir", self.dir,
@@ -146,6 +146,8 @@ class Sink:
             argv += ["--delay-354", str(delay_354)]
         if refuse_second_ehlo:
             argv += ["--refuse-second-ehlo"]
+        if parse:
+            argv += ["--parse", parse]
         self.start(argv, workdir, name)
         self.addr = "127.0.0.1:%d" % self.port
 
@@ -220,6 +222,15 @@ class Sink:
     def commands(self, n):
         """Command lines (without CRLF) the sink parsed on connection n."""
         return [l[3:] for l in self.log(n).splitlines() if l.startswith("C: ")]
+
+    def executed(self, n=None):
+        """With --parse: the "VERB ARGS" lines the sink executed, on
+        connection n or on all of them."""
+        ns = self.conns() if n is None else [n]
+        return [l[3:] for m in ns for l in self.log(m).splitlines() if l.startswith("X: ")]
+
+    def executed_verbs(self, n=None):
+        return [x.split(" ")[0] for x in self.executed(n)]
 
     def wait_closed(self, timeout=IO_TIMEOUT, min_conns=1):
         """Waits until at least min_conns connections came and every one of

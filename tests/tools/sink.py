@@ -42,6 +42,8 @@ A hostile server (replies that do not pair with commands):
   bare-lf-reply   every NOOP gets "250 2.0.0 ok\n250 2.0.0 extra\r\n"
   unsolicited     0.5 s after answering EHLO, "250 2.0.0 unsolicited hi"
                   while no command is outstanding
+  unsolicited-421 0.5 s after answering EHLO, "421 4.3.2 shutting down",
+                  then close (the one reply that may come unsolicited)
 --dribble MS sends every reply one byte at a time, MS milliseconds apart, so
 the proxy sees multi-line replies split across many reads.
 
@@ -104,7 +106,7 @@ DEFAULT_EHLO = "PIPELINING,SIZE 10240000,8BITMIME,AUTH PLAIN LOGIN,STARTTLS,CHUN
 MAX_LINE = 64 * 1024  # far above RFC 5321's 1000; a longer "line" is a protocol error
 FAULTS = ("close-in-data", "no-eod-reply", "banner-554", "close-on-connect",
           "no-banner", "slow", "rcpt-550", "answer-twice", "early-250", "mixed-codes",
-          "bare-lf-reply", "unsolicited")
+          "bare-lf-reply", "unsolicited", "unsolicited-421")
 PARSE_WS = b" \t\x0b\x0c\r\n"  # isspace() in the C locale, as Postfix's ISSPACE
 
 
@@ -436,6 +438,11 @@ class Session(PeerSession):
             time.sleep(0.5)
             self.note("event fault unsolicited")
             self.reply("250 2.0.0 unsolicited hi")
+        elif self.opts.fault == "unsolicited-421":
+            time.sleep(0.5)
+            self.note("event fault unsolicited-421")
+            self.reply("421 4.3.2 shutting down")
+            self.close("fault unsolicited-421")
 
     def cmd_HELO(self, arg):
         if self.already_identified():
