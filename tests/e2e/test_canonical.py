@@ -29,13 +29,21 @@ ALL_CAPS = ("PIPELINING,SIZE 10240000,8BITMIME,ENHANCEDSTATUSCODES,DSN,SMTPUTF8,
             "VRFY,AUTH PLAIN LOGIN,XFORWARD NAME ADDR PROTO HELO,XCLIENT NAME ADDR PORT,"
             "CHUNKING,BINARYMIME,X-FOO bar,XEXPS,STARTTLS")
 SHORT_TIMEOUT = 5.0  # hostile-server tests: the old proxy never closes
+# A reply the proxy owes comes at once; a shorter bound than stplib's keeps
+# a run against a proxy that lets a line through (the backend then waits
+# in a body, say) from taking minutes.
+CLIENT_TIMEOUT = 8.0
 
 
 # --------------------------------------------------------------------------
 # helpers
 
+def client(env):
+    return stplib.Client(env.port, timeout=CLIENT_TIMEOUT)
+
+
 def open_session(env, name="client.example"):
-    c = env.client()
+    c = client(env)
     banner = c.reply()
     assert banner.code == 220, banner
     ehlo = c.ehlo(name)
@@ -157,7 +165,10 @@ def test_malformed_line_refused_never_forwarded(make_env, parse, line, verb):
     assert ex == ["EHLO client.example"] + setup + ["NOOP", "QUIT"], env.sink.dump()
     assert env.sink.executed_verbs().count("NOOP") == 1, env.sink.dump()
     # Not even the raw bytes went to the backend.
-    assert line.strip(b" \t") not in env.sink.all_raw(), env.sink.dump()
+    raw = env.sink.all_raw()
+    assert line not in raw, env.sink.dump()
+    assert line.lstrip(b" \t") not in raw or line.lstrip(b" \t") in (b"NOOP", b"QUIT"), \
+        env.sink.dump()
     assert b"203.0.113.9" not in env.sink.all_raw()
     assert env.sink.messages() == []
 
@@ -218,7 +229,7 @@ def test_canonical_form_forwarded(make_env, parse):
 @pytest.mark.parametrize("parse", PARSERS)
 def test_canonical_ehlo_and_quit(make_env, parse):
     env = make_env(parse=parse)
-    c = env.client()
+    c = client(env)
     assert c.reply().code == 220
     r = raw_cmd(c, b"ehlo client.example  ")
     assert r.code == 250, r
@@ -576,7 +587,7 @@ def out(make_mx, make_outproxy, certs):
                            list(policies))
         env = type("Out", (), {})()
         env.mx, env.px, env.certs = mx, px, certs
-        env.client = lambda: LegacyClient(px.port())
+        env.client = lambda: LegacyClient(px.port(), timeout=CLIENT_TIMEOUT)
         return env
     return factory
 
