@@ -38,6 +38,7 @@ dir=${FUZZ_DIR:-build-fuzz} # another build directory, e.g. for a private run
 max_len() {
 	case $1 in
 	fuzz_cmdline) echo 16384 ;;
+	fuzz_canon) echo 16384 ;;
 	fuzz_reply) echo 4096 ;;
 	fuzz_ehlo) echo 8192 ;;
 	fuzz_body) echo 4096 ;;
