@@ -273,6 +273,19 @@ session_server_broken(session_t *s, const char *why)
 	session_close(s, CR_SERVER_ERROR, why, 1);
 }
 
+/* Writes a reply line's canonical form to dst (room: len + 2): the text
+ * with control octets turned into SP, so it cannot split or hide a line on
+ * the other side, then CRLF. */
+static void
+session_canon_line(uint8_t *dst, const uint8_t *text, size_t len)
+{
+	size_t i;
+
+	for (i = 0; i < len; i++)
+		dst[i] = (text[i] < 0x20 || text[i] == 0x7f) ? ' ' : text[i];
+	memcpy(dst + len, "\r\n", 2);
+}
+
 /*
  * Appends one reply line to s->ehlo in canonical form: the code, the mark
  * and the text with control octets turned into SP, then CRLF. A reply that
@@ -287,9 +300,6 @@ static int
 session_gather(session_t *s, const uint8_t *text, size_t len, int last,
     int whole)
 {
-	uint8_t *dst;
-	size_t i;
-
 	if (s->ehlo == NULL && (s->ehlo = malloc(SMTP_EHLO_REPLY_MAX)) == NULL) {
 		session_close(s, CR_INTERNAL, "out of memory", 0);
 		return -1;
@@ -302,10 +312,7 @@ session_gather(session_t *s, const uint8_t *text, size_t len, int last,
 	if (!whole && !last && s->ehlo_len + len + 2 >
 	    SMTP_EHLO_REPLY_MAX - SMTP_REPLY_LINE_MAX)
 		return 0;
-	dst = s->ehlo + s->ehlo_len;
-	for (i = 0; i < len; i++)
-		dst[i] = (text[i] < 0x20 || text[i] == 0x7f) ? ' ' : text[i];
-	memcpy(dst + len, "\r\n", 2);
+	session_canon_line(s->ehlo + s->ehlo_len, text, len);
 	s->ehlo_len += len + 2;
 	return 0;
 }
@@ -410,15 +417,12 @@ static void
 session_relay_line(session_t *s, const uint8_t *text, size_t len)
 {
 	uint8_t *dst = conn_reserve(s->client, len + 2);
-	size_t i;
 
 	if (dst == NULL) {
 		session_close(s, CR_INTERNAL, "out of memory", 0);
 		return;
 	}
-	for (i = 0; i < len; i++)
-		dst[i] = (text[i] < 0x20 || text[i] == 0x7f) ? ' ' : text[i];
-	memcpy(dst + len, "\r\n", 2);
+	session_canon_line(dst, text, len);
 	conn_commit(s->client, len + 2);
 }
 
