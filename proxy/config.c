@@ -17,7 +17,9 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/stat.h>
 #include <sys/types.h>
+#include <unistd.h>
 #include <arpa/inet.h>
 #include <netinet/in.h>
 
@@ -48,6 +50,9 @@
 /* tls_rate_limit: a million handshakes a minute from one address is no limit
  * at all; the bound only keeps the count's arithmetic far from overflow. */
 #define CFG_MAX_TLS_RATE 1000000
+#define CFG_DEFAULT_DNS_MS (5 * 1000)
+#define CFG_DEFAULT_POLICY_LOOKUP_MS (15 * 1000)
+#define CFG_DEFAULT_STS_FETCH_MS (10 * 1000)
 
 typedef enum {
 	SEC_NONE,       /* before the first section header */
@@ -97,6 +102,17 @@ enum {
 	K_ACCEPT_FROM,
 	K_ALLOW_COMMANDS,
 	K_TLS_RATE_LIMIT,
+	K_DNS,
+	K_DNS_TIMEOUT,
+	K_DNS_TRUST_AD,
+	K_DNSSEC_PROBE,
+	K_STATE_DIR,
+	K_POLICY_LOOKUP_TIMEOUT,
+	K_STS_FETCH_TIMEOUT,
+	K_STS_CA_FILE,
+	K_DANE,
+	K_MTA_STS,
+	K_RELAY_DANE,
 	K_COUNT
 };
 
@@ -171,7 +187,8 @@ static const cfg_enum_t cfg_out_tls[] = {
 	{ NULL, 0 },
 };
 static const cfg_enum_t cfg_policy_tls[] = {
-	{ "encrypt", OUT_TLS_ENCRYPT }, { "verify", OUT_TLS_VERIFY },
+	{ "may", OUT_TLS_MAY }, { "encrypt", OUT_TLS_ENCRYPT },
+	{ "verify", OUT_TLS_VERIFY }, { "dane", OUT_TLS_DANE },
 	{ NULL, 0 },
 };
 static const cfg_enum_t cfg_modes[] = {
@@ -416,10 +433,13 @@ cfg_policy(cfg_parse_t *p)
 /*
  * cfg_addr parses "host:port" into a. listen: numeric addresses and "*"
  * only; otherwise names are resolved now and a failure is reported here.
+ * later (relay): a numeric address is taken as is; a name is kept without
+ * an address, for the proxy's own resolver at connect time (so that -t
+ * never needs it to resolve).
  */
 static int
-cfg_addr(cfg_parse_t *p, config_addr_t *a, const char *v, int listen,
-    const char *key)
+cfg_addr_later(cfg_parse_t *p, config_addr_t *a, const char *v, int listen,
+    const char *key, int later)
 {
 	struct addrinfo hints, *res;
 	char *host;
@@ -440,8 +460,20 @@ cfg_addr(cfg_parse_t *p, config_addr_t *a, const char *v, int listen,
 		rc = getaddrinfo(NULL, "0", &hints, &res);
 	} else {
 		hints.ai_family = AF_UNSPEC;
-		hints.ai_flags = listen ? AI_NUMERICHOST : 0;
+		hints.ai_flags = listen || later ? AI_NUMERICHOST : 0;
 		rc = getaddrinfo(host, NULL, &hints, &res);
+	}
+	if (rc != 0 && later && !listen) {
+		if (cfg_domain(host, strlen(host), 0) == NULL) {
+			free(host);
+			return -1;
+		}
+		free(a->host);
+		a->host = host;
+		a->port = port;
+		memset(&a->addr, 0, sizeof(a->addr));
+		a->addrlen = 0;
+		return 0;
 	}
 	if (rc != 0) {
 		if (listen) {
@@ -464,6 +496,13 @@ cfg_addr(cfg_parse_t *p, config_addr_t *a, const char *v, int listen,
 		((struct sockaddr_in6 *)&a->addr)->sin6_port = htons(port);
 	freeaddrinfo(res);
 	return 0;
+}
+
+static int
+cfg_addr(cfg_parse_t *p, config_addr_t *a, const char *v, int listen,
+    const char *key)
+{
+	return cfg_addr_later(p, a, v, listen, key, 0);
 }
 
 /* Two listen addresses collide when bind would refuse the second. */
@@ -667,8 +706,9 @@ set_mode(cfg_parse_t *p, const char *v)
 static int
 set_relay(cfg_parse_t *p, const char *v)
 {
-	/* The host stays as written: it is the name TLS verifies. */
-	return cfg_addr(p, &cfg_listener(p)->relay, v, 0, "relay");
+	/* The host stays as written: it is the name TLS verifies, and a
+	 * name is resolved at connect time by the proxy's resolver. */
+	return cfg_addr_later(p, &cfg_listener(p)->relay, v, 0, "relay", 1);
 }
 
 static int
@@ -1116,6 +1156,126 @@ bad:
 	return -1;
 }
 
+static int
+set_dns(cfg_parse_t *p, const char *v)
+{
+	config_addr_t *a = &p->cfg->dns;
+
+	/* Numeric only: the resolver cannot be found by name. */
+	if (cfg_addr_later(p, a, v, 1, "dns", 0) == -1)
+		return -1;
+	if (a->host != NULL && strcmp(a->host, "*") == 0)
+		return -1;
+	return 0;
+}
+
+static int
+set_dns_timeout(cfg_parse_t *p, const char *v)
+{
+	return config_parse_duration(v, &p->cfg->dns_timeout_ms);
+}
+
+static int
+set_dns_trust_ad(cfg_parse_t *p, const char *v)
+{
+	return cfg_enum(cfg_booleans, v, &p->cfg->dns_trust_ad);
+}
+
+/* "ns:.", "mx:example.com", ... or "no". */
+static int
+set_dnssec_probe(cfg_parse_t *p, const char *v)
+{
+	static const cfg_enum_t types[] = {
+		{ "ns", 2 }, { "a", 1 }, { "aaaa", 28 }, { "mx", 15 },
+		{ "txt", 16 }, { "tlsa", 52 }, { "soa", 6 }, { NULL, 0 },
+	};
+	const char *colon = strchr(v, ':');
+	char t[8], *name;
+	int x;
+
+	if (strcmp(v, "no") == 0) {
+		p->cfg->dnssec_probe_type = 0;
+		return 0;
+	}
+	if (colon == NULL || (size_t)(colon - v) >= sizeof(t))
+		return -1;
+	memcpy(t, v, (size_t)(colon - v));
+	t[colon - v] = '\0';
+	if (cfg_enum(types, t, &x) == -1)
+		return -1;
+	if (strcmp(colon + 1, ".") == 0)
+		name = cfg_strdup(p, ".");
+	else if ((name = cfg_domain(colon + 1, strlen(colon + 1), 0)) == NULL)
+		return -1;
+	if (name == NULL)
+		return 0;
+	free(p->cfg->dnssec_probe_name);
+	p->cfg->dnssec_probe_name = name;
+	p->cfg->dnssec_probe_type = (uint16_t)x;
+	return 0;
+}
+
+static int
+set_state_dir(cfg_parse_t *p, const char *v)
+{
+	struct stat st;
+
+	if (*v != '/')
+		return -1;
+	free(p->cfg->state_dir);
+	p->cfg->state_dir = cfg_strdup(p, v);
+	if (p->check_files && (stat(v, &st) == -1 || !S_ISDIR(st.st_mode) ||
+	    access(v, W_OK) == -1))
+		cfg_err(p, p->lineno, "state_dir '%s' is not a writable "
+		    "directory", v);
+	return 0;
+}
+
+static int
+set_policy_lookup_timeout(cfg_parse_t *p, const char *v)
+{
+	return config_parse_duration(v, &p->cfg->policy_lookup_timeout_ms);
+}
+
+static int
+set_sts_fetch_timeout(cfg_parse_t *p, const char *v)
+{
+	return config_parse_duration(v, &p->cfg->mta_sts_fetch_timeout_ms);
+}
+
+static int
+set_sts_ca_file(cfg_parse_t *p, const char *v)
+{
+	int e;
+
+	if (*v == '\0')
+		return -1;
+	free(p->cfg->mta_sts_ca_file);
+	p->cfg->mta_sts_ca_file = cfg_strdup(p, v);
+	if (p->check_files && cfg_readable(v, &e) == -1)
+		cfg_err(p, p->lineno, "cannot read mta_sts_ca_file '%s': %s",
+		    v, strerror(e));
+	return 0;
+}
+
+static int
+set_dane(cfg_parse_t *p, const char *v)
+{
+	return cfg_enum(cfg_booleans, v, &cfg_listener(p)->dane);
+}
+
+static int
+set_mta_sts(cfg_parse_t *p, const char *v)
+{
+	return cfg_enum(cfg_booleans, v, &cfg_listener(p)->mta_sts);
+}
+
+static int
+set_relay_dane(cfg_parse_t *p, const char *v)
+{
+	return cfg_enum(cfg_booleans, v, &cfg_listener(p)->relay_dane);
+}
+
 #define G SEC_BIT(SEC_GLOBAL)
 #define IN SEC_BIT(SEC_INBOUND)
 #define OUT SEC_BIT(SEC_OUTBOUND)
@@ -1161,7 +1321,8 @@ static const cfg_key_t cfg_keys[K_COUNT] = {
 	[K_CA_FILE] = { "ca_file", OUT, set_ca_file, "a file name", 0 },
 	[K_MARK] = { "mark", OUT, set_mark,
 	    "a nonzero 32-bit number, decimal or 0x hex", 0 },
-	[K_POLICY_TLS] = { "tls", POL, set_policy_tls, "encrypt or verify", 0 },
+	[K_POLICY_TLS] = { "tls", POL, set_policy_tls,
+	    "may, encrypt, verify or dane", 0 },
 	[K_MATCH] = { "match", POL, set_match,
 	    "host names or .domain suffixes separated by spaces or commas, "
 	    "at most 16", 1 },
@@ -1190,6 +1351,27 @@ static const cfg_key_t cfg_keys[K_COUNT] = {
 	    "commas, at most 32", 0 },
 	[K_ALLOW_COMMANDS] = { "allow_commands", IN | OUT, set_allow_commands,
 	    "SMTP verbs separated by spaces or commas", 0 },
+	[K_DNS] = { "dns", G, set_dns, "a numeric address and port, such as "
+	    "127.0.0.1:53 or [::1]:53", 0 },
+	[K_DNS_TIMEOUT] = { "dns_timeout", G, set_dns_timeout,
+	    cfg_duration_expected, 0 },
+	[K_DNS_TRUST_AD] = { "dns_trust_ad", G, set_dns_trust_ad,
+	    cfg_bool_expected, 0 },
+	[K_DNSSEC_PROBE] = { "dnssec_probe", G, set_dnssec_probe,
+	    "TYPE:NAME such as ns:. (types ns, a, aaaa, mx, txt, tlsa, soa), "
+	    "or no", 0 },
+	[K_STATE_DIR] = { "state_dir", G, set_state_dir,
+	    "an absolute directory name", 0 },
+	[K_POLICY_LOOKUP_TIMEOUT] = { "policy_lookup_timeout", G,
+	    set_policy_lookup_timeout, cfg_duration_expected, 0 },
+	[K_STS_FETCH_TIMEOUT] = { "mta_sts_fetch_timeout", G,
+	    set_sts_fetch_timeout, cfg_duration_expected, 0 },
+	[K_STS_CA_FILE] = { "mta_sts_ca_file", G, set_sts_ca_file,
+	    "a file name", 0 },
+	[K_DANE] = { "dane", OUT, set_dane, cfg_bool_expected, 0 },
+	[K_MTA_STS] = { "mta_sts", OUT, set_mta_sts, cfg_bool_expected, 0 },
+	[K_RELAY_DANE] = { "relay_dane", OUT, set_relay_dane,
+	    cfg_bool_expected, 0 },
 	[K_TLS_RATE_LIMIT] = { "tls_rate_limit", IN, set_tls_rate_limit,
 	    "new TLS handshakes per client address per minute, 0 to 1000000; "
 	    "0: no limit", 0 },
@@ -1268,8 +1450,29 @@ cfg_end_outbound(cfg_parse_t *p)
 		return;
 	if (l->out_mode == OUT_MODE_RELAY) {
 		cfg_missing(p, K_RELAY, " (needed for mode = relay)");
+		if (cfg_key_ok(p, K_DANE) && l->dane)
+			cfg_err(p, p->key_line[K_DANE],
+			    "dane = yes is per recipient, for mode = "
+			    "transparent; a relay's TLSA is relay_dane = yes");
+		if (cfg_key_ok(p, K_MTA_STS) && l->mta_sts)
+			cfg_err(p, p->key_line[K_MTA_STS],
+			    "mta_sts = yes is for mode = transparent: the "
+			    "relay delivers to the recipients' domains");
+		if (cfg_key_ok(p, K_RELAY_DANE) && l->relay_dane &&
+		    cfg_key_ok(p, K_OUT_TLS) && (l->out_tls == OUT_TLS_NONE))
+			cfg_err(p, p->key_line[K_RELAY_DANE],
+			    "relay_dane = yes cannot be met with tls = none");
 		return;
 	}
+	if (p->key_line[K_RELAY_DANE] != 0)
+		cfg_err(p, p->key_line[K_RELAY_DANE],
+		    "relay_dane is only allowed with mode = relay");
+	if (((cfg_key_ok(p, K_DANE) && l->dane) ||
+	    (cfg_key_ok(p, K_MTA_STS) && l->mta_sts)) &&
+	    cfg_key_ok(p, K_OUT_TLS) && l->out_tls == OUT_TLS_NONE)
+		cfg_err(p, p->key_line[K_OUT_TLS],
+		    "tls = none never tries TLS, so dane and mta_sts could "
+		    "only refuse; use tls = may");
 	if (p->key_line[K_RELAY] != 0)
 		cfg_err(p, p->key_line[K_RELAY],
 		    "relay is only allowed with mode = relay");
@@ -1670,6 +1873,17 @@ config_load(const char *path, int check_files, FILE *errs)
 	cfg->handshake_timeout_ms = CFG_DEFAULT_HANDSHAKE_MS;
 	cfg->connect_timeout_ms = CFG_DEFAULT_CONNECT_MS;
 	cfg->data_timeout_ms = CFG_DEFAULT_DATA_MS;
+	cfg->dns_timeout_ms = CFG_DEFAULT_DNS_MS;
+	cfg->policy_lookup_timeout_ms = CFG_DEFAULT_POLICY_LOOKUP_MS;
+	cfg->mta_sts_fetch_timeout_ms = CFG_DEFAULT_STS_FETCH_MS;
+	cfg->dnssec_probe_type = 2; /* ns:. as Postfix's dnssec_probe */
+	cfg->dnssec_probe_name = strdup(".");
+	if (cfg->dnssec_probe_name == NULL) {
+		if (errs != NULL)
+			fprintf(errs, "%s:0: out of memory\n", path);
+		config_free(cfg);
+		return NULL;
+	}
 	cfg->max_errors = CFG_DEFAULT_MAX_ERRORS;
 	cfg->shutdown_grace_ms = CFG_DEFAULT_SHUTDOWN_MS;
 	p.cfg = cfg;
@@ -1736,6 +1950,10 @@ config_free(config_t *cfg)
 	}
 	free(cfg->policies);
 	cfg_addr_cleanup(&cfg->admin);
+	cfg_addr_cleanup(&cfg->dns);
+	free(cfg->dnssec_probe_name);
+	free(cfg->state_dir);
+	free(cfg->mta_sts_ca_file);
 	free(cfg->path);
 	free(cfg);
 }

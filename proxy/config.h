@@ -36,7 +36,10 @@ typedef enum { DIR_INBOUND, DIR_OUTBOUND } direction_t;
 
 typedef enum { IN_TLS_OFF, IN_TLS_STARTTLS, IN_TLS_IMPLICIT } in_tls_t;
 typedef enum { OUT_MODE_RELAY, OUT_MODE_TRANSPARENT } out_mode_t;
-typedef enum { OUT_TLS_NONE, OUT_TLS_MAY, OUT_TLS_ENCRYPT, OUT_TLS_VERIFY } out_tls_t;
+/* OUT_TLS_DANE only in [policy:DOMAIN]: DANE required for the domain. */
+typedef enum {
+	OUT_TLS_NONE, OUT_TLS_MAY, OUT_TLS_ENCRYPT, OUT_TLS_VERIFY, OUT_TLS_DANE
+} out_tls_t;
 
 /* host:port as written, plus the address it resolved to at load time. */
 typedef struct {
@@ -102,11 +105,16 @@ typedef struct {
 	char *helo_name;                       /* NULL if unset; owned */
 	char *ca_file;                         /* NULL: the system bundle; owned */
 	uint32_t mark;                         /* 0: unset */
+	int dane;                              /* transparent: DANE per RCPT */
+	int mta_sts;                           /* transparent: MTA-STS per RCPT */
+	int relay_dane;                        /* relay: TLSA of the relay host */
 } config_listener_t;
 
 typedef struct {
 	char *domain;                   /* lower case, no trailing dot; owned */
-	out_tls_t tls;                  /* OUT_TLS_ENCRYPT or OUT_TLS_VERIFY */
+	out_tls_t tls;                  /* OUT_TLS_MAY (exempt from published
+	                                   policies), _ENCRYPT, _VERIFY or
+	                                   _DANE */
 	char *match[CONFIG_MAX_MATCH];  /* owned; default { domain } */
 	int nmatch;
 	int line;
@@ -129,6 +137,20 @@ typedef struct {
 	int nlisteners;
 	config_policy_t *policies;      /* owned array */
 	int npolicies;
+
+	/* Authenticated delivery (DNS, DANE, MTA-STS). */
+	config_addr_t dns;              /* resolver, numeric; host NULL: the
+	                                   first nameserver of resolv.conf */
+	uint64_t dns_timeout_ms;        /* default 5 s */
+	int dns_trust_ad;               /* believe AD from a non-loopback
+	                                   resolver; default no */
+	uint16_t dnssec_probe_type;     /* DNSMSG_TYPE_*; 0: no probe */
+	char *dnssec_probe_name;        /* default "." (ns:.); owned */
+	char *state_dir;                /* NULL: MTA-STS cache in memory only;
+	                                   owned */
+	uint64_t policy_lookup_timeout_ms; /* RCPT decision; default 15 s */
+	uint64_t mta_sts_fetch_timeout_ms; /* whole fetch; default 10 s */
+	char *mta_sts_ca_file;          /* NULL: the system bundle; owned */
 } config_t;
 
 /*
@@ -156,6 +178,14 @@ int config_parse_size(const char *s, uint64_t *octets);
 /* "30", "30s", "5m", "1h", "250ms" -> milliseconds, from 1 to
  * CONFIG_MAX_DURATION_MS. Returns 0 or -1. */
 int config_parse_duration(const char *s, uint64_t *ms);
+
+/* config_addr_resolved: a has an address (a numeric host, or a name
+ * looked up by the caller); a relay given by name has none until connect. */
+static inline int
+config_addr_resolved(const config_addr_t *a)
+{
+	return a->addrlen != 0;
+}
 
 /*
  * "host:port", "[v6]:port" -> host (allocated, brackets removed) and port.

@@ -23,6 +23,7 @@
 #include <arpa/inet.h>
 #include <linux/netfilter_ipv4.h>
 #include <linux/netfilter_ipv6/ip6_tables.h>
+#include <netdb.h>
 #include <netinet/in.h>
 
 #include "addr.h"
@@ -133,6 +134,21 @@ outbound_start(session_t *s)
 	const config_listener_t *lc = s->lc;
 
 	if (lc->out_mode == OUT_MODE_RELAY) {
+		if (!config_addr_resolved(&lc->relay)) {
+			/* XXX until the resolver (dns.c) is wired in. */
+			struct addrinfo hints = { .ai_socktype = SOCK_STREAM },
+			    *res;
+			if (getaddrinfo(lc->relay.host, NULL, &hints, &res) != 0) {
+				session_reply(s, R_NO_DEST);
+				session_close(s, CR_CONNECT_FAILED,
+				    "relay name not resolved", 1);
+				return;
+			}
+			memcpy(&s->dest, res->ai_addr, res->ai_addrlen);
+			((struct sockaddr_in *)&s->dest)->sin_port =
+			    htons(lc->relay.port);
+			freeaddrinfo(res);
+		} else
 		memcpy(&s->dest, &lc->relay.addr, lc->relay.addrlen);
 		snprintf(s->dest_str, sizeof(s->dest_str), "%s:%u",
 		    lc->relay.host, lc->relay.port);

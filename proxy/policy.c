@@ -51,7 +51,10 @@ policy_find(const config_t *cfg, const uint8_t *dom, size_t len)
 policy_outcome_t
 policy_check(const config_policy_t *p, const policy_facts_t *f)
 {
-	if (p == NULL)
+	/* tls = may: the operator exempts the domain from published
+	 * policies (DANE, MTA-STS); nothing is demanded. tls = dane: TLS here,
+	 * authentication by the caller's DANE check. */
+	if (p == NULL || p->tls == OUT_TLS_MAY)
 		return POLICY_OK;
 	if (!f->tls)
 		return POLICY_NO_TLS;

@@ -470,7 +470,10 @@ test_values(void)
 	CHECK_EQ_INT(l->out_tls, OUT_TLS_VERIFY);
 	/* As written: the relay's name is what its certificate must show. */
 	CHECK_STR(l->relay.host, "localhost");
-	CHECK_EQ_INT(addr_port(&l->relay), 587);
+	CHECK_EQ_INT(l->relay.port, 587);
+	/* A name is resolved at connect time by the proxy's resolver, never
+	 * at load: -t must not need it. */
+	CHECK(!config_addr_resolved(&l->relay));
 	CHECK_STR(l->helo_name, "[192.0.2.1]");
 	CHECK_EQ_INT(l->mark, 4294967295u);
 	config_free(cfg);
@@ -821,7 +824,7 @@ test_policy(void)
 
 	snprintf(text, sizeof text, "%s"
 	    "[policy:a.example]\n"                         /* 5 */
-	    "tls = may\n"                                  /* 6 */
+	    "tls = maybe\n"                                /* 6 */
 	    "match = ok.example bad..example\n"            /* 7 */
 	    "match = , ,\n"                                /* 8 */
 	    "[policy:EXAMPLE.com]\n"                       /* 9 */
@@ -831,7 +834,8 @@ test_policy(void)
 	    "[policy]\n"                                   /* 13 */
 	    "[policy:no_good!]\n", minimal_inbound);       /* 14 */
 	load_bad(text, 0,
-	    "F:6: bad value for tls: 'may' (expected encrypt or verify)\n"
+	    "F:6: bad value for tls: 'maybe' (expected may, encrypt, verify "
+	    "or dane)\n"
 	    "F:7: bad value for match: 'ok.example bad..example' (expected "
 	    "host names or .domain suffixes separated by spaces or commas, "
 	    "at most 16)\n"
@@ -1252,6 +1256,91 @@ test_cleanup(void)
 		fprintf(stderr, "note: could not remove %s\n", test_dir);
 }
 
+static void
+test_authenticated_delivery(void)
+{
+	config_t *cfg;
+
+	/* Defaults: resolver from resolv.conf, probe ns:., nothing on. */
+	cfg = load_ok("[outbound]\nlisten = 127.0.0.1:10587\n"
+	    "mode = transparent\n");
+	if (cfg != NULL) {
+		CHECK(cfg->dns.host == NULL);
+		CHECK_EQ_INT(cfg->dns_timeout_ms, 5000);
+		CHECK_EQ_INT(cfg->dns_trust_ad, 0);
+		CHECK_EQ_INT(cfg->dnssec_probe_type, 2);
+		CHECK_STR(cfg->dnssec_probe_name, ".");
+		CHECK(cfg->state_dir == NULL);
+		CHECK_EQ_INT(cfg->policy_lookup_timeout_ms, 15000);
+		CHECK_EQ_INT(cfg->mta_sts_fetch_timeout_ms, 10000);
+		CHECK_EQ_INT(cfg->listeners[0].dane, 0);
+		CHECK_EQ_INT(cfg->listeners[0].mta_sts, 0);
+	}
+	config_free(cfg);
+
+	cfg = load_ok("[global]\ndns = [::1]:5353\ndns_timeout = 2s\n"
+	    "dns_trust_ad = yes\ndnssec_probe = mx:Lab.Test\n"
+	    "state_dir = /var/lib/x\npolicy_lookup_timeout = 3s\n"
+	    "mta_sts_fetch_timeout = 4s\nmta_sts_ca_file = /x/ca.pem\n"
+	    "[outbound]\nlisten = 127.0.0.1:10587\n"
+	    "mode = transparent\ndane = yes\nmta_sts = yes\n"
+	    "[outbound:r]\nlisten = 127.0.0.1:10588\nmode = relay\n"
+	    "relay = smtp.example.net:587\nrelay_dane = yes\n"
+	    "[policy:broken.example]\ntls = may\n"
+	    "[policy:partner.example]\ntls = dane\n");
+	if (cfg != NULL) {
+		CHECK_STR(cfg->dns.host, "::1");
+		CHECK_EQ_INT(cfg->dns.port, 5353);
+		CHECK(config_addr_resolved(&cfg->dns));
+		CHECK_EQ_INT(cfg->dns_timeout_ms, 2000);
+		CHECK_EQ_INT(cfg->dns_trust_ad, 1);
+		CHECK_EQ_INT(cfg->dnssec_probe_type, 15);
+		CHECK_STR(cfg->dnssec_probe_name, "lab.test");
+		CHECK_STR(cfg->state_dir, "/var/lib/x");
+		CHECK_EQ_INT(cfg->policy_lookup_timeout_ms, 3000);
+		CHECK_EQ_INT(cfg->mta_sts_fetch_timeout_ms, 4000);
+		CHECK_STR(cfg->mta_sts_ca_file, "/x/ca.pem");
+		CHECK_EQ_INT(cfg->listeners[0].dane, 1);
+		CHECK_EQ_INT(cfg->listeners[0].mta_sts, 1);
+		CHECK_EQ_INT(cfg->listeners[1].relay_dane, 1);
+		CHECK(!config_addr_resolved(&cfg->listeners[1].relay));
+		CHECK_EQ_INT(cfg->policies[0].tls, OUT_TLS_MAY);
+		CHECK_EQ_INT(cfg->policies[1].tls, OUT_TLS_DANE);
+	}
+	config_free(cfg);
+
+	cfg = load_ok("[global]\ndnssec_probe = no\n"
+	    "[outbound]\nlisten = 127.0.0.1:10587\nmode = transparent\n");
+	if (cfg != NULL)
+		CHECK_EQ_INT(cfg->dnssec_probe_type, 0);
+	config_free(cfg);
+
+	load_bad("[global]\n"
+	    "dns = resolver.example:53\n"                  /* 2 */
+	    "dnssec_probe = ns\n"                          /* 3 */
+	    "state_dir = relative\n"                       /* 4 */
+	    "[outbound]\nlisten = 127.0.0.1:10587\n"
+	    "mode = relay\nrelay = 127.0.0.1:25\n"
+	    "dane = yes\n"                                 /* 9 */
+	    "mta_sts = yes\n"                              /* 10 */
+	    "[outbound:t]\nlisten = 127.0.0.1:10588\n"
+	    "mode = transparent\nrelay_dane = yes\n"       /* 14 */
+	    "tls = none\nmta_sts = yes\n", 0,              /* 15 */
+	    "F:2: bad value for dns: 'resolver.example:53' (expected a "
+	    "numeric address and port, such as 127.0.0.1:53 or [::1]:53)\n"
+	    "F:3: bad value for dnssec_probe: 'ns' (expected TYPE:NAME such "
+	    "as ns:. (types ns, a, aaaa, mx, txt, tlsa, soa), or no)\n"
+	    "F:4: bad value for state_dir: 'relative' (expected an absolute "
+	    "directory name)\n"
+	    "F:9: dane = yes is per recipient, for mode = transparent; a "
+	    "relay's TLSA is relay_dane = yes\n"
+	    "F:10: mta_sts = yes is for mode = transparent: the relay "
+	    "delivers to the recipients' domains\n"
+	    "F:14: relay_dane is only allowed with mode = relay\n"
+	    "F:15: tls = none never tries TLS, so dane and mta_sts could "
+	    "only refuse; use tls = may\n");
+}
+
 int
 main(void)
 {
@@ -1277,6 +1366,7 @@ main(void)
 	RUN(test_unresolvable);
 	RUN(test_transparent);
 	RUN(test_policy);
+	RUN(test_authenticated_delivery);
 	RUN(test_allow_commands);
 	RUN(test_tls_rate_limit);
 	RUN(test_duplicates);
