@@ -29,7 +29,7 @@ RUN set -eux; \
     apt-get update; \
     DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends \
         build-essential cmake ninja-build pkg-config \
-        libuv1-dev android-libboringssl-dev libinih-dev; \
+        libuv1-dev android-libboringssl-dev libinih-dev libc-ares-dev; \
     rm -rf /var/lib/apt/lists/*
 
 WORKDIR /src

@@ -8,6 +8,8 @@ packages=(
 	# build
 	build-essential cmake ninja-build pkg-config
 	libuv1-dev android-libboringssl-dev libinih-dev
+	# the resolver (DANE, MTA-STS): c-ares, whose only dependency is libc
+	libc-ares-dev
 	# sanitizer build (scripts/test.sh) and formatting
 	clang libclang-rt-14-dev llvm clang-format
 	# tests: real peers and tools
@@ -18,6 +20,12 @@ packages=(
 	# with postfix. tests/tools/opensmtpd-backend.sh downloads its .deb with
 	# apt-get download and runs it unpacked, with util-linux's unshare.)
 	util-linux
+	# the offline DNSSEC and MTA-STS lab (tests/tools/dnslab.py,
+	# fakedns.py): a signing tool, an authoritative server, a validating
+	# resolver, a scripted resolver, and an independent MTA-STS
+	# implementation to cross-check the policy parser
+	ldnsutils nsd unbound dns-root-data python3-dnslib
+	postfix-mta-sts-resolver
 	# TLS scan, metrics check, fuzzing (scripts/fuzz.sh)
 	testssl.sh prometheus libfuzzer-14-dev
 )
