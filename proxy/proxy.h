@@ -27,6 +27,8 @@
 
 typedef struct proxy proxy_t;
 struct session;
+struct dns;
+struct oa_sni_map;
 
 typedef struct {
 	atomic_uint nsessions;         /* sessions alive in all workers */
@@ -84,6 +86,9 @@ struct proxy {
 	uint64_t next_sid;
 	stats_t *stats;                /* owned; read by main */
 
+	struct dns *dns;               /* the worker's resolver (dns.c) */
+	struct oa_sni_map *sni;        /* destination -> MX name for SNI
+	                                  (outbound_auth.c); lazily made */
 	conn_pool_t pool;              /* spare read/output buffers (conn) */
 	uint8_t scratch[CONN_SCRATCH_SIZE]; /* ciphertext reads (conn) */
 };

@@ -82,6 +82,9 @@ typedef enum {
 /* Policy outcomes (policy_outcome_t order). */
 #define STATS_OUTCOMES 3
 
+/* DANE results (oa_dane_t order). */
+#define STATS_DANE 9
+
 /* Handshake duration histogram upper bounds, seconds; then +Inf. */
 #define STATS_HS_BUCKETS 12
 
@@ -106,6 +109,11 @@ typedef struct {
 	stats_listener_t l[STATS_LISTENERS_MAX];
 	stats_counter_t policy[STATS_DOMAINS_MAX][STATS_OUTCOMES];
 	stats_counter_t heartbeat_ms; /* loop time of the last turn tick */
+	/* Authenticated delivery (outbound_auth.c). */
+	stats_counter_t dane[STATS_DANE];            /* oa_dane_t order */
+	stats_counter_t sts_decisions[3][STATS_OUTCOMES]; /* sts_mode_t,
+	                                                 policy_outcome_t */
+	stats_counter_t sni_learned;
 } stats_t;
 
 /* Slot names, owned by the main thread (append-only). */
