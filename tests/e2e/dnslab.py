@@ -79,7 +79,8 @@ class FakeDNS:
     """A running tests/tools/fakedns.py. host, port; zone_path,
     control_path, log_path in dir."""
 
-    def __init__(self, workdir, zone_text, name="fakedns", host="127.0.0.1", **lists):
+    def __init__(self, workdir, zone_text, name="fakedns", host="127.0.0.1", netns=None,
+                 **lists):
         self.dir = os.path.join(workdir, name)
         os.makedirs(self.dir, exist_ok=True)
         self.zone_path = os.path.join(self.dir, "zone")
@@ -91,7 +92,11 @@ class FakeDNS:
         self.lists = {k: list(lists.get(k) or []) for k in LISTS}
         self.delay = dict(lists.get("delay") or {})
         self._write_control()
-        argv = [stplib.PYTHON, FAKEDNS, "--listen", host + ":0", "--zone", self.zone_path,
+        # netns: run inside a network namespace ("ip netns exec" execs the
+        # program, so the PID is fakedns's own); its 127.0.0.1 is then the
+        # namespace's loopback.
+        argv = (["ip", "netns", "exec", netns] if netns else []) + [
+                stplib.PYTHON, FAKEDNS, "--listen", host + ":0", "--zone", self.zone_path,
                 "--control", self.control_path, "--log", self.log_path,
                 "--ready-file", self.ready_path, "--max-seconds", "600"]
         self.err = open(self.errpath, "wb")
@@ -161,9 +166,9 @@ class FakeDNS:
 
 @contextlib.contextmanager
 def fake_dns(tmpdir, zone_text, secure=(), servfail=(), silent=(), truncate=(), delay=None,
-             name="fakedns"):
+             name="fakedns", netns=None):
     d = FakeDNS(str(tmpdir), zone_text, name=name, secure=secure, servfail=servfail,
-                silent=silent, truncate=truncate, delay=delay)
+                silent=silent, truncate=truncate, delay=delay, netns=netns)
     try:
         yield d
     finally:
@@ -189,14 +194,14 @@ class ResolverLab:
 
 @contextlib.contextmanager
 def dnssec_lab(tmpdir, tlsa=None, mx_addrs=None, sts_id="20261201T000000",
-               sts_addr="127.0.0.1", extra=None, name="dnssec-lab"):
+               sts_addr="127.0.0.1", extra=None, name="dnssec-lab", tlsa_port=25):
     """lab.test (signed), bad.test (signed, TLSA forged), plain.test
     (unsigned), each with MX -> the hosts of mx_addrs ({label: IPv4},
     default {"mx1": "127.0.0.1"}) and TLSA records tlsa ({label: [rdata]},
     at _25._tcp.LABEL.ZONE)."""
     d = os.path.join(str(tmpdir), name)
     lab = _dnssec_lab.Lab(d, hosts=mx_addrs, tlsa=tlsa, sts_id=sts_id, sts_addr=sts_addr,
-                          extra=extra)
+                          extra=extra, tlsa_port=tlsa_port)
     lab.start()
     try:
         yield ResolverLab(lab)
