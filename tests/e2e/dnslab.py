@@ -20,7 +20,9 @@ Pytest fixtures (import them into a test module to use them):
     make_fake_dns  factory(zone_text, **lists) -> FakeDNS, stopped at teardown
 
 Loopback only; every process is a child started here and stopped by PID
-(stplib.stop_process), also when the with-block raises.
+(stplib.stop_process), also when the with-block raises; each also gets
+SIGTERM if the test process dies (PR_SET_PDEATHSIG: start them from the
+thread that outlives them, normally the main one).
 """
 
 import contextlib
@@ -101,7 +103,8 @@ class FakeDNS:
                 "--ready-file", self.ready_path, "--max-seconds", "600"]
         self.err = open(self.errpath, "wb")
         self.proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
-                                     stderr=self.err)
+                                     stderr=self.err,
+                                     preexec_fn=_dnssec_lab._die_with_parent)
         deadline = time.monotonic() + stplib.START_TIMEOUT
         while not os.path.exists(self.ready_path):
             if time.monotonic() > deadline or self.proc.poll() is not None:

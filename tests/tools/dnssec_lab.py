@@ -73,6 +73,13 @@ def query(host, port, name, qtype, cd=False, timeout=1.0):
         return None
 
 
+def _die_with_parent():
+    """preexec_fn: the child gets SIGTERM when the process that started it
+    dies (PR_SET_PDEATHSIG), so a killed test run leaves no server behind."""
+    import ctypes
+    ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
+
+
 def stop_pid(proc, grace=10.0):
     if proc is None or proc.poll() is not None:
         return
@@ -257,13 +264,13 @@ remote-control:
             self.nsd = subprocess.Popen(
                 ["nsd", "-d", "-c", os.path.join(self.dir, "nsd.conf")], cwd=self.dir,
                 stdin=subprocess.DEVNULL, stdout=open(os.path.join(self.dir, "nsd.stderr"), "wb"),
-                stderr=subprocess.STDOUT)
+                stderr=subprocess.STDOUT, preexec_fn=_die_with_parent)
             self._wait(self.nsd, "nsd", self.nsd_host, self.nsd_port, "lab.test")
             self.unbound = subprocess.Popen(
                 ["unbound", "-d", "-c", os.path.join(self.dir, "unbound.conf")], cwd=self.dir,
                 stdin=subprocess.DEVNULL,
                 stdout=open(os.path.join(self.dir, "unbound.stderr"), "wb"),
-                stderr=subprocess.STDOUT)
+                stderr=subprocess.STDOUT, preexec_fn=_die_with_parent)
             self._wait(self.unbound, "unbound", self.host, self.port, "lab.test")
         except BaseException:
             self.stop()

@@ -328,7 +328,8 @@ def bind(host, port):
 
 
 def main():
-    ap = argparse.ArgumentParser(description="scripted DNS resolver for tests")
+    ap = argparse.ArgumentParser(description=__doc__,
+                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--listen", required=True, help="HOST:PORT (PORT 0: any)")
     ap.add_argument("--zone", required=True)
     ap.add_argument("--control")
