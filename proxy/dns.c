@@ -941,8 +941,10 @@ dns_new_id(dns_t *d)
 	return id;
 }
 
-dns_lookup_t *
-dns_lookup(dns_t *d, const char *name, uint16_t qtype, dns_cb cb, void *arg)
+/* fresh: neither the hosts file nor the cache answers (dns_probe). */
+static dns_lookup_t *
+dns_lookup_opt(dns_t *d, const char *name, uint16_t qtype, dns_cb cb,
+    void *arg, int fresh)
 {
 	uint8_t qname[DNSMSG_NAME_MAX], msg[DNSMSG_QUERY_MAX];
 	char text[DNSMSG_NAME_TEXT_MAX];
@@ -964,13 +966,13 @@ dns_lookup(dns_t *d, const char *name, uint16_t qtype, dns_cb cb, void *arg)
 	d->nlookups++;
 
 	/* Hosts file first, as "hosts: files dns". */
-	if ((qtype == DNSMSG_TYPE_A || qtype == DNSMSG_TYPE_AAAA) &&
+	if (!fresh && (qtype == DNSMSG_TYPE_A || qtype == DNSMSG_TYPE_AAAA) &&
 	    dnsmsg_name_text(qname, qlen, text, sizeof(text)) > 0 &&
 	    (e = dns_hosts(d, text, qname, qlen, qtype)) != NULL) {
 		dns_ready(d, l, e);
 		return l;
 	}
-	if ((e = dns_cache_get(d, qname, qlen, qtype)) != NULL) {
+	if (!fresh && (e = dns_cache_get(d, qname, qlen, qtype)) != NULL) {
 		l->from_cache = 1;
 		dns_ready(d, l, e);
 		return l;
@@ -1024,6 +1026,18 @@ dns_lookup(dns_t *d, const char *name, uint16_t qtype, dns_cb cb, void *arg)
 	dns_arm(d);
 	d->depth--;
 	return l;
+}
+
+dns_lookup_t *
+dns_lookup(dns_t *d, const char *name, uint16_t qtype, dns_cb cb, void *arg)
+{
+	return dns_lookup_opt(d, name, qtype, cb, arg, 0);
+}
+
+dns_lookup_t *
+dns_probe(dns_t *d, const char *name, uint16_t qtype, dns_cb cb, void *arg)
+{
+	return dns_lookup_opt(d, name, qtype, cb, arg, 1);
 }
 
 static void

@@ -133,6 +133,15 @@ dns_t *dns_new(uv_loop_t *loop, const dns_config_t *cfg,
 dns_lookup_t *dns_lookup(dns_t *d, const char *name, uint16_t qtype,
     dns_cb cb, void *arg);
 
+/*
+ * dns_probe is dns_lookup without the cache and the hosts file: the answer
+ * comes from the resolver now (it joins a query in flight, and its answer
+ * is cached as any other). For the DNSSEC probe, which must see whether
+ * the resolver validates now, not an hour ago.
+ */
+dns_lookup_t *dns_probe(dns_t *d, const char *name, uint16_t qtype,
+    dns_cb cb, void *arg);
+
 /* dns_cancel: cb will not run for l. l is invalid afterwards. NULL does
  * nothing. */
 void dns_cancel(dns_lookup_t *l);
