@@ -215,6 +215,7 @@ static void dns_arm(dns_t *d);
 static void dns_drain(dns_t *d);
 static void dns_teardown(dns_t *d);
 static void dns_idle_cb(uv_idle_t *h);
+static void dns_lookup_drop(dns_lookup_t *l);
 
 /* Names ---------------------------------------------------------------- */
 
@@ -547,6 +548,9 @@ dns_drain(dns_t *d)
 		cb(arg, &r);
 		dns_entry_unref(e);
 	}
+	/* Left only when a callback freed d: never called. */
+	while (!dns_list_empty(&batch))
+		dns_lookup_drop(DNS_CONTAINER(batch.next, dns_lookup_t, link));
 	d->draining = NULL;
 	if (dns_list_empty(&d->ready) && !d->torn)
 		uv_idle_stop(&d->idle);
