@@ -207,6 +207,11 @@ struct dns {
 	int retired;               /* dns_retire called */
 	int torn;                  /* teardown done; memory goes at close */
 
+	int tearing;               /* inside dns_teardown */
+	/* The result when no other could be allocated: kept from dns_new
+	 * so that no lookup is ever left without its callback. */
+	dns_entry_t *nomem;
+
 	dnsmsg_answer_t parse;     /* dnsmsg_parse's output */
 	dnsmsg_answer_t deliver;   /* what a callback borrows */
 };
@@ -277,7 +282,8 @@ dns_entry_bare(dns_status_t st, const char *error, uint16_t qtype,
 	e->error = error;
 	e->qtype = qtype;
 	e->qname_len = (uint16_t)qlen;
-	memcpy(e->data, qname, qlen);
+	if (qlen > 0)
+		memcpy(e->data, qname, qlen);
 	dns_list_init(&e->lru);
 	return e;
 }
@@ -671,28 +677,11 @@ dns_ares_cb(void *arg, int status, int timeouts, unsigned char *abuf,
 	else
 		e = dns_entry_bare(DNS_ERROR, ares_strerror(status), q->qtype,
 		    q->qname, q->qname_len);
-	if (e == NULL) {
-		/* Out of memory: the waiters still get an answer. */
-		static const char nomem[] = "out of memory";
-
-		e = dns_entry_bare(DNS_ERROR, nomem, q->qtype, NULL, 0);
-	}
-	if (e != NULL) {
-		dns_count(d, q->qtype, e->status);
-		dns_cache_put(d, e);
-		dns_query_finish(d, q, e);
-	} else {
-		/* Not even that: the waiters are cancelled rather than left
-		 * hanging; see dns_lookup's NULL contract. */
-		while (!dns_list_empty(&q->waiters)) {
-			dns_lookup_t *l = DNS_CONTAINER(q->waiters.next,
-			    dns_lookup_t, link);
-
-			dns_list_del(&l->link);
-			d->nlookups--;
-			free(l);
-		}
-	}
+	if (e == NULL)
+		e = dns_entry_ref(d->nomem);
+	dns_count(d, q->qtype, e->status);
+	dns_cache_put(d, e);
+	dns_query_finish(d, q, e);
 	free(q);
 }
 
@@ -711,10 +700,10 @@ dns_expire(dns_t *d)
 			break;
 		dns_query_unlink(d, q);
 		dns_count(d, q->qtype, DNS_TIMEOUT);
-		e = dns_entry_bare(DNS_TIMEOUT, NULL, q->qtype, q->qname,
-		    q->qname_len);
-		if (e != NULL)
-			dns_query_finish(d, q, e);
+		if ((e = dns_entry_bare(DNS_TIMEOUT, NULL, q->qtype, q->qname,
+		    q->qname_len)) == NULL)
+			e = dns_entry_ref(d->nomem);
+		dns_query_finish(d, q, e);
 	}
 }
 
@@ -991,11 +980,8 @@ dns_lookup_opt(dns_t *d, const char *name, uint16_t qtype, dns_cb cb,
 	    sizeof(*q))) == NULL) {
 		if ((e = dns_entry_bare(DNS_ERROR, d->inflight >=
 		    DNS_INFLIGHT_MAX ? "busy" : "out of memory", qtype, qname,
-		    qlen)) == NULL) {
-			d->nlookups--;
-			free(l);
-			return NULL;
-		}
+		    qlen)) == NULL)
+			e = dns_entry_ref(d->nomem);
 		dns_count(d, qtype, DNS_ERROR);
 		dns_ready(d, l, e);
 		return l;
@@ -1066,7 +1052,8 @@ dns_cancel(dns_lookup_t *l)
 	d = l->d;
 	/* A query left without waiters goes on: its answer is cached. */
 	dns_lookup_drop(l);
-	if (d->depth == 0 && !d->torn && d->retired && d->nlookups == 0)
+	if (d->depth == 0 && !d->torn && !d->tearing && d->retired &&
+	    d->nlookups == 0)
 		dns_teardown(d);
 }
 
@@ -1299,9 +1286,16 @@ dns_new(uv_loop_t *loop, const dns_config_t *cfg,
 	dns_list_init(&d->lru);
 	dns_list_init(&d->ready);
 	dns_list_init(&d->addrs);
+	if ((d->nomem = dns_entry_bare(DNS_ERROR, "out of memory", 0, NULL,
+	    0)) == NULL) {
+		snprintf(err, errlen, "out of memory");
+		free(d);
+		return NULL;
+	}
 	if (dns_ares_init(d, err, errlen) == -1) {
 		if (d->channel_ok)
 			ares_destroy(d->channel);
+		dns_entry_unref(d->nomem);
 		free(d);
 		return NULL;
 	}
@@ -1318,8 +1312,10 @@ dns_teardown(dns_t *d)
 {
 	dns_link_t *lists[2] = { &d->ready, d->draining };
 
-	if (d->torn)
+	if (d->torn || d->tearing)
 		return;
+	/* The cancels below must not start another teardown. */
+	d->tearing = 1;
 	while (!dns_list_empty(&d->addrs))
 		dns_addrs_cancel(DNS_CONTAINER(d->addrs.next, dns_addrs_t,
 		    link));
@@ -1341,6 +1337,8 @@ dns_teardown(dns_t *d)
 	for (unsigned i = 0; i < DNS_CACHE_BUCKETS; i++)
 		while (d->chash[i] != NULL)
 			dns_cache_remove(d, &d->chash[i]);
+	dns_entry_unref(d->nomem);
+	d->nomem = NULL;
 	uv_close((uv_handle_t *)&d->timer, dns_handle_close_cb);
 	uv_close((uv_handle_t *)&d->idle, dns_handle_close_cb);
 }

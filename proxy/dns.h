@@ -128,7 +128,9 @@ dns_t *dns_new(uv_loop_t *loop, const dns_config_t *cfg,
  * dns_lookup asks for (name, qtype): name is a host name in text
  * ("mx1.example.com", a final '.' allowed). cb(arg, result) runs later,
  * once. Returns a handle for dns_cancel, or NULL when the name is not a
- * valid host name (then cb never runs: check before relying on it).
+ * valid host name, the resolver is retired, or memory ran out (then cb
+ * never runs: check before relying on it). Once a handle is returned, cb
+ * runs even when memory runs out later (DNS_ERROR "out of memory").
  */
 dns_lookup_t *dns_lookup(dns_t *d, const char *name, uint16_t qtype,
     dns_cb cb, void *arg);

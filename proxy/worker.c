@@ -96,8 +96,11 @@ worker_probe_start(proxy_t *px)
 	}
 	if (STATS_GET(px->stats->dnssec) == STATS_DNSSEC_OFF)
 		worker_dnssec_set(px, STATS_DNSSEC_PENDING);
-	px->probe = dns_probe(px->dns, cfg->dnssec_probe_name,
-	    cfg->dnssec_probe_type, worker_probe_cb, px);
+	if ((px->probe = dns_probe(px->dns, cfg->dnssec_probe_name,
+	    cfg->dnssec_probe_type, worker_probe_cb, px)) == NULL) {
+		/* Out of memory (config checked the name): try next time. */
+		worker_dnssec_set(px, STATS_DNSSEC_NONE);
+	}
 	uv_timer_start(&px->probe_timer, worker_probe_timer_cb,
 	    WORKER_PROBE_MS, 0);
 }
