@@ -30,6 +30,7 @@
 #include <openssl/siphash.h>
 
 #include "dns.h"
+#include "dnsfile.h"
 #include "stats.h"
 
 #define DNS_CACHE_BUCKETS 4096   /* power of two; DNS_CACHE_MAX entries */
@@ -832,80 +833,43 @@ dns_arm(dns_t *d)
 /*
  * The addresses of name (text, lower case, no final dot) of the family of
  * qtype in the hosts file, as an entry; NULL when the file has none (or
- * cannot be read: then DNS decides, as the system resolver would).
+ * cannot be read: then DNS decides, as the system resolver would). Uses
+ * d->parse: never called from inside c-ares.
  */
 static dns_entry_t *
-dns_hosts(const dns_t *d, const char *name, const uint8_t *qname,
-    size_t qlen, uint16_t qtype)
+dns_hosts(dns_t *d, const char *name, const uint8_t *qname, size_t qlen,
+    uint16_t qtype)
 {
-	char line[DNS_HOSTS_LINE_MAX + 2];
-	dnsmsg_answer_t *ans = NULL;
-	dns_entry_t *e = NULL;
-	size_t total = 0;
+	uint8_t addrs[DNSMSG_RR_MAX][16];
+	dnsmsg_answer_t *ans = &d->parse;
 	int af = qtype == DNSMSG_TYPE_A ? AF_INET : AF_INET6;
-	FILE *f;
+	size_t alen = af == AF_INET ? 4 : 16, n;
 
-	if (d->cfg.hosts_path[0] == '\0' ||
-	    (f = fopen(d->cfg.hosts_path, "re")) == NULL)
+	if ((n = dnsfile_hosts(d->cfg.hosts_path, name, af, addrs,
+	    DNSMSG_RR_MAX)) == 0)
 		return NULL;
-	while (fgets(line, sizeof(line), f) != NULL) {
-		size_t n = strlen(line);
-		char *save = NULL, *tok, *hash;
-		uint8_t addr[16];
+	ans->status = DNSMSG_OK;
+	ans->error = NULL;
+	ans->rcode = 0;
+	ans->secure = 0;
+	ans->ttl = 0;
+	ans->ncname = 0;
+	ans->owner_len = (uint16_t)qlen;
+	memcpy(ans->owner, qname, qlen);
+	ans->store_len = 0;
+	ans->nrr = (unsigned)n;
+	for (size_t i = 0; i < n; i++) {
+		dnsmsg_rr_t *rr = &ans->rr[i];
 
-		total += n;
-		if (total > DNS_HOSTS_BYTES_MAX)
-			break;
-		if (n > 0 && line[n - 1] != '\n' && !feof(f)) {
-			/* Over DNS_HOSTS_LINE_MAX: skip the rest of it. */
-			int c;
-
-			while ((c = getc(f)) != EOF && c != '\n')
-				if (++total > DNS_HOSTS_BYTES_MAX)
-					break;
-			continue;
-		}
-		if ((hash = strchr(line, '#')) != NULL)
-			*hash = '\0';
-		if ((tok = strtok_r(line, " \t\r\n", &save)) == NULL ||
-		    strchr(tok, '%') != NULL ||
-		    inet_pton(af, tok, addr) != 1)
-			continue;
-		while ((tok = strtok_r(NULL, " \t\r\n", &save)) != NULL) {
-			size_t tl = strlen(tok);
-
-			if (tl > 0 && tok[tl - 1] == '.')
-				tl--;
-			if (tl != strlen(name) || strncasecmp(tok, name, tl) != 0)
-				continue;
-			if (ans == NULL) {
-				if ((ans = calloc(1, sizeof(*ans))) == NULL)
-					goto out;
-				ans->status = DNSMSG_OK;
-				ans->owner_len = (uint16_t)qlen;
-				memcpy(ans->owner, qname, qlen);
-			}
-			if (ans->nrr < DNSMSG_RR_MAX) {
-				dnsmsg_rr_t *rr = &ans->rr[ans->nrr++];
-				size_t alen = af == AF_INET ? 4 : 16;
-
-				rr->type = qtype;
-				rr->off = ans->store_len;
-				rr->len = (uint16_t)alen;
-				memcpy(ans->store + ans->store_len, addr, alen);
-				ans->store_len = (uint16_t)(ans->store_len +
-				    alen);
-			}
-			break;
-		}
+		memset(rr, 0, offsetof(dnsmsg_rr_t, name));
+		rr->type = qtype;
+		rr->off = ans->store_len;
+		rr->len = (uint16_t)alen;
+		memcpy(ans->store + ans->store_len, addrs[i], alen);
+		ans->store_len = (uint16_t)(ans->store_len + alen);
 	}
-	if (ans != NULL)
-		/* Never secure: a file is not DNSSEC. */
-		e = dns_entry_pack(DNS_OK, 0, qtype, qname, qlen, ans);
-out:
-	free(ans);
-	fclose(f);
-	return e;
+	/* Never secure: a file is not DNSSEC. */
+	return dns_entry_pack(DNS_OK, 0, qtype, qname, qlen, ans);
 }
 
 /* Lookups ---------------------------------------------------------------- */
@@ -1431,55 +1395,7 @@ dns_config_same(const dns_config_t *a, const dns_config_t *b)
 int
 dns_config_default(const char *path, dns_config_t *cfg)
 {
-	char line[DNS_HOSTS_LINE_MAX + 2];
-	size_t total = 0;
-	int found = -1;
-	FILE *f;
-
-	if ((f = fopen(path, "re")) == NULL)
-		return -1;
-	while (found == -1 && fgets(line, sizeof(line), f) != NULL) {
-		size_t n = strlen(line);
-		char *save = NULL, *key, *val;
-		struct sockaddr_in *sin = (struct sockaddr_in *)&cfg->server;
-		struct sockaddr_in6 *sin6 = (struct sockaddr_in6 *)&cfg->server;
-		struct in_addr a4;
-		struct in6_addr a6;
-
-		if ((total += n) > DNS_HOSTS_BYTES_MAX)
-			break;
-		if (n > 0 && line[n - 1] != '\n' && !feof(f)) {
-			int c;
-
-			while ((c = getc(f)) != EOF && c != '\n')
-				if (++total > DNS_HOSTS_BYTES_MAX)
-					break;
-			continue;
-		}
-		if ((key = strtok_r(line, " \t\r\n", &save)) == NULL ||
-		    strcmp(key, "nameserver") != 0 ||
-		    (val = strtok_r(NULL, " \t\r\n", &save)) == NULL)
-			continue;
-		if (inet_pton(AF_INET, val, &a4) == 1) {
-			memset(&cfg->server, 0, sizeof(cfg->server));
-			sin->sin_family = AF_INET;
-			sin->sin_port = htons(53);
-			sin->sin_addr = a4;
-			cfg->server_len = sizeof(*sin);
-			found = 0;
-		} else if (inet_pton(AF_INET6, val, &a6) == 1) {
-			/* A scoped address ("fe80::1%eth0") fails inet_pton
-			 * and is skipped: the next nameserver is taken. */
-			memset(&cfg->server, 0, sizeof(cfg->server));
-			sin6->sin6_family = AF_INET6;
-			sin6->sin6_port = htons(53);
-			sin6->sin6_addr = a6;
-			cfg->server_len = sizeof(*sin6);
-			found = 0;
-		}
-	}
-	fclose(f);
-	return found;
+	return dnsfile_nameserver(path, &cfg->server, &cfg->server_len);
 }
 
 const char *

@@ -41,8 +41,8 @@
  * names no longer go through getaddrinfo. A name found there with
  * addresses of the asked family is DNS_OK with those addresses, never
  * secure (a file is not DNSSEC), never cached (the file is read again at
- * each lookup, at most DNS_HOSTS_BYTES_MAX octets, lines up to
- * DNS_HOSTS_LINE_MAX); otherwise the query goes to the resolver.
+ * each lookup, within dnsfile.h's bounds); otherwise the query goes to
+ * the resolver.
  *
  * Reload: dns_retire hands a resolver over to its lookups in flight: they
  * complete (or time out) as usual and the resolver frees itself when the
@@ -63,8 +63,6 @@
 #define DNS_TTL_MAX 3600
 #define DNS_NEG_TTL_MAX 60
 #define DNS_CACHE_BYTES_MAX (4 * 1024 * 1024)
-#define DNS_HOSTS_BYTES_MAX (1024 * 1024)
-#define DNS_HOSTS_LINE_MAX 1024
 #define DNS_ADDRS_MAX 16      /* addresses dns_addrs hands back */
 #define DNS_PATH_MAX 256
 
@@ -207,8 +205,7 @@ dns_qtype_index_t dns_qtype_index(uint16_t qtype);
 /*
  * dns_config_default fills cfg->server from the first "nameserver" line of
  * path (normally /etc/resolv.conf), port 53; IPv6 addresses with a scope
- * ("fe80::1%eth0") are skipped. At most DNS_HOSTS_BYTES_MAX octets are
- * read, lines up to DNS_HOSTS_LINE_MAX. Returns 0, or -1 when there is
+ * ("fe80::1%eth0") are skipped; bounded reading (dnsfile.h). Returns 0, or -1 when there is
  * none (the caller then uses 127.0.0.1:53, as the resolver library
  * would). Blocking file I/O: main thread only.
  */

@@ -798,7 +798,7 @@ test_hosts(void)
 	    "fe80::1%%eth0 scoped.test\n"
 	    "10.9.9.9 ad.test\n");
 	for (int i = 0; i < 3000; i++)
-		fputc('x', f); /* a line over DNS_HOSTS_LINE_MAX, skipped */
+		fputc('x', f); /* a line over DNSFILE_LINE_MAX, skipped */
 	fprintf(f, " 10.7.7.7 long.test\n10.8.8.8 after.test\n");
 	fclose(f);
 
