@@ -240,7 +240,6 @@ void outbound_auth_sni(session_t *s);
 void outbound_sni_learn(proxy_t *px, const struct sockaddr *dest,
     const char *name);
 const char *outbound_sni_find(proxy_t *px, const struct sockaddr *dest);
-void outbound_sni_free(proxy_t *px);
 
 extern const session_dir_t inbound_dir;
 extern const session_dir_t outbound_dir;
