@@ -82,6 +82,9 @@ typedef enum {
 /* Policy outcomes (policy_outcome_t order). */
 #define STATS_OUTCOMES 3
 
+/* MTA-STS fetch results (stsfetch_result_t; mtasts.c checks the count). */
+#define STATS_STS_FETCH_RESULTS 12
+
 /* Handshake duration histogram upper bounds, seconds; then +Inf. */
 #define STATS_HS_BUCKETS 12
 
@@ -106,6 +109,8 @@ typedef struct {
 	stats_listener_t l[STATS_LISTENERS_MAX];
 	stats_counter_t policy[STATS_DOMAINS_MAX][STATS_OUTCOMES];
 	stats_counter_t heartbeat_ms; /* loop time of the last turn tick */
+	stats_counter_t sts_fetches[STATS_STS_FETCH_RESULTS]; /* MTA-STS
+	                                 policy fetches by result (mtasts.c) */
 } stats_t;
 
 /* Slot names, owned by the main thread (append-only). */
@@ -159,5 +164,12 @@ typedef struct {
 void stats_render(stats_buf_t *b, stats_t *const *workers, int n,
     const stats_names_t *names, const stats_cert_t *certs, int ncerts,
     uint64_t reloads_ok, uint64_t reloads_failed, int ready);
+
+/*
+ * stats_render_sts writes the MTA-STS figures: fetches by result summed
+ * over workers[0..n), and the policies in the cache (a gauge).
+ */
+void stats_render_sts(stats_buf_t *b, stats_t *const *workers, int n,
+    uint64_t cache_entries);
 
 #endif
