@@ -23,6 +23,7 @@
 #include "loop.h"
 #include "runtime.h"
 #include "stats.h"
+#include "stscache.h"
 #include "tlsrate.h"
 
 typedef struct proxy proxy_t;
@@ -38,6 +39,8 @@ typedef struct {
 	loop_t loops;                  /* local ends of the proxy's own server
 	                                  legs (its own lock) */
 	char hostname[256];            /* for the proxy's own EHLO */
+	stscache_t *stscache;          /* MTA-STS policies (its own lock);
+	                                  owned by main */
 } shared_t;
 
 /*
