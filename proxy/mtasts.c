@@ -18,6 +18,7 @@
 #include "dnsmsg.h"
 #include "log.h"
 #include "mtasts.h"
+#include "proxy.h"
 
 _Static_assert(STATS_STS_FETCH_RESULTS == STSFETCH_RESULT_COUNT,
     "stats_t counts every fetch result");
@@ -33,6 +34,7 @@ struct mtasts_req {
 	mtasts_cb *cb;
 	void *arg;
 	const char *why;             /* ready list: why no flight */
+	int temporary;               /* ready list: DNS could not be asked */
 	char domain[STS_NAME_MAX + 1];
 };
 
@@ -73,6 +75,16 @@ static int64_t
 mtasts_now(void)
 {
 	return (int64_t)time(NULL);
+}
+
+/* A lookup on the worker's current resolver; NULL without one. */
+static dns_lookup_t *
+mtasts_dns(mtasts_t *m, const char *name, uint16_t qtype, dns_cb cb,
+    void *arg)
+{
+	dns_t *d = m->env.dns != NULL ? *m->env.dns : NULL;
+
+	return d != NULL ? dns_lookup(d, name, qtype, cb, arg) : NULL;
 }
 
 /* Lists ----------------------------------------------------------------- */
@@ -125,7 +137,7 @@ mtasts_from_cache(mtasts_t *m, const char *domain, mtasts_result_t *res,
 	if (stscache_get(m->env.cache, domain, mtasts_now(), &info,
 	    &m->pol) == 0) {
 		snprintf(id, STS_ID_MAX + 1, "%s", info.id);
-		res->have = 1;
+		res->have_policy = 1;
 		res->mode = m->pol.mode;
 		res->max_age = m->pol.max_age;
 		res->policy = &m->pol;
@@ -204,7 +216,7 @@ mtasts_end_cached(mtasts_flight_t *f, const char *why, int fetched,
 		mtasts_from_cache(f->m, f->domain, &res, why, id);
 		res.fetched = fetched;
 		res.fetch_result = fr;
-		res.temporary = !res.have && temporary;
+		res.temporary = !res.have_policy && temporary;
 		mtasts_answer(f, &res);
 	}
 	mtasts_flight_free(f);
@@ -256,7 +268,7 @@ mtasts_fetched(mtasts_flight_t *f, const stsfetch_done_t *d,
 	    sts_mode_name(m->pol.mode), "id", f->id, "max_age", age, NULL);
 	if (f->waiters != NULL) {
 		memset(&res, 0, sizeof(res));
-		res.have = 1;
+		res.have_policy = 1;
 		res.mode = m->pol.mode;
 		res.id = f->id;
 		res.max_age = m->pol.max_age;
@@ -394,9 +406,8 @@ mtasts_fetch_start(mtasts_flight_t *f)
 	f->t0 = uv_now(m->env.loop);
 	f->deadline = f->t0 + f->timeout_ms;
 	f->addr_pending = 2;
-	f->a = dns_lookup(m->env.dns, f->host, DNSMSG_TYPE_A, mtasts_a_cb, f);
-	f->aaaa = dns_lookup(m->env.dns, f->host, DNSMSG_TYPE_AAAA,
-	    mtasts_aaaa_cb, f);
+	f->a = mtasts_dns(m, f->host, DNSMSG_TYPE_A, mtasts_a_cb, f);
+	f->aaaa = mtasts_dns(m, f->host, DNSMSG_TYPE_AAAA, mtasts_aaaa_cb, f);
 	if (f->a == NULL || f->aaaa == NULL) {
 		/* Not a host name: cannot happen for a checked domain. */
 		memset(&d, 0, sizeof(d));
@@ -441,7 +452,7 @@ mtasts_txt_id(mtasts_flight_t *f)
 		else
 			mtasts_flight_unlink(f);
 		memset(&res, 0, sizeof(res));
-		res.have = 1;
+		res.have_policy = 1;
 		res.mode = m->pol.mode;
 		res.id = f->id;
 		res.max_age = m->pol.max_age;
@@ -510,6 +521,7 @@ mtasts_soon_cb(uv_timer_t *t)
 	while ((r = m->ready) != NULL) {
 		mtasts_req_unlink(&m->ready, r);
 		mtasts_from_cache(m, r->domain, &res, r->why, id);
+		res.temporary = !res.have_policy && r->temporary;
 		r->cb(r->arg, &res);
 		free(r);
 	}
@@ -526,7 +538,7 @@ mtasts_defer(mtasts_t *m, mtasts_req_t *r, const char *why)
 }
 
 mtasts_req_t *
-mtasts_get(mtasts_t *m, const runtime_t *rt, const char *domain,
+mtasts_lookup(mtasts_t *m, const runtime_t *rt, const char *domain,
     uint32_t mark, mtasts_cb *cb, void *arg)
 {
 	uint8_t wire[DNSMSG_NAME_MAX];
@@ -583,13 +595,25 @@ mtasts_get(mtasts_t *m, const runtime_t *rt, const char *domain,
 	f->linked = 1;
 	r->flight = f;
 	mtasts_req_link(&f->waiters, r);
-	if ((f->txt = dns_lookup(m->env.dns, txt, DNSMSG_TYPE_TXT,
-	    mtasts_txt_cb, f)) == NULL) {
-		/* The name was checked: only a resolver refusing it. */
+	if ((f->txt = mtasts_dns(m, txt, DNSMSG_TYPE_TXT, mtasts_txt_cb,
+	    f)) == NULL) {
+		/* No resolver (the name was checked): like a failed TXT
+		 * lookup, the cache or a temporary "no policy". */
+		mtasts_req_unlink(&f->waiters, r);
 		mtasts_flight_free(f);
-		return NULL;
+		r->temporary = 1;
+		mtasts_defer(m, r, "no resolver");
 	}
 	return r;
+}
+
+mtasts_req_t *
+mtasts_get(struct proxy *px, const char *domain, uint32_t mark,
+    mtasts_cb *cb, void *arg)
+{
+	if (px->mtasts == NULL)
+		return NULL;
+	return mtasts_lookup(px->mtasts, px->rt, domain, mark, cb, arg);
 }
 
 void

@@ -64,12 +64,12 @@ typedef enum {
 } mtasts_source_t;
 
 typedef struct {
-	int have;                      /* a policy applies (mode none too) */
-	sts_mode_t mode;               /* when have */
+	int have_policy;               /* a policy applies (mode none too) */
+	sts_mode_t mode;               /* when have_policy */
 	const char *id;                /* its TXT id; "" without */
 	uint32_t max_age;
 	/* The policy, for sts_policy_match_host and sts_cert_matches;
-	 * borrowed for the call; NULL when !have. */
+	 * borrowed for the call; NULL when !have_policy. */
 	const sts_policy_t *policy;
 	mtasts_source_t source;
 	int fetched;                   /* a fetch was made for this answer */
@@ -82,10 +82,15 @@ typedef struct {
 
 typedef void mtasts_cb(void *arg, const mtasts_result_t *r);
 
+struct proxy;
+
 /* What a worker's mtasts_t is built on; borrowed for its lifetime. */
 typedef struct {
 	uv_loop_t *loop;
-	dns_t *dns;
+	/* Where the worker's current resolver is (&px->dns): read at each
+	 * lookup, since a reload may replace it; NULL there fails the
+	 * lookup as a DNS failure. */
+	dns_t *const *dns;
 	stscache_t *cache;
 	uint8_t *scratch;              /* the loop's CONN_SCRATCH_SIZE buffer */
 	conn_pool_t *pool;
@@ -108,15 +113,22 @@ mtasts_t *mtasts_new(const mtasts_env_t *env);
 void mtasts_free(mtasts_t *m);
 
 /*
- * mtasts_get asks for the policy of domain (a host name, any case, no
+ * mtasts_lookup asks for the policy of domain (a host name, any case, no
  * trailing dot). rt gives the fetch context (rt->sts_ctx) and
  * mta_sts_fetch_timeout; a fetch keeps what it needs, rt may go after the
  * call. mark is the SO_MARK for the fetch's socket (the listener's). Returns
  * a handle for mtasts_cancel, or NULL (cb will not run) when domain is not
  * a host name, rt has no fetch context, or memory ran out.
  */
-mtasts_req_t *mtasts_get(mtasts_t *m, const runtime_t *rt,
+mtasts_req_t *mtasts_lookup(mtasts_t *m, const runtime_t *rt,
     const char *domain, uint32_t mark, mtasts_cb *cb, void *arg);
+
+/*
+ * mtasts_get is mtasts_lookup on the worker px (px->mtasts, px->rt), for
+ * the RCPT path. NULL as above, and when the worker has no mtasts_t.
+ */
+mtasts_req_t *mtasts_get(struct proxy *px, const char *domain, uint32_t mark,
+    mtasts_cb *cb, void *arg);
 
 /* mtasts_cancel: cb will not run; r is invalid afterwards. */
 void mtasts_cancel(mtasts_req_t *r);

@@ -28,6 +28,7 @@
 
 typedef struct proxy proxy_t;
 struct session;
+struct mtasts;
 
 typedef struct {
 	atomic_uint nsessions;         /* sessions alive in all workers */
@@ -86,6 +87,9 @@ struct proxy {
 	int expired;
 	uint64_t next_sid;
 	stats_t *stats;                /* owned; read by main */
+	struct mtasts *mtasts;         /* MTA-STS lookups (mtasts.c); owned,
+	                                  worker thread only; NULL without a
+	                                  resolver */
 
 	conn_pool_t pool;              /* spare read/output buffers (conn) */
 	uint8_t scratch[CONN_SCRATCH_SIZE]; /* ciphertext reads (conn) */

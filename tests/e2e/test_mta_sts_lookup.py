@@ -72,9 +72,11 @@ def cached_line(domain="lab.test", id="OLD1", age=100, max_age=86400, mode="enfo
 
 
 def run(stscerts, zonefile, port, domains=("lab.test",), rounds=1, state_in=None,
-        state_out=None, timeout_ms=3000):
+        state_out=None, timeout_ms=3000, resolver=True):
     argv = [CLI, "-z", zonefile, "-p", str(port), "-c", os.path.join(stscerts, "ca.pem"),
             "-t", str(timeout_ms), "-r", str(rounds)]
+    if not resolver:
+        argv.append("-N")
     if state_in:
         argv += ["-l", state_in]
     if state_out:
@@ -189,6 +191,17 @@ def test_txt_servfail_is_temporary(stscerts, tmp_path, host):
                            state_in=state(tmp_path, cached_line()))
     assert (answers[0]["have"], answers[0]["source"], answers[0]["temporary"]) == \
         ("1", "cache", "0")
+
+
+def test_no_resolver(stscerts, tmp_path, host):
+    # The worker's resolver could not be built: like a failed TXT lookup.
+    h = host("ok")
+    answers, _, _, _ = run(stscerts, zone(tmp_path), h.port, resolver=False)
+    assert (answers[0]["have"], answers[0]["temporary"]) == ("0", "1")
+    answers, _, _, _ = run(stscerts, zone(tmp_path), h.port, resolver=False,
+                           state_in=state(tmp_path, cached_line()))
+    assert (answers[0]["have"], answers[0]["source"]) == ("1", "cache")
+    assert h.requests() == b""
 
 
 def test_failed_fetch_keeps_cached_policy(stscerts, tmp_path, host):

@@ -12,7 +12,8 @@
  *   fetched=0|1 fetch_result=R temporary=0|1 mx=A,B why="..."
  * then, per DOMAIN, the cache's view: "cache domain=D id=I fetched_at=T
  * expires_at=T" or "cache domain=D none". -l loads a state file first, -o
- * saves one at the end (stscache.h formats).
+ * saves one at the end (stscache.h formats). -N: the worker has no
+ * resolver.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -40,8 +41,8 @@ answer_cb(void *arg, const mtasts_result_t *r)
 	ask_t *a = arg;
 
 	printf("round=%d domain=%s have=%d mode=%s id=%s source=%s fetched=%d "
-	    "fetch_result=%s temporary=%d mx=", a->round, a->domain, r->have,
-	    r->have ? sts_mode_name(r->mode) : "-", r->id[0] ? r->id : "-",
+	    "fetch_result=%s temporary=%d mx=", a->round, a->domain, r->have_policy,
+	    r->have_policy ? sts_mode_name(r->mode) : "-", r->id[0] ? r->id : "-",
 	    src_names[r->source], r->fetched, r->fetched ?
 	    stsfetch_result_name(r->fetch_result) : "-", r->temporary);
 	for (unsigned i = 0; r->policy != NULL && i < r->policy->nmx; i++)
@@ -59,7 +60,8 @@ main(int argc, char **argv)
 	conn_pool_t pool = { .n = 0 };
 	const char *zone = NULL, *ca = NULL, *in = NULL, *out = NULL;
 	uint64_t timeout = 5000;
-	int port = 443, rounds = 1, opt, ndomains;
+	int port = 443, rounds = 1, opt, ndomains, noresolver = 0;
+	dns_t *none = NULL;
 	config_t cfg;
 	runtime_t rt;
 	mtasts_env_t env;
@@ -70,7 +72,7 @@ main(int argc, char **argv)
 	ask_t *asks;
 	char err[256];
 
-	while ((opt = getopt(argc, argv, "z:p:c:t:l:o:r:")) != -1) {
+	while ((opt = getopt(argc, argv, "z:p:c:t:l:o:r:N")) != -1) {
 		switch (opt) {
 		case 'z': zone = optarg; break;
 		case 'p': port = atoi(optarg); break;
@@ -79,6 +81,7 @@ main(int argc, char **argv)
 		case 'l': in = optarg; break;
 		case 'o': out = optarg; break;
 		case 'r': rounds = atoi(optarg); break;
+		case 'N': noresolver = 1; break;
 		default: return 2;
 		}
 	}
@@ -112,7 +115,7 @@ main(int argc, char **argv)
 	}
 	memset(&env, 0, sizeof(env));
 	env.loop = &loop;
-	env.dns = dns;
+	env.dns = noresolver ? &none : &dns;
 	env.cache = cache;
 	env.scratch = scratch;
 	env.pool = &pool;
@@ -126,7 +129,7 @@ main(int argc, char **argv)
 		for (int i = 0; i < ndomains; i++) {
 			asks[i].round = round;
 			asks[i].domain = argv[optind + i];
-			if (mtasts_get(m, &rt, asks[i].domain, 0, answer_cb,
+			if (mtasts_lookup(m, &rt, asks[i].domain, 0, answer_cb,
 			    &asks[i]) == NULL) {
 				printf("round=%d domain=%s refused\n", round,
 				    asks[i].domain);
