@@ -2,7 +2,7 @@
 fetch, what is kept when something fails, refresh ahead of expiry, one
 fetch per domain.
 
-Driven by tests/tools/mtasts_cli (a scripted resolver, fakedns.c, stands in
+Driven by tests/tools/mtasts_cli (a scripted resolver, stubdns.c, stands in
 for dns.c; the fetch is real, against tests/tools/stshost.py). The cache
 is seeded and read through state files in stscache's format. Loopback
 only; every policy host is stopped by PID.

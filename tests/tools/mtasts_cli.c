@@ -1,6 +1,6 @@
 /*
  * mtasts_cli: MTA-STS lookups (proxy/mtasts.c) over a scripted resolver
- * (fakedns.c) and a real fetch, for the end-to-end tests; never
+ * (stubdns.c) and a real fetch, for the end-to-end tests; never
  * installed.
  *
  *   mtasts_cli -z ZONE -p HTTPS_PORT [-c CA] [-t TIMEOUT_MS] [-l STATE_IN]
@@ -22,7 +22,7 @@
 #include <unistd.h>
 
 #include "config.h"
-#include "fakedns.h"
+#include "stubdns.h"
 #include "mtasts.h"
 #include "tls.h"
 
@@ -92,7 +92,7 @@ main(int argc, char **argv)
 		return 2;
 	}
 	uv_loop_init(&loop);
-	if ((dns = fakedns_new(&loop, zone)) == NULL ||
+	if ((dns = stubdns_new(&loop, zone)) == NULL ||
 	    (cache = stscache_new(0)) == NULL) {
 		fprintf(stderr, "setup failed\n");
 		return 2;
@@ -162,7 +162,7 @@ main(int argc, char **argv)
 			printf("fetches result=%s count=%llu\n",
 			    stsfetch_result_name((stsfetch_result_t)r),
 			    (unsigned long long)STATS_GET(stats.sts_fetches[r]));
-	printf("dns lookups=%u\n", fakedns_lookups(dns));
+	printf("dns lookups=%u\n", stubdns_lookups(dns));
 	if (out != NULL && stscache_save(cache, out, (int64_t)time(NULL), err,
 	    sizeof(err)) < 0) {
 		fprintf(stderr, "save: %s\n", err);
@@ -176,7 +176,7 @@ main(int argc, char **argv)
 	}
 	tls_ctx_free(rt.sts_ctx);
 	stscache_free(cache);
-	fakedns_free(dns);
+	stubdns_free(dns);
 	free(asks);
 	conn_pool_cleanup(&pool);
 	return 0;

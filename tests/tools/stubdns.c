@@ -1,5 +1,5 @@
 /*
- * fakedns: a scripted stand-in for proxy/dns.c (dns_lookup, dns_cancel),
+ * stubdns: a scripted stand-in for proxy/dns.c (dns_lookup, dns_cancel),
  * for tools that test what sits on the resolver (mtasts_cli). Answers come
  * from a zone file, one record a line:
  *
@@ -18,9 +18,9 @@
 #include <arpa/inet.h>
 
 #include "dns.h"
-#include "fakedns.h"
+#include "stubdns.h"
 
-#define FAKEDNS_MAX 256
+#define STUBDNS_MAX 256
 
 typedef struct {
 	char name[256];
@@ -28,11 +28,11 @@ typedef struct {
 	int status;                  /* -1: data; else a dns_status_t */
 	uint8_t data[DNSMSG_TXT_MAX];
 	size_t len;
-} fakedns_rec_t;
+} stubdns_rec_t;
 
 struct dns {
 	uv_loop_t *loop;
-	fakedns_rec_t recs[FAKEDNS_MAX];
+	stubdns_rec_t recs[STUBDNS_MAX];
 	int nrecs;
 	unsigned lookups;
 };
@@ -47,7 +47,7 @@ struct dns_lookup {
 };
 
 static uint16_t
-fakedns_type(const char *s)
+stubdns_type(const char *s)
 {
 	if (strcasecmp(s, "TXT") == 0)
 		return DNSMSG_TYPE_TXT;
@@ -59,7 +59,7 @@ fakedns_type(const char *s)
 }
 
 dns_t *
-fakedns_new(uv_loop_t *loop, const char *zone)
+stubdns_new(uv_loop_t *loop, const char *zone)
 {
 	dns_t *d = calloc(1, sizeof(*d));
 	char line[4096];
@@ -70,8 +70,8 @@ fakedns_new(uv_loop_t *loop, const char *zone)
 		return NULL;
 	}
 	d->loop = loop;
-	while (fgets(line, sizeof(line), f) != NULL && d->nrecs < FAKEDNS_MAX) {
-		fakedns_rec_t *r = &d->recs[d->nrecs];
+	while (fgets(line, sizeof(line), f) != NULL && d->nrecs < STUBDNS_MAX) {
+		stubdns_rec_t *r = &d->recs[d->nrecs];
 		char name[256], type[16];
 		int off = 0;
 		const char *data;
@@ -83,7 +83,7 @@ fakedns_new(uv_loop_t *loop, const char *zone)
 			continue;
 		data = line + off;
 		snprintf(r->name, sizeof(r->name), "%s", name);
-		if ((r->type = fakedns_type(type)) == 0)
+		if ((r->type = stubdns_type(type)) == 0)
 			continue;
 		r->status = -1;
 		if (data[0] == '!') {
@@ -110,19 +110,19 @@ fakedns_new(uv_loop_t *loop, const char *zone)
 }
 
 unsigned
-fakedns_lookups(const dns_t *d)
+stubdns_lookups(const dns_t *d)
 {
 	return d->lookups;
 }
 
 static void
-fakedns_close_cb(uv_handle_t *h)
+stubdns_close_cb(uv_handle_t *h)
 {
 	free(h->data);
 }
 
 static void
-fakedns_timer_cb(uv_timer_t *t)
+stubdns_timer_cb(uv_timer_t *t)
 {
 	dns_lookup_t *l = t->data;
 	dns_t *d = l->d;
@@ -134,7 +134,7 @@ fakedns_timer_cb(uv_timer_t *t)
 	memset(&res, 0, sizeof(res));
 	res.status = DNS_NXDOMAIN;
 	for (int i = 0; i < d->nrecs; i++) {
-		fakedns_rec_t *r = &d->recs[i];
+		stubdns_rec_t *r = &d->recs[i];
 		if (strcasecmp(r->name, l->name) != 0)
 			continue;
 		named = 1;
@@ -158,7 +158,7 @@ fakedns_timer_cb(uv_timer_t *t)
 	ans.status = res.status == DNS_OK ? DNSMSG_OK : DNSMSG_NODATA;
 	if (res.status != DNS_TIMEOUT && res.status != DNS_ERROR)
 		res.ans = &ans;
-	uv_close((uv_handle_t *)&l->timer, fakedns_close_cb);
+	uv_close((uv_handle_t *)&l->timer, stubdns_close_cb);
 	l->cb(l->arg, &res);
 }
 
@@ -177,19 +177,21 @@ dns_lookup(dns_t *d, const char *name, uint16_t qtype, dns_cb cb, void *arg)
 	l->arg = arg;
 	uv_timer_init(d->loop, &l->timer);
 	l->timer.data = l;
-	uv_timer_start(&l->timer, fakedns_timer_cb, 0, 0);
+	uv_timer_start(&l->timer, stubdns_timer_cb, 0, 0);
 	return l;
 }
 
 void
 dns_cancel(dns_lookup_t *l)
 {
+	if (l == NULL)
+		return;
 	uv_timer_stop(&l->timer);
-	uv_close((uv_handle_t *)&l->timer, fakedns_close_cb);
+	uv_close((uv_handle_t *)&l->timer, stubdns_close_cb);
 }
 
 void
-fakedns_free(dns_t *d)
+stubdns_free(dns_t *d)
 {
 	free(d);
 }
