@@ -319,6 +319,7 @@ main_watch_all(main_t *m)
 		}
 		main_watch(m, l->ca_file);
 	}
+	main_watch(m, cfg->mta_sts_ca_file);
 }
 
 /* Loads the file into a new runtime; NULL after logging every problem. */
