@@ -18,11 +18,12 @@ MTASTS_CLI = os.environ.get("STP_MTASTS_CLI") or os.path.join(os.path.dirname(CL
 class Host:
     """A running stshost.py: .port, .requests() (the request heads it got), .stop()."""
 
-    def __init__(self, certs, workdir, mode="ok", cert="good", policy=None):
+    def __init__(self, certs, workdir, mode="ok", cert="good", policy=None,
+                 listen="127.0.0.1:0"):
         self.log = os.path.join(workdir, "requests-%s.log" % mode)
         args = [stplib.PYTHON, STSHOST, "--cert", os.path.join(certs, cert + ".pem"),
                 "--key", os.path.join(certs, cert + ".key"), "--mode", mode,
-                "--log", self.log]
+                "--log", self.log, "--listen", listen]
         if policy is not None:
             pfile = os.path.join(workdir, "policy-%d.txt" % len(policy))
             with open(pfile, "wb") as f:

@@ -39,8 +39,8 @@ def _cli_present():
 def host(stscerts, tmp_path):
     started = []
 
-    def make(mode="ok", cert="good", policy=None):
-        h = Host(stscerts, str(tmp_path), mode, cert, policy)
+    def make(mode="ok", cert="good", policy=None, listen="127.0.0.1:0"):
+        h = Host(stscerts, str(tmp_path), mode, cert, policy, listen)
         started.append(h)
         return h
 
@@ -49,11 +49,11 @@ def host(stscerts, tmp_path):
         h.stop()
 
 
-def fetch(certs, port, domain="lab.test", timeout_ms=3000, extra=()):
+def fetch(certs, port, domain="lab.test", timeout_ms=3000, extra=(), addr="127.0.0.1"):
     """Runs one fetch; returns (fields, detail, exit code, seconds)."""
     t0 = time.monotonic()
     p = subprocess.run([CLI, "-t", str(timeout_ms), "-c", os.path.join(certs, "ca.pem"),
-                        *extra, domain, "127.0.0.1", str(port)],
+                        *extra, domain, addr, str(port)],
                        capture_output=True, text=True, timeout=60)
     took = time.monotonic() - t0
     lines = p.stdout.splitlines()
@@ -81,6 +81,16 @@ def test_ok_content_length(stscerts, host):
     assert b"Host: mta-sts.lab.test" in lines
     assert b"Connection: close" in lines
     assert any(re.fullmatch(rb"User-Agent: starttls-proxy/\d+\.\d+\.\d+", l) for l in lines)
+
+
+def test_ok_ipv6(stscerts, host):
+    try:
+        h = host("ok", listen="[::1]:0")
+    except AssertionError:
+        pytest.skip("no IPv6 loopback")
+    f, _, _, _ = fetch(stscerts, h.port, addr="::1")
+    assert f["result"] == "ok"
+    assert f["mx"] == POLICY_MX
 
 
 def test_ok_chunked(stscerts, host):
