@@ -464,10 +464,14 @@ cfg_addr_later(cfg_parse_t *p, config_addr_t *a, const char *v, int listen,
 		rc = getaddrinfo(host, NULL, &hints, &res);
 	}
 	if (rc != 0 && later && !listen) {
-		if (cfg_domain(host, strlen(host), 0) == NULL) {
+		/* cfg_domain only checks the name here: its copy goes. */
+		char *dom = cfg_domain(host, strlen(host), 0);
+
+		if (dom == NULL) {
 			free(host);
 			return -1;
 		}
+		free(dom);
 		free(a->host);
 		a->host = host;
 		a->port = port;

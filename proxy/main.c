@@ -25,6 +25,7 @@
 
 #include <openssl/crypto.h>
 
+#include "addr.h"
 #include "admin.h"
 #include "config.h"
 #include "log.h"
@@ -248,6 +249,28 @@ main_admin_update(main_t *m)
 
 static void main_reload(main_t *m, const char *why);
 
+/*
+ * Which resolver the workers use and whether its AD bit is believed: a
+ * warning when it is not, since DANE then never applies.
+ */
+static void
+main_log_dns(const runtime_t *rt)
+{
+	char resolver[ADDR_STR_MAX], timeout[24];
+	const char *why;
+	int trusted = dns_config_trusted(&rt->dns, &why);
+
+	addr_format((const struct sockaddr *)&rt->dns.server, resolver,
+	    sizeof(resolver));
+	snprintf(timeout, sizeof(timeout), "%llu",
+	    (unsigned long long)rt->dns.timeout_ms);
+	log_event(trusted ? LOG_INFO : LOG_WARN, "dns_config", "resolver",
+	    resolver, "source", rt->dns_source, "trust_ad",
+	    trusted ? "yes" : "no", "reason", why, "timeout_ms", timeout,
+	    trusted ? NULL : "result", "AD bits ignored: DANE cannot apply",
+	    NULL);
+}
+
 static void
 main_reload_delay_cb(uv_timer_t *t)
 {
@@ -380,6 +403,8 @@ main_reload(main_t *m, const char *why)
 		    "a new worker count needs a restart", NULL);
 	for (int i = 0; i < m->nworkers; i++)
 		worker_publish(m->workers[i], runtime_ref(rt));
+	if (!dns_config_same(&rt->dns, &m->rt->dns))
+		main_log_dns(rt);
 	runtime_unref(m->rt);
 	m->rt = rt;
 	log_setup(rt->cfg->log_level, rt->cfg->log_format);
@@ -584,6 +609,7 @@ main_run(main_t *m)
 	main_sts_load(m);
 	uv_timer_start(&m->sts_save, main_sts_save_cb, MAIN_STS_SAVE_MS,
 	    MAIN_STS_SAVE_MS);
+	main_log_dns(m->rt);
 	for (int i = 0; i < m->nworkers; i++)
 		if (worker_start(m->workers[i]) == -1)
 			goto err;

@@ -19,6 +19,7 @@
 
 #include "config.h"
 #include "conn.h"
+#include "dns.h"
 #include "ipcount.h"
 #include "loop.h"
 #include "runtime.h"
@@ -90,6 +91,18 @@ struct proxy {
 	struct mtasts *mtasts;         /* MTA-STS lookups (mtasts.c); owned,
 	                                  worker thread only; NULL without a
 	                                  resolver */
+
+	/*
+	 * The worker's resolver, built on its thread from rt->dns (NULL
+	 * when it could not be built: logged as dns_failed). Use it from
+	 * this thread only. A reload that changes rt->dns puts a new one
+	 * here; lookups in flight on the old one complete there (dns_retire).
+	 * At PROXY_CMD_STOP it is freed after session_shutdown_all, so a
+	 * session must cancel its lookups when it closes.
+	 */
+	dns_t *dns;
+	uv_timer_t probe_timer;        /* DNSSEC probe period (worker 0) */
+	dns_lookup_t *probe;           /* the probe in flight, or NULL */
 
 	conn_pool_t pool;              /* spare read/output buffers (conn) */
 	uint8_t scratch[CONN_SCRATCH_SIZE]; /* ciphertext reads (conn) */

@@ -2,8 +2,10 @@
  * runtime: see runtime.h. References are atomic because workers on other
  * threads drop theirs; nothing in a runtime changes after runtime_new.
  */
+#include <arpa/inet.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include "runtime.h"
 #include "tls.h"
@@ -22,6 +24,34 @@ runtime_free(runtime_t *rt)
 	free(rt);
 }
 
+/* The resolver settings of cfg (blocking file read: main thread). */
+static void
+runtime_dns(runtime_t *rt, const config_t *cfg)
+{
+	dns_config_t *dc = &rt->dns;
+
+	memset(dc, 0, sizeof(*dc));
+	if (cfg->dns.host != NULL && cfg->dns.addrlen != 0) {
+		memcpy(&dc->server, &cfg->dns.addr, cfg->dns.addrlen);
+		dc->server_len = cfg->dns.addrlen;
+		rt->dns_source = "dns";
+	} else if (dns_config_default(RUNTIME_RESOLV_CONF, dc) == 0) {
+		rt->dns_source = "resolv.conf";
+	} else {
+		/* What the system resolver does without a nameserver. */
+		struct sockaddr_in *sin = (struct sockaddr_in *)&dc->server;
+
+		sin->sin_family = AF_INET;
+		sin->sin_port = htons(53);
+		sin->sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+		dc->server_len = sizeof(*sin);
+		rt->dns_source = "default";
+	}
+	dc->timeout_ms = cfg->dns_timeout_ms;
+	dc->trust_ad = cfg->dns_trust_ad;
+	snprintf(dc->hosts_path, sizeof(dc->hosts_path), "%s", RUNTIME_HOSTS);
+}
+
 runtime_t *
 runtime_new(config_t *cfg, stats_names_t *names, uint64_t generation,
     char *err, size_t errlen)
@@ -36,6 +66,7 @@ runtime_new(config_t *cfg, stats_names_t *names, uint64_t generation,
 	atomic_init(&rt->refs, 1);
 	rt->cfg = cfg;
 	rt->generation = generation;
+	runtime_dns(rt, cfg);
 	if ((rt->tls = calloc(nl ? nl : 1, sizeof(*rt->tls))) == NULL ||
 	    (rt->slot = calloc(nl ? nl : 1, sizeof(*rt->slot))) == NULL ||
 	    (rt->domain_slot = calloc(np ? np : 1,

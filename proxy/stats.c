@@ -8,8 +8,12 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "dns.h"
 #include "stats.h"
 #include "stsfetch.h"
+
+_Static_assert(STATS_DNS_TYPES == DNS_QT_COUNT, "dns query types");
+_Static_assert(STATS_DNS_RESULTS == DNS_STATUS_COUNT, "dns results");
 
 static const char *const stats_reason_names[CR_COUNT] = {
 	"quit", "client_closed", "client_closed_in_data", "client_error",
@@ -375,6 +379,32 @@ stats_render(stats_buf_t *b, stats_t *const *workers, int n,
 	    (unsigned long long)reloads_ok);
 	stats_buf_printf(b, "stp_config_reloads_total{result=\"failed\"} %llu\n",
 	    (unsigned long long)reloads_failed);
+
+	stats_head(b, "stp_dns_queries_total", "counter",
+	    "Resolver queries by type and result (cache hits excluded).");
+	for (int t = 0; t < STATS_DNS_TYPES; t++)
+		for (int r = 0; r < STATS_DNS_RESULTS; r++)
+			stats_buf_printf(b, "stp_dns_queries_total{type=\"%s\","
+			    "result=\"%s\"} %llu\n",
+			    dns_qtype_name((dns_qtype_index_t)t),
+			    dns_status_name((dns_status_t)r),
+			    (unsigned long long)SUM(dns_queries[t][r]));
+	/* One writer (worker 0): the first worker that has a state. */
+	{
+		uint64_t st = STATS_DNSSEC_OFF;
+
+		for (int w = 0; w < n && st == STATS_DNSSEC_OFF; w++)
+			st = STATS_GET(workers[w]->dnssec);
+		if (st != STATS_DNSSEC_OFF) {
+			stats_head(b, "stp_dnssec_ok", "gauge",
+			    "1 when the last DNSSEC probe came back with a "
+			    "believed AD bit, 0 when not, -1 before its "
+			    "first answer.");
+			stats_buf_printf(b, "stp_dnssec_ok %d\n",
+			    st == STATS_DNSSEC_OK ? 1 :
+			    st == STATS_DNSSEC_NONE ? 0 : -1);
+		}
+	}
 
 	stats_head(b, "stp_workers", "gauge", "Event loop threads.");
 	stats_buf_printf(b, "stp_workers %d\n", n);

@@ -84,6 +84,16 @@ typedef enum {
 
 /* MTA-STS fetch results (stsfetch_result_t; mtasts.c checks the count). */
 #define STATS_STS_FETCH_RESULTS 12
+/* Resolver queries by type and result (dns_qtype_index_t and dns_status_t
+ * order; dns.c checks they agree). */
+#define STATS_DNS_TYPES 7
+#define STATS_DNS_RESULTS 6
+
+/* stats_t.dnssec: what the last DNSSEC probe found (worker 0 writes it). */
+#define STATS_DNSSEC_OFF 0      /* no probe configured: gauge absent */
+#define STATS_DNSSEC_PENDING 1  /* no answer yet: gauge -1 */
+#define STATS_DNSSEC_OK 2       /* AD set and believed: gauge 1 */
+#define STATS_DNSSEC_NONE 3     /* no believed AD: gauge 0 */
 
 /* Handshake duration histogram upper bounds, seconds; then +Inf. */
 #define STATS_HS_BUCKETS 12
@@ -111,6 +121,10 @@ typedef struct {
 	stats_counter_t heartbeat_ms; /* loop time of the last turn tick */
 	stats_counter_t sts_fetches[STATS_STS_FETCH_RESULTS]; /* MTA-STS
 	                                 policy fetches by result (mtasts.c) */
+	/* Queries the worker's resolver sent, by result (cache and hosts
+	 * file answers excluded; dns.h). */
+	stats_counter_t dns_queries[STATS_DNS_TYPES][STATS_DNS_RESULTS];
+	stats_counter_t dnssec;       /* STATS_DNSSEC_*; worker 0 only */
 } stats_t;
 
 /* Slot names, owned by the main thread (append-only). */
