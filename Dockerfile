@@ -2,6 +2,7 @@
 #
 #   docker build -t registry.example/starttls-proxy:VERSION .
 #   docker build --target iptables-init -t registry.example/starttls-proxy-init:VERSION .
+#   docker build --target resolver -t registry.example/starttls-proxy-resolver:VERSION .
 #
 # Stages:
 #   build          Debian 12 with the toolchain; a Release build installed
@@ -9,6 +10,9 @@
 #   iptables-init  Debian 12 slim with iptables: the init container of the
 #                  Kubernetes example (deploy/kubernetes), which installs the
 #                  REDIRECT rule of outbound transparent mode
+#   resolver       Debian 12 slim with unbound and the root trust anchor
+#                  (dns-root-data): the validating resolver sidecar that DANE
+#                  needs (README "Authenticated delivery")
 #   runtime        (default) Debian 12 slim with only the runtime libraries
 #                  listed in deploy/runtime-packages.txt
 #
@@ -52,6 +56,21 @@ RUN set -eux; \
     apt-get update; \
     DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends iptables; \
     rm -rf /var/lib/apt/lists/*
+
+# ---------------------------------------------------------------------------
+FROM debian:12-slim AS resolver
+
+# A validating unbound for the proxy's DANE lookups, on the pod's loopback.
+# Its configuration comes from the ConfigMap (unbound.conf); the root trust
+# anchor starts from dns-root-data's root.key and is kept current by
+# unbound's RFC 5011 tracking in a writable emptyDir.
+RUN set -eux; \
+    apt-get update; \
+    DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends \
+        unbound dns-root-data; \
+    rm -rf /var/lib/apt/lists/*
+USER unbound
+ENTRYPOINT ["/usr/sbin/unbound", "-d", "-p", "-c", "/etc/starttls-proxy-resolver/unbound.conf"]
 
 # ---------------------------------------------------------------------------
 FROM debian:12-slim AS runtime

@@ -1463,6 +1463,11 @@ cfg_end_outbound(cfg_parse_t *p)
 			    "mta_sts = yes is for mode = transparent: the "
 			    "relay delivers to the recipients' domains");
 		if (cfg_key_ok(p, K_RELAY_DANE) && l->relay_dane &&
+		    cfg_key_ok(p, K_RELAY) && config_addr_resolved(&l->relay))
+			cfg_err(p, p->key_line[K_RELAY_DANE],
+			    "relay_dane = yes needs the relay as a host name: "
+			    "its TLSA records are at _PORT._tcp.NAME");
+		if (cfg_key_ok(p, K_RELAY_DANE) && l->relay_dane &&
 		    cfg_key_ok(p, K_OUT_TLS) && (l->out_tls == OUT_TLS_NONE))
 			cfg_err(p, p->key_line[K_RELAY_DANE],
 			    "relay_dane = yes cannot be met with tls = none");

@@ -524,6 +524,19 @@ inbound_log_close(const session_t *s, const session_logf_t *f)
 	    "reason", s->reason, NULL);
 }
 
+static void
+inbound_wait_timeout(session_t *s)
+{
+	/* Inbound never waits on policy lookups. */
+	session_close(s, CR_INTERNAL, "unexpected policy wait", 0);
+}
+
+static void
+inbound_release(session_t *s)
+{
+	(void)s;
+}
+
 const session_dir_t inbound_dir = {
 	.start = inbound_start,
 	.proxy_header = inbound_proxy_header,
@@ -538,6 +551,8 @@ const session_dir_t inbound_dir = {
 	.ehlo_flags = inbound_ehlo_flags,
 	.implicit_tls = inbound_implicit_tls,
 	.log_close = inbound_log_close,
+	.wait_timeout = inbound_wait_timeout,
+	.release = inbound_release,
 	.count_server_errors = 1,
 	/* An inbound backend may be one of the proxy's outbound listeners
 	 * (mail in, then on to a smarthost): not a loop by itself. */

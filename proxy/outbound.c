@@ -23,7 +23,6 @@
 #include <arpa/inet.h>
 #include <linux/netfilter_ipv4.h>
 #include <linux/netfilter_ipv6/ip6_tables.h>
-#include <netdb.h>
 #include <netinet/in.h>
 
 #include "addr.h"
@@ -60,20 +59,13 @@ static const char R_STARTTLS_LOCAL[] = "454 4.7.0 TLS not available\r\n";
 static const char R_AUTH_PLAIN[] =
     "454 4.7.0 AUTH refused: the remote server connection is not "
     "encrypted\r\n";
-static const char R_RCPT_SYNTAX[] =
-    "501 5.1.3 Bad recipient address syntax\r\n";
-static const char R_RCPT_NO_TLS[] =
-    "450 4.7.4 TLS required for this recipient's domain but not "
-    "available\r\n";
-static const char R_RCPT_NOT_VERIFIED[] =
-    "450 4.7.5 Certificate verification failed for this recipient's "
-    "domain\r\n";
-
-static policy_verify_t
+policy_verify_t
 outbound_verify(const session_t *s)
 {
 	if (!s->tls)
 		return VERIFY_NONE;
+	if (s->dane_ok)
+		return VERIFY_VERIFIED;
 	if (!s->verified)
 		return VERIFY_UNTRUSTED;
 	return s->name_ok ? VERIFY_VERIFIED : VERIFY_TRUSTED;
@@ -82,8 +74,9 @@ outbound_verify(const session_t *s)
 static int
 outbound_demands_tls(const session_t *s)
 {
+	/* A relay with secure TLSA records is never used in plaintext. */
 	return s->lc->out_tls == OUT_TLS_ENCRYPT ||
-	    s->lc->out_tls == OUT_TLS_VERIFY;
+	    s->lc->out_tls == OUT_TLS_VERIFY || s->dane_tls;
 }
 
 /*
@@ -134,21 +127,8 @@ outbound_start(session_t *s)
 	const config_listener_t *lc = s->lc;
 
 	if (lc->out_mode == OUT_MODE_RELAY) {
-		if (!config_addr_resolved(&lc->relay)) {
-			/* XXX until the resolver (dns.c) is wired in. */
-			struct addrinfo hints = { .ai_socktype = SOCK_STREAM },
-			    *res;
-			if (getaddrinfo(lc->relay.host, NULL, &hints, &res) != 0) {
-				session_reply(s, R_NO_DEST);
-				session_close(s, CR_CONNECT_FAILED,
-				    "relay name not resolved", 1);
-				return;
-			}
-			memcpy(&s->dest, res->ai_addr, res->ai_addrlen);
-			((struct sockaddr_in *)&s->dest)->sin_port =
-			    htons(lc->relay.port);
-			freeaddrinfo(res);
-		} else
+		if (outbound_auth_relay_start(s))
+			return;
 		memcpy(&s->dest, &lc->relay.addr, lc->relay.addrlen);
 		snprintf(s->dest_str, sizeof(s->dest_str), "%s:%u",
 		    lc->relay.host, lc->relay.port);
@@ -157,7 +137,8 @@ outbound_start(session_t *s)
 		session_reply(s, R_NO_DEST);
 		session_close(s, CR_INTERNAL, "no original destination", 1);
 		return;
-	}
+	} else
+		outbound_auth_sni(s);
 	session_connect_server(s, (const struct sockaddr *)&s->dest, lc->mark);
 }
 
@@ -204,51 +185,10 @@ outbound_fail(session_t *s, const char *reply, const char *why)
 	session_close(s, CR_TLS_REQUIRED, why, 1);
 }
 
-static int
+int
 outbound_matches(void *arg, const char *name)
 {
 	return tls_peer_matches(arg, name);
-}
-
-/*
- * The recipient's domain policy against the session as it stands ("TLS
- * first, policy at RCPT"). Returns the refusal to give, or NULL to go on.
- */
-static const char *
-outbound_rcpt_refusal(session_t *s, const uint8_t *args, size_t len)
-{
-	const config_policy_t *p;
-	const uint8_t *dom;
-	size_t domlen;
-	policy_facts_t f = { s->tls, s->verified, outbound_matches,
-		s->server->ssl };
-	policy_outcome_t o;
-
-	if (s->rt->cfg->npolicies == 0)
-		return NULL;
-	if (smtp_addr_domain(args, len, &dom, &domlen) == -1) {
-		/* No domain (<postmaster>) has no policy; an address whose
-		 * domain cannot be read might be hiding one. */
-		return memchr(args, '@', len) != NULL ? R_RCPT_SYNTAX : NULL;
-	}
-	if ((p = policy_find(s->rt->cfg, dom, domlen)) == NULL)
-		return NULL;
-	o = policy_check(p, &f);
-	STATS_INC(s->px->stats->policy[s->rt->domain_slot[p -
-	    s->rt->cfg->policies]][o]);
-	log_event(o == POLICY_OK ? LOG_INFO : LOG_WARN, "policy", "session",
-	    s->id, "domain", p->domain, "demand", p->tls == OUT_TLS_VERIFY ?
-	    "verify" : "encrypt", "verify",
-	    policy_verify_name(outbound_verify(s)), "outcome",
-	    policy_outcome_name(o), NULL);
-	switch (o) {
-	case POLICY_NO_TLS:
-		return R_RCPT_NO_TLS;
-	case POLICY_NOT_VERIFIED:
-		return R_RCPT_NOT_VERIFIED;
-	default:
-		return NULL;
-	}
 }
 
 /* The legacy server's EHLO or HELO: the upgrade starts here. */
@@ -278,8 +218,6 @@ outbound_helo(session_t *s, const smtp_cmd_info_t *ci, const uint8_t *text)
 static void
 outbound_command(session_t *s, const smtp_cmd_info_t *ci, const uint8_t *text)
 {
-	const char *refusal;
-
 	switch (ci->cmd) {
 	case SMTP_CMD_EHLO:
 	case SMTP_CMD_HELO:
@@ -316,11 +254,8 @@ outbound_command(session_t *s, const smtp_cmd_info_t *ci, const uint8_t *text)
 		session_bdat(s);
 		return;
 	case SMTP_CMD_RCPT:
-		if ((refusal = outbound_rcpt_refusal(s, text + ci->arg_off,
-		    ci->arg_len)) != NULL) {
-			session_local(s, refusal);
+		if (outbound_auth_rcpt(s, ci, text))
 			return;
-		}
 		break;
 	case SMTP_CMD_DATA:
 		session_forward(s, ci, text, PEND_DATA);
@@ -425,11 +360,21 @@ outbound_server_tls_done(session_t *s)
 {
 	SSL *ssl = s->server->ssl;
 
+	const char *refusal;
+
 	s->verified = tls_peer_trusted(ssl);
 	s->name_ok = s->verified && s->dest_name != NULL &&
 	    tls_peer_matches(ssl, s->dest_name);
+	if ((refusal = outbound_auth_relay_check(s)) != NULL) {
+		STATS_INC(s->st->verify[outbound_verify(s)]);
+		STATS_INC(s->st->tls_fail[TLSF_NOT_VERIFIED]);
+		outbound_fail(s, refusal, "DANE TLSA mismatch");
+		return;
+	}
 	STATS_INC(s->st->verify[outbound_verify(s)]);
-	if (s->lc->out_tls == OUT_TLS_VERIFY && !s->name_ok) {
+	/* A DANE match authenticates the relay in place of the WebPKI
+	 * (RFC 7672 3.1): tls = verify is met. */
+	if (s->lc->out_tls == OUT_TLS_VERIFY && !s->name_ok && !s->dane_ok) {
 		STATS_INC(s->st->tls_fail[TLSF_NOT_VERIFIED]);
 		outbound_fail(s, R_NOT_VERIFIED, s->verified ?
 		    "certificate name mismatch" : "certificate not trusted");
@@ -559,6 +504,8 @@ const session_dir_t outbound_dir = {
 	.ehlo_flags = outbound_ehlo_flags,
 	.implicit_tls = outbound_implicit_tls,
 	.log_close = outbound_log_close,
+	.wait_timeout = outbound_auth_timeout,
+	.release = outbound_auth_release,
 	/* The legacy server's recipients may be refused by the dozen: only
 	 * its malformed or unknown commands count. */
 	.count_server_errors = 0,

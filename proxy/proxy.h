@@ -30,6 +30,8 @@
 typedef struct proxy proxy_t;
 struct session;
 struct mtasts;
+struct dns;
+struct oa_sni_map;
 
 typedef struct {
 	atomic_uint nsessions;         /* sessions alive in all workers */
@@ -104,6 +106,8 @@ struct proxy {
 	uv_timer_t probe_timer;        /* DNSSEC probe period (worker 0) */
 	dns_lookup_t *probe;           /* the probe in flight, or NULL */
 
+	struct oa_sni_map *sni;        /* destination -> MX name for SNI
+	                                  (outbound_auth.c); lazily made */
 	conn_pool_t pool;              /* spare read/output buffers (conn) */
 	uint8_t scratch[CONN_SCRATCH_SIZE]; /* ciphertext reads (conn) */
 };

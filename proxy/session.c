@@ -31,7 +31,8 @@
 
 static const char *const session_state_names[] = {
 	"proxy-header", "tls-accept", "connect", "greeting", "command", "data-wait", "body",
-	"auth-wait", "auth", "starttls", "tls-handshake", "upgrade", "closing"
+	"auth-wait", "auth", "starttls", "tls-handshake", "upgrade",
+	"policy-wait", "closing"
 };
 
 static void session_pump(session_t *s);
@@ -90,6 +91,13 @@ session_enter(session_t *s, session_state_t st)
 	case SS_CONNECT:
 		s->timeout_ms = s->rt->cfg->connect_timeout_ms;
 		break;
+	case SS_POLICY_WAIT:
+		/* Earlier replies arriving are progress for the idle timeout,
+		 * never for this one. */
+		s->timeout_ms = s->rt->cfg->idle_timeout_ms;
+		s->wait_deadline_ms = uv_now(&s->px->loop) +
+		    s->rt->cfg->policy_lookup_timeout_ms;
+		break;
 	case SS_CLOSING:
 		s->timeout_ms = SESSION_LINGER_MS;
 		break;
@@ -101,11 +109,16 @@ session_enter(session_t *s, session_state_t st)
 	/* The timer may be set for a longer deadline of the last state. A
 	 * body keeps its own clock: trickled bytes are progress for the idle
 	 * timeout, never for data_timeout. */
-	if (!s->timer_closing)
-		uv_timer_start(&s->timer, session_timer_cb,
-		    st == SS_BODY && s->rt->cfg->data_timeout_ms <
-		    s->timeout_ms ? s->rt->cfg->data_timeout_ms :
-		    s->timeout_ms, 0);
+	if (!s->timer_closing) {
+		uint64_t ms = s->timeout_ms;
+
+		if (st == SS_BODY && s->rt->cfg->data_timeout_ms < ms)
+			ms = s->rt->cfg->data_timeout_ms;
+		if (st == SS_POLICY_WAIT &&
+		    s->rt->cfg->policy_lookup_timeout_ms < ms)
+			ms = s->rt->cfg->policy_lookup_timeout_ms;
+		uv_timer_start(&s->timer, session_timer_cb, ms, 0);
+	}
 }
 
 /* Pending replies ------------------------------------------------------ */
@@ -895,6 +908,12 @@ session_update_reads(session_t *s)
 static void session_client_event(conn_t *c, conn_event_t ev);
 static void session_server_event(conn_t *c, conn_event_t ev);
 
+void
+session_kick(session_t *s)
+{
+	session_pump(s);
+}
+
 static void
 session_pump(session_t *s)
 {
@@ -989,6 +1008,8 @@ session_handle_closed(session_t *s)
 		s->px->sessions = s->next;
 	if (s->next != NULL)
 		s->next->prev = s->prev;
+	s->dir->release(s);
+	free(s->dirstate);
 	runtime_unref(s->rt);
 	free(s->ehlo);
 	free(s->client);
@@ -1062,6 +1083,7 @@ session_close(session_t *s, close_reason_t cr, const char *detail,
 	if (n >= 2 && detail[n - 2] == '\r')
 		n -= 2;
 	snprintf(s->reason, sizeof(s->reason), "%.*s", (int)n, detail);
+	s->dir->release(s);
 	if ((s->state == SS_TLS_ACCEPT || s->state == SS_TLS_HANDSHAKE) &&
 	    session_tls_leg_reason(s, cr)) {
 		session_tls_failed(s, TLSF_HANDSHAKE);
@@ -1096,6 +1118,8 @@ session_timer_cb(uv_timer_t *t)
 
 	if (s->state == SS_BODY && s->data_deadline_ms < due)
 		due = s->data_deadline_ms;
+	if (s->state == SS_POLICY_WAIT && s->wait_deadline_ms < due)
+		due = s->wait_deadline_ms;
 	if (now < due) {
 		uv_timer_start(&s->timer, session_timer_cb, due - now, 0);
 		return;
@@ -1137,6 +1161,18 @@ session_timer_cb(uv_timer_t *t)
 		STATS_INC(s->st->connect_failed);
 		session_reply(s, R_SERVER_DOWN);
 		session_close(s, CR_CONNECT_FAILED, "connect timeout", 1);
+		break;
+	case SS_POLICY_WAIT:
+		if (now >= s->wait_deadline_ms) {
+			s->dir->wait_timeout(s);
+			session_pump(s);
+			if (s->state == SS_POLICY_WAIT)
+				session_close(s, CR_INTERNAL,
+				    "policy wait not ended", 0);
+			return;
+		}
+		session_reply(s, R_TIMEOUT);
+		session_close(s, CR_TIMEOUT, "timeout", 1);
 		break;
 	default:
 		session_reply(s, R_TIMEOUT);

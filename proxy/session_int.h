@@ -10,6 +10,7 @@
 #include <stdint.h>
 
 #include "ipcount.h"
+#include "policy.h"
 #include "proxy.h"
 #include "smtp.h"
 
@@ -39,6 +40,10 @@ typedef enum {
 	SS_TLS_HANDSHAKE, /* a leg's handshake under way */
 	SS_UPGRADE,       /* the proxy's own exchange with the server: outbound
 	                     EHLO/STARTTLS/EHLO, inbound XCLIENT */
+	SS_POLICY_WAIT,   /* outbound: a RCPT waits for its policy lookups
+	                     (DNS, MTA-STS); nothing after it is read, earlier
+	                     replies still flow; ends in the RCPT's forward or
+	                     refusal, or at policy_lookup_timeout */
 	SS_CLOSING
 } session_state_t;
 
@@ -117,6 +122,9 @@ typedef struct session {
 	uint64_t hs_start_ms;        /* handshake started, for the histogram */
 	int body_over;               /* body passed max_message_size */
 	uint64_t data_deadline_ms;   /* end of the current body's time */
+	uint64_t wait_deadline_ms;   /* end of SS_POLICY_WAIT */
+	void *dirstate;              /* the direction's own (outbound: its
+	                                lookups); released by dir->release */
 	ipcount_key_t ipkey;         /* client address for max_sessions_per_ip */
 	int ip_counted;
 	struct sockaddr_storage client_addr; /* the real client (PROXY header) */
@@ -134,6 +142,9 @@ typedef struct session {
 	int helo_is_ehlo;
 	int retried;                 /* the plaintext retry was used */
 	int verified;                /* chain trusted */
+	int dane_tls;                /* relay_dane: secure TLSA, so TLS is a
+	                                must */
+	int dane_ok;                 /* relay_dane: the chain matched */
 	int name_ok;                 /* dest_name matched the certificate */
 	const char *tls_fail;        /* why the upstream is not TLS, or NULL */
 
@@ -186,6 +197,11 @@ struct session_dir {
 	int (*implicit_tls)(const session_t *s);
 	/* The closing log line. */
 	void (*log_close)(const session_t *s, const session_logf_t *f);
+	/* SS_POLICY_WAIT reached its deadline. */
+	void (*wait_timeout)(session_t *s);
+	/* The session closes: cancel what runs for it (lookups) and free
+	 * s->dirstate; no callback may reach s afterwards. Idempotent. */
+	void (*release)(session_t *s);
 	/* Whether the server's 4xx/5xx answers count toward max_errors
 	 * (Postfix's hard error limit) or only the proxy's own refusals of
 	 * malformed or unknown commands. */
@@ -195,6 +211,37 @@ struct session_dir {
 	int loop_guard;
 };
 
+/* Outbound (outbound.c, outbound_auth.c). */
+typedef enum {
+	OA_DANE_MATCH, OA_DANE_NOMATCH, OA_DANE_UNUSABLE, OA_DANE_NO_TLS,
+	OA_DANE_BOGUS, OA_DANE_TIMEOUT, OA_DANE_ERROR, OA_DANE_NOT_MX,
+	OA_DANE_NONE, OA_DANE_COUNT
+} oa_dane_t;
+extern const char *const oa_dane_names[OA_DANE_COUNT];
+
+policy_verify_t outbound_verify(const session_t *s);
+int outbound_matches(void *arg, const char *name);
+/*
+ * outbound_auth_rcpt decides a RCPT by the recipient domain's policies:
+ * returns 0 when the caller forwards it now, 1 when it took it (answered,
+ * or parked in SS_POLICY_WAIT until its lookups end).
+ */
+int outbound_auth_rcpt(session_t *s, const smtp_cmd_info_t *ci,
+    const uint8_t *text);
+void outbound_auth_timeout(session_t *s);
+void outbound_auth_release(session_t *s);
+/* Relay mode: 1 when the connection waits for lookups (the relay's name,
+ * relay_dane's TLSA), 0 to connect now to the configured address. */
+int outbound_auth_relay_start(session_t *s);
+/* After the relay's handshake: NULL, or the 421 of a DANE mismatch. */
+const char *outbound_auth_relay_check(session_t *s);
+/* Transparent mode: SNI from the MX name learned for the destination. */
+void outbound_auth_sni(session_t *s);
+void outbound_sni_learn(proxy_t *px, const struct sockaddr *dest,
+    const char *name);
+const char *outbound_sni_find(proxy_t *px, const struct sockaddr *dest);
+void outbound_sni_free(proxy_t *px);
+
 extern const session_dir_t inbound_dir;
 extern const session_dir_t outbound_dir;
 
@@ -203,6 +250,9 @@ void session_enter(session_t *s, session_state_t st);
 void session_pend_push(session_t *s, pend_kind_t kind, int step,
     const char *reply);
 void session_pend_run(session_t *s);
+/* session_kick runs the pump after an event that is not a leg's (a DNS
+ * answer, a policy decision). */
+void session_kick(session_t *s);
 void session_reply(session_t *s, const char *text);
 /* session_local queues the proxy's own reply to a command; session_error
  * one to a malformed or refused command, which always counts toward

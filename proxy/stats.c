@@ -298,6 +298,36 @@ stats_render(stats_buf_t *b, stats_t *const *workers, int n,
 			    names->domain[d], stats_outcome_names[o],
 			    (unsigned long long)SUM(policy[d][o]));
 
+	{
+		static const char *const dane[STATS_DANE] = { "match",
+			"nomatch", "unusable", "no-tls", "bogus", "timeout",
+			"error", "not-mx", "none" };
+		static const char *const modes[3] = { "enforce", "testing",
+			"none" };
+
+		stats_head(b, "stp_dane_total", "counter",
+		    "DANE decisions (per recipient, and per relay session).");
+		for (int r = 0; r < STATS_DANE; r++)
+			stats_buf_printf(b, "stp_dane_total{result=\"%s\"} "
+			    "%llu\n", dane[r],
+			    (unsigned long long)SUM(dane[r]));
+		stats_head(b, "stp_mta_sts_decisions_total", "counter",
+		    "MTA-STS decisions per recipient, by policy mode and "
+		    "outcome (testing never refuses).");
+		for (int m = 0; m < 2; m++)
+			for (int o = 0; o < STATS_OUTCOMES; o++)
+				stats_buf_printf(b,
+				    "stp_mta_sts_decisions_total{mode=\"%s\","
+				    "outcome=\"%s\"} %llu\n", modes[m],
+				    stats_outcome_names[o], (unsigned long long)
+				    SUM(sts_decisions[m][o]));
+		stats_head(b, "stp_sni_learned_total", "counter",
+		    "Destination addresses whose MX name was learned for SNI "
+		    "(transparent mode).");
+		stats_buf_printf(b, "stp_sni_learned_total %llu\n",
+		    (unsigned long long)SUM(sni_learned));
+	}
+
 	stats_head(b, "stp_messages_total", "counter",
 	    "Messages accepted by the server side (2xx after end-of-data).");
 	for (int i = 0; i < nl; i++)

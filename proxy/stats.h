@@ -94,6 +94,8 @@ typedef enum {
 #define STATS_DNSSEC_PENDING 1  /* no answer yet: gauge -1 */
 #define STATS_DNSSEC_OK 2       /* AD set and believed: gauge 1 */
 #define STATS_DNSSEC_NONE 3     /* no believed AD: gauge 0 */
+/* DANE results (oa_dane_t order). */
+#define STATS_DANE 9
 
 /* Handshake duration histogram upper bounds, seconds; then +Inf. */
 #define STATS_HS_BUCKETS 12
@@ -125,6 +127,11 @@ typedef struct {
 	 * file answers excluded; dns.h). */
 	stats_counter_t dns_queries[STATS_DNS_TYPES][STATS_DNS_RESULTS];
 	stats_counter_t dnssec;       /* STATS_DNSSEC_*; worker 0 only */
+	/* Authenticated delivery (outbound_auth.c). */
+	stats_counter_t dane[STATS_DANE];            /* oa_dane_t order */
+	stats_counter_t sts_decisions[3][STATS_OUTCOMES]; /* sts_mode_t,
+	                                                 policy_outcome_t */
+	stats_counter_t sni_learned;
 } stats_t;
 
 /* Slot names, owned by the main thread (append-only). */

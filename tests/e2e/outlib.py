@@ -12,7 +12,9 @@ network namespace (netns=NAME), started through "ip netns exec", which
 execs the program so that the PID is the program's own.
 """
 
+import contextlib
 import glob
+import shutil
 import json
 import os
 import re
@@ -292,3 +294,44 @@ def make_outproxy(request, workdir):
 
     yield factory
     stplib.stop_proxies(proxies)
+
+
+# --------------------------------------------------------------------------
+# Network namespaces for transparent mode (tests/tools/netns.sh)
+
+_netns_seq = [0]
+
+
+@contextlib.contextmanager
+def netns_up():
+    """(pod, inet): two namespaces made by netns.sh for this block, deleted
+    after it (stop the processes in them first). Skips without root or
+    without namespace support."""
+    if os.geteuid() != 0:
+        pytest.skip("network namespaces need root (CAP_SYS_ADMIN, CAP_NET_ADMIN)")
+    for tool in ("ip", "iptables"):
+        if not shutil.which(tool):
+            pytest.skip("%s is not installed: cannot build the namespaces" % tool)
+    _netns_seq[0] += 1
+    tag = "stp%d%s" % (os.getpid(), "" if _netns_seq[0] == 1 else "n%d" % _netns_seq[0])
+    pod, inet = tag + "p", tag + "i"
+    probe = stplib.run(["ip", "netns", "add", tag + "x"], timeout=30)
+    if probe.returncode != 0:
+        pytest.skip("cannot create network namespaces here: %s" % probe.stderr.strip())
+    stplib.run(["ip", "netns", "del", tag + "x"], timeout=30)
+    r = stplib.run(["bash", NETNS, "up", pod, inet], timeout=60)
+    try:
+        assert r.returncode == 0, "netns.sh up failed:\n%s%s" % (r.stdout, r.stderr)
+        yield pod, inet
+    finally:
+        stplib.run(["bash", NETNS, "down", pod, inet], timeout=60)
+        left = stplib.run(["ip", "netns", "list"], timeout=30).stdout
+        assert pod + " " not in left + " " and inet + " " not in left + " ", left
+
+
+@pytest.fixture
+def netns_pair():
+    """(pod, inet) namespace names, created for this test and deleted at
+    teardown (after the processes in them: request this fixture first)."""
+    with netns_up() as pair:
+        yield pair

@@ -294,7 +294,7 @@ def test_kustomize_builds():
 def test_deployment_has_legacy_server_proxy_and_net_admin_init():
     spec = pod()["spec"]
     cs = containers()
-    assert set(cs) == {"legacy-mta", "starttls-proxy"}
+    assert set(cs) == {"legacy-mta", "starttls-proxy", "resolver"}
     inits = spec["initContainers"]
     assert len(inits) == 1
     caps = inits[0]["securityContext"]["capabilities"]
@@ -443,11 +443,47 @@ def test_configmap_ini_passes_check(tmp_path, certs):
     text = text.replace(TLS_DIR + "/tls.crt", os.path.join(certs, "server.pem"))
     text = text.replace(TLS_DIR + "/tls.key", os.path.join(certs, "server.key"))
     assert TLS_DIR not in text
+    # The pod's state_dir is an emptyDir; here a directory of the test's.
+    state = ini().get("global", "state_dir")
+    assert state, "the example keeps its MTA-STS cache (state_dir)"
+    text = text.replace(state, str(tmp_path))
     path = tmp_path / "starttls-proxy.ini"
     path.write_text(text)
     r = subprocess.run([stplib.BINARY, "-t", "-c", str(path)], capture_output=True,
                        text=True, timeout=60)
     assert r.returncode == 0, "starttls-proxy -t rejects the ConfigMap's ini:\n" + r.stdout + r.stderr
+
+
+def test_resolver_sidecar_validates_on_the_proxys_dns_address(tmp_path):
+    """DANE believes AD only from loopback: the ini's dns is the resolver
+    container's unbound, on 127.0.0.1 at the port of its unbound.conf, which
+    validates (a trust anchor) and passes unbound-checkconf."""
+    i = ini()
+    host, port = split_addr(i.get("global", "dns"))
+    assert host == "127.0.0.1", host
+    conf = configmap()["data"]["unbound.conf"]
+    assert re.search(r"^\s*interface:\s*127\.0\.0\.1\s*$", conf, re.M), conf
+    assert re.search(r"^\s*port:\s*%d\s*$" % port, conf, re.M), conf
+    assert re.search(r"^\s*auto-trust-anchor-file:", conf, re.M), conf
+    for sec in i.sections():
+        if sec.startswith("outbound") and i.get(sec, "mode") == "transparent":
+            assert i.get(sec, "dane") == "yes", sec
+    c = containers()["resolver"]
+    assert c["image"].rsplit(":", 1)[0].endswith("starttls-proxy-resolver")
+    assert "resolver" in dockerfile_stages()
+    mounts = {m["mountPath"]: m["name"] for m in c["volumeMounts"]}
+    assert "/etc/starttls-proxy-resolver" in mounts
+    checkconf = shutil.which("unbound-checkconf")
+    if not checkconf:
+        pytest.skip("unbound-checkconf not installed")
+    anchor = tmp_path / "root.key"
+    with open("/usr/share/dns/root.key") as f:
+        anchor.write_text(f.read())
+    path = tmp_path / "unbound.conf"
+    path.write_text(conf.replace("/var/lib/unbound", str(tmp_path)))
+    r = subprocess.run([checkconf, str(path)], capture_output=True, text=True,
+                       timeout=60)
+    assert r.returncode == 0, r.stdout + r.stderr
 
 
 # --------------------------------------------------------------------------

@@ -24,7 +24,7 @@ import pytest
 
 import stplib
 from outlib import (NETNS, PFX, LegacyClient, dot_stuff, lhcerts, make_mx,  # noqa: F401
-                    make_outproxy, outbound, policy)
+                    make_outproxy, netns_pair, outbound, policy)
 from stplib import run
 
 LEGACY = "legacy.example"
@@ -193,31 +193,6 @@ def test_postfix_untrusted_for_other_ca(postfix, make_outproxy, lhcerts):
 
 POD_PORT = 10025
 MX_ADDR = "198.51.100.25"
-
-
-@pytest.fixture
-def netns_pair():
-    """(pod, inet) namespace names, created for this test and deleted at
-    teardown (after the processes in them: request this fixture first)."""
-    if os.geteuid() != 0:
-        pytest.skip("network namespaces need root (CAP_SYS_ADMIN, CAP_NET_ADMIN)")
-    for tool in ("ip", "iptables"):
-        if not shutil.which(tool):
-            pytest.skip("%s is not installed: cannot build the namespaces" % tool)
-    tag = "stp%d" % os.getpid()
-    pod, inet = tag + "p", tag + "i"
-    probe = run(["ip", "netns", "add", tag + "x"], timeout=30)
-    if probe.returncode != 0:
-        pytest.skip("cannot create network namespaces here: %s" % probe.stderr.strip())
-    run(["ip", "netns", "del", tag + "x"], timeout=30)
-    r = run(["bash", NETNS, "up", pod, inet], timeout=60)
-    try:
-        assert r.returncode == 0, "netns.sh up failed:\n%s%s" % (r.stdout, r.stderr)
-        yield pod, inet
-    finally:
-        run(["bash", NETNS, "down", pod, inet], timeout=60)
-        left = run(["ip", "netns", "list"], timeout=30).stdout
-        assert pod not in left and inet not in left, left
 
 
 @pytest.fixture
