@@ -24,10 +24,13 @@
 #include "loop.h"
 #include "runtime.h"
 #include "stats.h"
+#include "stscache.h"
 #include "tlsrate.h"
 
 typedef struct proxy proxy_t;
 struct session;
+struct mtasts;
+struct dns;
 struct oa_sni_map;
 
 typedef struct {
@@ -40,6 +43,8 @@ typedef struct {
 	loop_t loops;                  /* local ends of the proxy's own server
 	                                  legs (its own lock) */
 	char hostname[256];            /* for the proxy's own EHLO */
+	stscache_t *stscache;          /* MTA-STS policies (its own lock);
+	                                  owned by main */
 } shared_t;
 
 /*
@@ -85,9 +90,10 @@ struct proxy {
 	int expired;
 	uint64_t next_sid;
 	stats_t *stats;                /* owned; read by main */
+	struct mtasts *mtasts;         /* MTA-STS lookups (mtasts.c); owned,
+	                                  worker thread only; NULL without a
+	                                  resolver */
 
-	struct oa_sni_map *sni;        /* destination -> MX name for SNI
-	                                  (outbound_auth.c); lazily made */
 	/*
 	 * The worker's resolver, built on its thread from rt->dns (NULL
 	 * when it could not be built: logged as dns_failed). Use it from
@@ -100,6 +106,8 @@ struct proxy {
 	uv_timer_t probe_timer;        /* DNSSEC probe period (worker 0) */
 	dns_lookup_t *probe;           /* the probe in flight, or NULL */
 
+	struct oa_sni_map *sni;        /* destination -> MX name for SNI
+	                                  (outbound_auth.c); lazily made */
 	conn_pool_t pool;              /* spare read/output buffers (conn) */
 	uint8_t scratch[CONN_SCRATCH_SIZE]; /* ciphertext reads (conn) */
 };

@@ -19,6 +19,7 @@ runtime_free(runtime_t *rt)
 	free(rt->tls);
 	free(rt->slot);
 	free(rt->domain_slot);
+	tls_ctx_free(rt->sts_ctx);
 	config_free(rt->cfg);
 	free(rt);
 }
@@ -94,6 +95,20 @@ runtime_new(config_t *cfg, stats_names_t *names, uint64_t generation,
 			goto err0;
 		}
 	}
+	for (size_t i = 0; i < nl; i++) {
+		char terr[256];
+
+		/* Only when needed: the system bundle is read only then. */
+		if (cfg->listeners[i].dir != DIR_OUTBOUND ||
+		    !cfg->listeners[i].mta_sts)
+			continue;
+		if ((rt->sts_ctx = tls_https_ctx_new(cfg->mta_sts_ca_file,
+		    terr, sizeof(terr))) == NULL) {
+			snprintf(err, errlen, "mta_sts: %s", terr);
+			goto err0;
+		}
+		break;
+	}
 	for (size_t i = 0; i < np; i++)
 		if ((rt->domain_slot[i] = stats_domain_slot(names,
 		    cfg->policies[i].domain)) == -1) {
@@ -112,6 +127,7 @@ err0:
 	free(rt->tls);
 	free(rt->slot);
 	free(rt->domain_slot);
+	tls_ctx_free(rt->sts_ctx);
 	free(rt);
 	return NULL;
 }

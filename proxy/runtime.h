@@ -21,6 +21,9 @@ typedef struct runtime {
 	SSL_CTX **tls;           /* owned refs, per listener; NULL where none */
 	int *slot;               /* stats listener slot, per listener */
 	int *domain_slot;        /* stats domain slot, per policy */
+	SSL_CTX *sts_ctx;        /* owned ref: MTA-STS policy fetches
+	                            (mta_sts_ca_file); NULL when no listener
+	                            has mta_sts */
 	uint64_t generation;
 	/* The resolver's settings, computed once per load on main: `dns`
 	 * of the config, else the first nameserver of RUNTIME_RESOLV_CONF,

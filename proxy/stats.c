@@ -10,6 +10,7 @@
 
 #include "dns.h"
 #include "stats.h"
+#include "stsfetch.h"
 
 _Static_assert(STATS_DNS_TYPES == DNS_QT_COUNT, "dns query types");
 _Static_assert(STATS_DNS_RESULTS == DNS_STATUS_COUNT, "dns results");
@@ -440,4 +441,20 @@ stats_render(stats_buf_t *b, stats_t *const *workers, int n,
 	stats_head(b, "stp_ready", "gauge",
 	    "1 when listening and not draining.");
 	stats_buf_printf(b, "stp_ready %d\n", ready);
+}
+
+void
+stats_render_sts(stats_buf_t *b, stats_t *const *workers, int n,
+    uint64_t cache_entries)
+{
+	stats_head(b, "stp_mta_sts_fetches_total", "counter",
+	    "MTA-STS policy fetches by result.");
+	for (int r = 0; r < STATS_STS_FETCH_RESULTS; r++)
+		stats_buf_printf(b, "stp_mta_sts_fetches_total{result=\"%s\"} "
+		    "%llu\n", stsfetch_result_name((stsfetch_result_t)r),
+		    (unsigned long long)SUM(sts_fetches[r]));
+	stats_head(b, "stp_mta_sts_cache_entries", "gauge",
+	    "MTA-STS policies in the cache.");
+	stats_buf_printf(b, "stp_mta_sts_cache_entries %llu\n",
+	    (unsigned long long)cache_entries);
 }

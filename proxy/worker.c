@@ -10,6 +10,7 @@
 #include "addr.h"
 #include "listener.h"
 #include "log.h"
+#include "mtasts.h"
 #include "session.h"
 #include "worker.h"
 
@@ -177,7 +178,10 @@ worker_wake_cb(uv_async_t *a)
 		px->draining = 1;
 		listener_close_all(px);
 		session_shutdown_all(px, 1);
-		/* Sessions cancelled their lookups as they closed. */
+		/* Sessions cancelled their lookups as they closed; the
+		 * MTA-STS lookups go before the resolver they use. */
+		mtasts_free(px->mtasts);
+		px->mtasts = NULL;
 		dns_cancel(px->probe);
 		px->probe = NULL;
 		dns_free(px->dns);
@@ -230,6 +234,24 @@ err0:
 	return NULL;
 }
 
+/* The worker's MTA-STS lookups, over whatever resolver px->dns is. */
+static void
+worker_mtasts_start(proxy_t *px)
+{
+	mtasts_env_t env;
+
+	memset(&env, 0, sizeof(env));
+	env.loop = &px->loop;
+	env.dns = &px->dns;
+	env.cache = px->sh->stscache;
+	env.scratch = px->scratch;
+	env.pool = &px->pool;
+	env.fetches = px->stats->sts_fetches;
+	if ((px->mtasts = mtasts_new(&env)) == NULL)
+		log_event(LOG_ERROR, "mta_sts_failed", "error", "out of memory",
+		    NULL);
+}
+
 static void
 worker_main(void *arg)
 {
@@ -237,6 +259,7 @@ worker_main(void *arg)
 
 	/* On the worker's own thread: the resolver belongs to this loop. */
 	worker_dns_update(px, NULL);
+	worker_mtasts_start(px);
 	worker_probe_start(px);
 	uv_run(&px->loop, UV_RUN_DEFAULT);
 }
