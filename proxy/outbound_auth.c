@@ -110,11 +110,8 @@ static const char R_RELAY_DANE[] =
 static const char *const oa_source_names[] = { "config", "dane", "mta-sts" };
 enum { SRC_CONFIG, SRC_DANE, SRC_STS };
 
-/* stp_dane_total{result} */
-const char *const oa_dane_names[OA_DANE_COUNT] = {
-	"match", "nomatch", "unusable", "no-tls", "bogus", "timeout", "error",
-	"not-mx", "none"
-};
+#define oa_dane_names stats_dane_names
+_Static_assert(OA_DANE_COUNT == STATS_DANE, "oa_dane_t and stats_dane_names");
 
 /* TLSA records copied out of a DNS answer (which is borrowed). */
 typedef struct {

@@ -217,7 +217,6 @@ typedef enum {
 	OA_DANE_BOGUS, OA_DANE_TIMEOUT, OA_DANE_ERROR, OA_DANE_NOT_MX,
 	OA_DANE_NONE, OA_DANE_COUNT
 } oa_dane_t;
-extern const char *const oa_dane_names[OA_DANE_COUNT];
 
 policy_verify_t outbound_verify(const session_t *s);
 int outbound_matches(void *arg, const char *name);

@@ -54,6 +54,12 @@ static const int stats_codes[STATS_CODES - 1] = {
 	530, 552,
 };
 
+/* stp_dane_total{result}, also the dane log lines' result (oa_dane_t). */
+const char *const stats_dane_names[STATS_DANE] = {
+	"match", "nomatch", "unusable", "no_tls", "bogus", "timeout", "error",
+	"not_mx", "none",
+};
+
 static const char *const stats_outcome_names[STATS_OUTCOMES] = {
 	"ok", "no_tls", "not_verified",
 };
@@ -299,9 +305,6 @@ stats_render(stats_buf_t *b, stats_t *const *workers, int n,
 			    (unsigned long long)SUM(policy[d][o]));
 
 	{
-		static const char *const dane[STATS_DANE] = { "match",
-			"nomatch", "unusable", "no-tls", "bogus", "timeout",
-			"error", "not-mx", "none" };
 		static const char *const modes[3] = { "enforce", "testing",
 			"none" };
 
@@ -309,7 +312,7 @@ stats_render(stats_buf_t *b, stats_t *const *workers, int n,
 		    "DANE decisions (per recipient, and per relay session).");
 		for (int r = 0; r < STATS_DANE; r++)
 			stats_buf_printf(b, "stp_dane_total{result=\"%s\"} "
-			    "%llu\n", dane[r],
+			    "%llu\n", stats_dane_names[r],
 			    (unsigned long long)SUM(dane[r]));
 		stats_head(b, "stp_mta_sts_decisions_total", "counter",
 		    "MTA-STS decisions per recipient, by policy mode and "

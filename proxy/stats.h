@@ -94,8 +94,9 @@ typedef enum {
 #define STATS_DNSSEC_PENDING 1  /* no answer yet: gauge -1 */
 #define STATS_DNSSEC_OK 2       /* AD set and believed: gauge 1 */
 #define STATS_DNSSEC_NONE 3     /* no believed AD: gauge 0 */
-/* DANE results (oa_dane_t order). */
+/* DANE results (oa_dane_t order), and their names. */
 #define STATS_DANE 9
+extern const char *const stats_dane_names[STATS_DANE];
 
 /* Handshake duration histogram upper bounds, seconds; then +Inf. */
 #define STATS_HS_BUCKETS 12

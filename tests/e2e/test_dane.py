@@ -345,7 +345,7 @@ def test_no_starttls_at_a_dane_mx(world):
     assert codes(out["replies"]) == ["250 2.1.0", "450 4.7.4", "250 2.1.5"], out
     assert mx.wait_closed()
     assert not rcpt_seen(mx, "b@lab.test")
-    px.wait_event("dane", result="no-tls")
+    px.wait_event("dane", result="no_tls")
 
 
 def test_destination_not_a_secure_mx_address(world):
@@ -360,7 +360,7 @@ def test_destination_not_a_secure_mx_address(world):
     assert codes(out["replies"])[1] == "450 4.7.5", out
     assert mx.wait_closed()
     assert not rcpt_seen(mx, "b@lab.test")
-    px.wait_event("dane", result="not-mx")
+    px.wait_event("dane", result="not_mx")
 
 
 def test_pipelined_commands_wait_for_the_decision(world):

@@ -28,7 +28,7 @@ def sts_zone(id="20261201"):
 
 
 class PolicyHost:
-    def __init__(self, world, mode=b"enforce"):
+    def __init__(self, world, mode=b"enforce", server="ok"):
         pfile = os.path.join(world.workdir, "policy.txt")
         with open(pfile, "wb") as f:
             f.write(POLICY % mode)
@@ -36,7 +36,8 @@ class PolicyHost:
         self.proc = subprocess.Popen(
             ["ip", "netns", "exec", world.inet, stplib.PYTHON, STSHOST,
              "--cert", world.pki.path("sts-chain.pem"), "--key", world.pki.path("sts.key"),
-             "--listen", "%s:443" % STS_ADDR, "--policy", pfile, "--log", self.log],
+             "--listen", "%s:443" % STS_ADDR, "--policy", pfile, "--log", self.log,
+             "--mode", server],
             stdout=subprocess.PIPE, text=True)
         assert self.proc.stdout.readline().startswith("port=")
 
@@ -73,19 +74,22 @@ def world(sts_world, dane_pki, tmp_path):
     # each cleanup, and an MX's records would otherwise pile up there.
     sts_world.workdir = str(tmp_path)
     hosts = []
-    sts_world.policy_host = lambda mode=b"enforce": hosts.append(
-        PolicyHost(sts_world, mode)) or hosts[-1]
+    sts_world.policy_host = lambda mode=b"enforce", server="ok": hosts.append(
+        PolicyHost(sts_world, mode, server)) or hosts[-1]
     yield sts_world
     sts_world.cleanup()
     for h in hosts:
         h.stop()
+    sts_world.dns.set_zone(sts_zone())
+    sts_world.dns.set_lists(secure=[])
 
 
-def proxy(world, state_dir=None):
+def proxy(world, state_dir=None, dane="no", sections=()):
     g = {"mta_sts_ca_file": world.pki.ca, "mta_sts_fetch_timeout": "5s"}
     if state_dir:
         g["state_dir"] = state_dir
-    return world.proxy(global_keys=g, dane="no", mta_sts="yes", ca_file=world.pki.ca)
+    return world.proxy(sections=sections, global_keys=g, dane=dane, mta_sts="yes",
+                       ca_file=world.pki.ca)
 
 
 def test_enforce_matching_mx_delivers(world):
@@ -145,3 +149,66 @@ def test_cached_policy_survives_restart(world, tmp_path):
     assert not rcpt_seen(mx, "b@lab.test")
     m = world.metrics()
     assert metric(m, "stp_mta_sts_fetches_total", result="ok") == 0
+
+
+def test_enforce_without_starttls_refused(world):
+    world.policy_host()
+    mx = world.mx(world.pki, cert="mx1", mode="no-starttls")
+    px = proxy(world)
+    out = world.send(["b@lab.test"])
+    assert codes(out["replies"])[1] == "450 4.7.4", out
+    assert mx.wait_closed()
+    assert not rcpt_seen(mx, "b@lab.test")
+    assert metric(world.metrics(), "stp_mta_sts_decisions_total", mode="enforce",
+                  outcome="no_tls") == 1
+    pol = px.wait_event("policy", domain="lab.test")[-1]
+    assert pol["source"] == "mta-sts" and pol["outcome"] == "refused", pol
+
+
+def test_failed_fetch_without_cache_is_no_policy(world):
+    """A 301 is never followed: the fetch fails, nothing is cached, the
+    domain has no policy and the wrong-name MX gets the mail (tls = may)."""
+    host = world.policy_host(server="redirect")
+    mx = world.mx(world.pki, cert="wrongname")
+    proxy(world)
+    out = world.send(["b@lab.test"])
+    assert codes(out["replies"])[1] == "250 2.1.5", out
+    assert mx.wait_closed()
+    assert mx.messages() == [MESSAGE]
+    assert host.requests() == 1
+    m = world.metrics()
+    assert metric(m, "stp_mta_sts_fetches_total", result="http_status") == 1
+    assert metric(m, "stp_mta_sts_cache_entries") == 0
+
+
+def test_dane_comes_before_mta_sts(world, dane_pki):
+    """lab.test publishes both; the MX's leaf is expired (so no WebPKI
+    trust, which enforce needs) but its key matches the secure TLSA: DANE
+    decides, and the recipient goes ahead without the policy being asked
+    for."""
+    host = world.policy_host()
+    world.dns.set_zone(sts_zone() + "_25._tcp.mx1.lab.test. 300 IN TLSA %s\n"
+                       % dane_pki.tlsa("mx1", 3, 1, 1))
+    world.dns.set_lists(secure=["lab.test."])
+    mx = world.mx(world.pki, cert="expired")
+    px = proxy(world, dane="yes")
+    out = world.send(["b@lab.test"])
+    assert codes(out["replies"])[1] == "250 2.1.5", out
+    assert mx.wait_closed()
+    assert mx.messages() == [MESSAGE]
+    assert px.wait_event("policy", domain="lab.test")[-1]["source"] == "dane"
+    assert host.requests() == 0
+
+
+def test_operator_may_exempts_a_broken_policy(world):
+    from outlib import policy
+    world.policy_host()
+    mx = world.mx(world.pki, cert="wrongname")
+    before = len(world.dns.queries())
+    proxy(world, sections=[policy("lab.test", "may")])
+    out = world.send(["b@lab.test"])
+    assert codes(out["replies"])[1] == "250 2.1.5", out
+    assert mx.wait_closed()
+    assert mx.messages() == [MESSAGE]
+    asked = world.dns.queries()[before:]
+    assert not any(q[1] == "_mta-sts.lab.test." for q in asked), asked
