@@ -4,19 +4,22 @@
  * c-ares 1.18.1 sends and retries; everything else is ours. A lookup is a
  * dns_lookup_t; it waits on a dns_query_t (one per (name, type) in
  * flight, shared by every lookup of that pair) or sits on the ready list
- * with its result, a refcounted dns_entry_t, which is also what the cache
- * keeps. Results reach callbacks only from dns_drain, run by an idle
- * handle or at the end of a c-ares event: never from dns_lookup, never
- * from inside c-ares.
+ * with its result, a refcounted dns_entry_t (dnscache.h), which is also
+ * what the cache keeps. Results reach callbacks only from dns_drain, run
+ * by an idle handle or at the end of a c-ares event: never from
+ * dns_lookup, never from inside c-ares.
  *
  * Re-entry: a callback may look up, cancel, free or retire. d->depth
  * counts the frames of ours on the stack that must not see d vanish;
  * dns_free and dns_retire then leave the teardown to dns_leave.
  *
- * c-ares 1.18.1 keeps the id of the query given to ares_send (ares_send.c:
- * query->qid = DNS_HEADER_QID(qbuf)) and matches answers on it and on the
- * question, so the id dnsmsg_parse checks is the one we chose. Later
- * versions (1.20 and on) still do; dns_ares_cb does not assume more.
+ * Query ids: c-ares up to 1.21 keeps the id of the query given to
+ * ares_send (1.18.1 ares_send.c: query->qid = DNS_HEADER_QID(qbuf)), so
+ * the id dnsmsg_parse checks is the one we drew. From 1.22 on ares_send
+ * draws its own and the answer carries that one; c-ares has then matched
+ * it (and the question) to what it sent, and dns_answer takes the id from
+ * the answer. Which applies is decided from the library loaded
+ * (ares_version), not the headers built against.
  */
 #include <arpa/inet.h>
 #include <ctype.h>
@@ -30,10 +33,10 @@
 #include <openssl/siphash.h>
 
 #include "dns.h"
+#include "dnscache.h"
 #include "dnsfile.h"
 #include "stats.h"
 
-#define DNS_CACHE_BUCKETS 4096   /* power of two; DNS_CACHE_MAX entries */
 #define DNS_QUERY_BUCKETS 256    /* power of two; DNS_INFLIGHT_MAX */
 #define DNS_TRIES 2              /* c-ares tries per query (see dns.h) */
 #define DNS_ID_TRIES 16          /* random ids drawn to avoid one in use */
@@ -68,15 +71,6 @@ dns_list_add_tail(dns_link_t *h, dns_link_t *n)
 }
 
 static void
-dns_list_add_head(dns_link_t *h, dns_link_t *n)
-{
-	n->next = h->next;
-	n->prev = h;
-	h->next->prev = n;
-	h->next = n;
-}
-
-static void
 dns_list_del(dns_link_t *n)
 {
 	n->prev->next = n->next;
@@ -97,41 +91,7 @@ dns_list_splice(dns_link_t *to, dns_link_t *from)
 	dns_list_init(from);
 }
 
-/*
- * One packed RR of an entry (dnsmsg_rr_t without its 255-octet name
- * array), followed in the entry by name_len octets of name. Copied in and
- * out with memcpy: it sits at any offset.
- */
-typedef struct {
-	uint32_t ttl;
-	uint16_t type, pref, off, len, name_len;
-	uint8_t usage, selector, mtype;
-} dns_rrpack_t;
-
-/*
- * A result: what a lookup is given, and what the cache keeps. Compact:
- * data holds the qname, the owner, the packed RRs and the store, so an
- * A answer costs about 150 octets, not a 10 KiB dnsmsg_answer_t.
- */
-typedef struct dns_entry {
-	int refs;
-	struct dns_entry *hnext;  /* cache bucket chain */
-	dns_link_t lru;           /* cache LRU, most recent first */
-	int cached;
-	uint64_t expires;         /* loop ms */
-	size_t size;              /* the allocation */
-	dns_status_t status;
-	int secure;               /* believed AD */
-	const char *error;        /* static, DNS_ERROR only */
-	int has_ans;              /* data holds an answer */
-	uint16_t qtype;
-	/* The answer's fields (dnsmsg_answer_t). */
-	int rcode, ad;
-	uint32_t ttl;
-	unsigned ncname, nrr;
-	uint16_t qname_len, owner_len, store_len;
-	uint8_t data[];
-} dns_entry_t;
+typedef dnscache_entry_t dns_entry_t;
 
 typedef struct dns_query {
 	dns_t *d;
@@ -193,10 +153,7 @@ struct dns {
 	dns_link_t queries;        /* joinable queries, oldest first */
 	unsigned inflight;         /* queries c-ares has not ended */
 
-	dns_entry_t *chash[DNS_CACHE_BUCKETS];
-	dns_link_t lru;
-	unsigned ncache;
-	size_t cache_bytes;
+	dnscache_t cache;
 
 	dns_link_t ready;          /* lookups with their result */
 	dns_link_t *draining;      /* the drain's own list, while it runs */
@@ -209,6 +166,7 @@ struct dns {
 	int torn;                  /* teardown done; memory goes at close */
 
 	int tearing;               /* inside dns_teardown */
+	int own_ids;               /* c-ares sends our query ids (< 1.22) */
 	/* The result when no other could be allocated: kept from dns_new
 	 * so that no lookup is ever left without its callback. */
 	dns_entry_t *nomem;
@@ -244,246 +202,6 @@ dns_name_fold(uint8_t *name, size_t len)
 	for (size_t i = 0; i < len; i++)
 		if (name[i] >= 'A' && name[i] <= 'Z')
 			name[i] = (uint8_t)(name[i] - 'A' + 'a');
-}
-
-/* Entries --------------------------------------------------------------- */
-
-static void
-dns_entry_unref(dns_entry_t *e)
-{
-	if (e != NULL && --e->refs == 0)
-		free(e);
-}
-
-static dns_entry_t *
-dns_entry_ref(dns_entry_t *e)
-{
-	e->refs++;
-	return e;
-}
-
-static const uint8_t *
-dns_entry_qname(const dns_entry_t *e)
-{
-	return e->data;
-}
-
-/* An entry without an answer (timeout, error, busy). */
-static dns_entry_t *
-dns_entry_bare(dns_status_t st, const char *error, uint16_t qtype,
-    const uint8_t *qname, size_t qlen)
-{
-	dns_entry_t *e;
-
-	if ((e = calloc(1, sizeof(*e) + qlen)) == NULL)
-		return NULL;
-	e->refs = 1;
-	e->size = sizeof(*e) + qlen;
-	e->status = st;
-	e->error = error;
-	e->qtype = qtype;
-	e->qname_len = (uint16_t)qlen;
-	if (qlen > 0)
-		memcpy(e->data, qname, qlen);
-	dns_list_init(&e->lru);
-	return e;
-}
-
-/* An entry holding ans (packed). */
-static dns_entry_t *
-dns_entry_pack(dns_status_t st, int secure, uint16_t qtype,
-    const uint8_t *qname, size_t qlen, const dnsmsg_answer_t *ans)
-{
-	size_t size = sizeof(dns_entry_t) + qlen + ans->owner_len +
-	    ans->store_len, off;
-	dns_entry_t *e;
-
-	for (unsigned i = 0; i < ans->nrr; i++)
-		size += sizeof(dns_rrpack_t) + ans->rr[i].name_len;
-	if ((e = calloc(1, size)) == NULL)
-		return NULL;
-	e->refs = 1;
-	e->size = size;
-	e->status = st;
-	e->secure = secure;
-	e->has_ans = 1;
-	e->qtype = qtype;
-	e->rcode = ans->rcode;
-	e->ad = ans->secure;
-	e->ttl = ans->ttl;
-	e->ncname = ans->ncname;
-	e->nrr = ans->nrr;
-	e->qname_len = (uint16_t)qlen;
-	e->owner_len = ans->owner_len;
-	e->store_len = ans->store_len;
-	dns_list_init(&e->lru);
-	memcpy(e->data, qname, qlen);
-	off = qlen;
-	memcpy(e->data + off, ans->owner, ans->owner_len);
-	off += ans->owner_len;
-	for (unsigned i = 0; i < ans->nrr; i++) {
-		const dnsmsg_rr_t *rr = &ans->rr[i];
-		dns_rrpack_t p = { rr->ttl, rr->type, rr->pref, rr->off,
-		    rr->len, rr->name_len, rr->usage, rr->selector,
-		    rr->mtype };
-
-		memcpy(e->data + off, &p, sizeof(p));
-		off += sizeof(p);
-		memcpy(e->data + off, rr->name, rr->name_len);
-		off += rr->name_len;
-	}
-	memcpy(e->data + off, ans->store, ans->store_len);
-	return e;
-}
-
-static dnsmsg_status_t
-dns_to_dnsmsg(dns_status_t st)
-{
-	switch (st) {
-	case DNS_OK:
-		return DNSMSG_OK;
-	case DNS_NODATA:
-		return DNSMSG_NODATA;
-	case DNS_NXDOMAIN:
-		return DNSMSG_NXDOMAIN;
-	case DNS_SERVFAIL:
-		return DNSMSG_SERVFAIL;
-	default:
-		return DNSMSG_ERROR;
-	}
-}
-
-/* Unpacks e into out; only the fields in use are written (no 10 KiB
- * memset per callback). */
-static void
-dns_entry_unpack(const dns_entry_t *e, dnsmsg_answer_t *out)
-{
-	size_t off = e->qname_len;
-
-	out->status = dns_to_dnsmsg(e->status);
-	out->error = NULL;
-	out->rcode = e->rcode;
-	out->secure = e->ad;
-	out->ttl = e->ttl;
-	out->ncname = e->ncname;
-	out->owner_len = e->owner_len;
-	memcpy(out->owner, e->data + off, e->owner_len);
-	off += e->owner_len;
-	out->nrr = e->nrr;
-	for (unsigned i = 0; i < e->nrr; i++) {
-		dnsmsg_rr_t *rr = &out->rr[i];
-		dns_rrpack_t p;
-
-		memcpy(&p, e->data + off, sizeof(p));
-		off += sizeof(p);
-		rr->type = p.type;
-		rr->ttl = p.ttl;
-		rr->pref = p.pref;
-		rr->usage = p.usage;
-		rr->selector = p.selector;
-		rr->mtype = p.mtype;
-		rr->off = p.off;
-		rr->len = p.len;
-		rr->name_len = p.name_len;
-		memcpy(rr->name, e->data + off, p.name_len);
-		off += p.name_len;
-	}
-	out->store_len = e->store_len;
-	memcpy(out->store, e->data + off, e->store_len);
-}
-
-/* Cache ------------------------------------------------------------------ */
-
-static dns_entry_t **
-dns_cache_slot(dns_t *d, const uint8_t *name, size_t len, uint16_t qtype)
-{
-	dns_entry_t **pp = &d->chash[dns_hash(d, name, len, qtype) &
-	    (DNS_CACHE_BUCKETS - 1)];
-
-	for (; *pp != NULL; pp = &(*pp)->hnext)
-		if ((*pp)->qtype == qtype && (*pp)->qname_len == len &&
-		    memcmp(dns_entry_qname(*pp), name, len) == 0)
-			break;
-	return pp;
-}
-
-static void
-dns_cache_remove(dns_t *d, dns_entry_t **pp)
-{
-	dns_entry_t *e = *pp;
-
-	*pp = e->hnext;
-	e->hnext = NULL;
-	dns_list_del(&e->lru);
-	e->cached = 0;
-	d->ncache--;
-	d->cache_bytes -= e->size;
-	dns_entry_unref(e);
-}
-
-/* A fresh cached entry for (name, qtype) with one more reference, or NULL.
- * An expired one found on the way is dropped. */
-static dns_entry_t *
-dns_cache_get(dns_t *d, const uint8_t *name, size_t len, uint16_t qtype)
-{
-	dns_entry_t **pp = dns_cache_slot(d, name, len, qtype), *e = *pp;
-
-	if (e == NULL)
-		return NULL;
-	if (e->expires <= uv_now(d->loop)) {
-		dns_cache_remove(d, pp);
-		return NULL;
-	}
-	dns_list_del(&e->lru);
-	dns_list_add_head(&d->lru, &e->lru);
-	return dns_entry_ref(e);
-}
-
-static uint32_t
-dns_clamp(uint32_t ttl, uint32_t lo, uint32_t hi)
-{
-	return ttl < lo ? lo : ttl > hi ? hi : ttl;
-}
-
-/* Keeps e (a new reference) when its status may be cached. */
-static void
-dns_cache_put(dns_t *d, dns_entry_t *e)
-{
-	dns_entry_t **pp;
-	uint32_t ttl;
-
-	switch (e->status) {
-	case DNS_OK:
-		ttl = dns_clamp(e->ttl, DNS_TTL_MIN, DNS_TTL_MAX);
-		break;
-	case DNS_NODATA:
-	case DNS_NXDOMAIN:
-		ttl = dns_clamp(e->ttl, DNS_TTL_MIN, DNS_NEG_TTL_MAX);
-		break;
-	default:
-		return; /* SERVFAIL, timeouts, errors: asked again next time */
-	}
-	if (e->size > DNS_CACHE_BYTES_MAX / 16)
-		return; /* one answer never crowds out the cache */
-	pp = dns_cache_slot(d, dns_entry_qname(e), e->qname_len, e->qtype);
-	if (*pp != NULL)
-		dns_cache_remove(d, pp);
-	while (d->ncache > 0 && (d->ncache >= DNS_CACHE_MAX ||
-	    d->cache_bytes + e->size > DNS_CACHE_BYTES_MAX)) {
-		dns_entry_t *old = DNS_CONTAINER(d->lru.prev, dns_entry_t,
-		    lru);
-
-		dns_cache_remove(d, dns_cache_slot(d, dns_entry_qname(old),
-		    old->qname_len, old->qtype));
-	}
-	pp = dns_cache_slot(d, dns_entry_qname(e), e->qname_len, e->qtype);
-	e->expires = uv_now(d->loop) + (uint64_t)ttl * 1000;
-	e->cached = 1;
-	e->hnext = NULL;
-	*pp = dns_entry_ref(e);
-	dns_list_add_head(&d->lru, &e->lru);
-	d->ncache++;
-	d->cache_bytes += e->size;
 }
 
 /* Delivery --------------------------------------------------------------- */
@@ -549,11 +267,11 @@ dns_drain(dns_t *d)
 		r.cached = from_cache;
 		r.ans = NULL;
 		if (e->has_ans) {
-			dns_entry_unpack(e, &d->deliver);
+			dnscache_unpack(e, &d->deliver);
 			r.ans = &d->deliver;
 		}
 		cb(arg, &r);
-		dns_entry_unref(e);
+		dnscache_unref(e);
 	}
 	/* Left only when a callback freed d: never called. */
 	while (!dns_list_empty(&batch))
@@ -611,9 +329,9 @@ dns_query_finish(dns_t *d, dns_query_t *q, dns_entry_t *e)
 		    link);
 
 		dns_list_del(&l->link);
-		dns_ready(d, l, dns_entry_ref(e));
+		dns_ready(d, l, dnscache_ref(e));
 	}
-	dns_entry_unref(e);
+	dnscache_unref(e);
 }
 
 /* The result of an answer, in a new entry. */
@@ -622,9 +340,12 @@ dns_answer(dns_t *d, dns_query_t *q, const uint8_t *abuf, int alen)
 {
 	dnsmsg_answer_t *ans = &d->parse;
 	dns_status_t st;
+	uint16_t id = q->id;
 
+	if (!d->own_ids && alen >= 2)
+		id = (uint16_t)(abuf[0] << 8 | abuf[1]);
 	switch (dnsmsg_parse(abuf, (size_t)alen, q->qname, q->qname_len,
-	    q->qtype, q->id, ans)) {
+	    q->qtype, id, ans)) {
 	case DNSMSG_OK:
 		st = DNS_OK;
 		break;
@@ -640,14 +361,14 @@ dns_answer(dns_t *d, dns_query_t *q, const uint8_t *abuf, int alen)
 	case DNSMSG_TRUNCATED:
 		/* c-ares retries a TC answer over TCP; one still cut there
 		 * cannot be trusted to hold every RR. */
-		return dns_entry_bare(DNS_ERROR, "truncated answer", q->qtype,
+		return dnscache_bare(DNS_ERROR, "truncated answer", q->qtype,
 		    q->qname, q->qname_len);
 	default:
-		return dns_entry_bare(DNS_ERROR, ans->error != NULL ?
+		return dnscache_bare(DNS_ERROR, ans->error != NULL ?
 		    ans->error : "malformed answer", q->qtype, q->qname,
 		    q->qname_len);
 	}
-	return dns_entry_pack(st, ans->secure && d->trusted, q->qtype,
+	return dnscache_pack(st, ans->secure && d->trusted, q->qtype,
 	    q->qname, q->qname_len, ans);
 }
 
@@ -673,15 +394,15 @@ dns_ares_cb(void *arg, int status, int timeouts, unsigned char *abuf,
 	if (status == ARES_SUCCESS && abuf != NULL)
 		e = dns_answer(d, q, abuf, alen);
 	else if (status == ARES_ETIMEOUT)
-		e = dns_entry_bare(DNS_TIMEOUT, NULL, q->qtype, q->qname,
+		e = dnscache_bare(DNS_TIMEOUT, NULL, q->qtype, q->qname,
 		    q->qname_len);
 	else
-		e = dns_entry_bare(DNS_ERROR, ares_strerror(status), q->qtype,
+		e = dnscache_bare(DNS_ERROR, ares_strerror(status), q->qtype,
 		    q->qname, q->qname_len);
 	if (e == NULL)
-		e = dns_entry_ref(d->nomem);
+		e = dnscache_ref(d->nomem);
 	dns_count(d, q->qtype, e->status);
-	dns_cache_put(d, e);
+	dnscache_put(&d->cache, e, uv_now(d->loop));
 	dns_query_finish(d, q, e);
 	free(q);
 }
@@ -701,9 +422,9 @@ dns_expire(dns_t *d)
 			break;
 		dns_query_unlink(d, q);
 		dns_count(d, q->qtype, DNS_TIMEOUT);
-		if ((e = dns_entry_bare(DNS_TIMEOUT, NULL, q->qtype, q->qname,
+		if ((e = dnscache_bare(DNS_TIMEOUT, NULL, q->qtype, q->qname,
 		    q->qname_len)) == NULL)
-			e = dns_entry_ref(d->nomem);
+			e = dnscache_ref(d->nomem);
 		dns_query_finish(d, q, e);
 	}
 }
@@ -869,7 +590,7 @@ dns_hosts(dns_t *d, const char *name, const uint8_t *qname, size_t qlen,
 		ans->store_len = (uint16_t)(ans->store_len + alen);
 	}
 	/* Never secure: a file is not DNSSEC. */
-	return dns_entry_pack(DNS_OK, 0, qtype, qname, qlen, ans);
+	return dnscache_pack(DNS_OK, 0, qtype, qname, qlen, ans);
 }
 
 /* Lookups ---------------------------------------------------------------- */
@@ -929,7 +650,8 @@ dns_lookup_opt(dns_t *d, const char *name, uint16_t qtype, dns_cb cb,
 		dns_ready(d, l, e);
 		return l;
 	}
-	if (!fresh && (e = dns_cache_get(d, qname, qlen, qtype)) != NULL) {
+	if (!fresh && (e = dnscache_get(&d->cache, qname, qlen, qtype,
+	    uv_now(d->loop))) != NULL) {
 		l->from_cache = 1;
 		dns_ready(d, l, e);
 		return l;
@@ -942,10 +664,10 @@ dns_lookup_opt(dns_t *d, const char *name, uint16_t qtype, dns_cb cb,
 	}
 	if (d->inflight >= DNS_INFLIGHT_MAX || (q = calloc(1,
 	    sizeof(*q))) == NULL) {
-		if ((e = dns_entry_bare(DNS_ERROR, d->inflight >=
+		if ((e = dnscache_bare(DNS_ERROR, d->inflight >=
 		    DNS_INFLIGHT_MAX ? "busy" : "out of memory", qtype, qname,
 		    qlen)) == NULL)
-			e = dns_entry_ref(d->nomem);
+			e = dnscache_ref(d->nomem);
 		dns_count(d, qtype, DNS_ERROR);
 		dns_ready(d, l, e);
 		return l;
@@ -1001,7 +723,7 @@ dns_lookup_drop(dns_lookup_t *l)
 
 	dns_list_del(&l->link);
 	if (l->q == NULL)
-		dns_entry_unref(l->e);
+		dnscache_unref(l->e);
 	d->nlookups--;
 	free(l);
 }
@@ -1162,7 +884,7 @@ dns_addrs_cancel(dns_addrs_t *a)
 	}
 }
 
-/* Life ---------------------------------------------------------------------- */
+/* Life -------------------------------------------------------------------- */
 
 static int
 dns_ares_init(dns_t *d, char *err, size_t errlen)
@@ -1193,6 +915,12 @@ dns_ares_init(dns_t *d, char *err, size_t errlen)
 	mask = ARES_OPT_FLAGS | ARES_OPT_TIMEOUTMS | ARES_OPT_TRIES |
 	    ARES_OPT_NDOTS | ARES_OPT_DOMAINS | ARES_OPT_LOOKUPS |
 	    ARES_OPT_SOCK_STATE_CB | ARES_OPT_EDNSPSZ | ARES_OPT_NOROTATE;
+#ifdef ARES_OPT_QUERY_CACHE
+	/* c-ares 1.23 and later cache answers themselves: ours decides
+	 * (it never keeps a SERVFAIL and bounds its memory). */
+	o.qcache_max_ttl = 0;
+	mask |= ARES_OPT_QUERY_CACHE;
+#endif
 	if ((rc = ares_init_options(&d->channel, &o, mask)) != ARES_SUCCESS) {
 		snprintf(err, errlen, "c-ares: %s", ares_strerror(rc));
 		return -1;
@@ -1233,6 +961,7 @@ dns_new(uv_loop_t *loop, const dns_config_t *cfg,
     _Atomic uint64_t (*queries)[DNS_STATUS_COUNT], char *err, size_t errlen)
 {
 	dns_t *d;
+	int ver = 0;
 
 	if ((d = calloc(1, sizeof(*d))) == NULL) {
 		snprintf(err, errlen, "out of memory");
@@ -1245,12 +974,14 @@ dns_new(uv_loop_t *loop, const dns_config_t *cfg,
 		d->cfg.timeout_ms = 1;
 	d->trusted = dns_config_trusted(&d->cfg, NULL);
 	d->counts = queries;
+	ares_version(&ver);
+	d->own_ids = ver < 0x011600;
 	RAND_bytes((uint8_t *)d->hkey, sizeof(d->hkey));
 	dns_list_init(&d->queries);
-	dns_list_init(&d->lru);
+	dnscache_init(&d->cache);
 	dns_list_init(&d->ready);
 	dns_list_init(&d->addrs);
-	if ((d->nomem = dns_entry_bare(DNS_ERROR, "out of memory", 0, NULL,
+	if ((d->nomem = dnscache_bare(DNS_ERROR, "out of memory", 0, NULL,
 	    0)) == NULL) {
 		snprintf(err, errlen, "out of memory");
 		free(d);
@@ -1259,7 +990,7 @@ dns_new(uv_loop_t *loop, const dns_config_t *cfg,
 	if (dns_ares_init(d, err, errlen) == -1) {
 		if (d->channel_ok)
 			ares_destroy(d->channel);
-		dns_entry_unref(d->nomem);
+		dnscache_unref(d->nomem);
 		free(d);
 		return NULL;
 	}
@@ -1298,10 +1029,8 @@ dns_teardown(dns_t *d)
 	/* Ends every query (ARES_EDESTRUCTION frees them) and closes every
 	 * socket (dns_sock_state_cb closes the polls). */
 	ares_destroy(d->channel);
-	for (unsigned i = 0; i < DNS_CACHE_BUCKETS; i++)
-		while (d->chash[i] != NULL)
-			dns_cache_remove(d, &d->chash[i]);
-	dns_entry_unref(d->nomem);
+	dnscache_cleanup(&d->cache);
+	dnscache_unref(d->nomem);
 	d->nomem = NULL;
 	uv_close((uv_handle_t *)&d->timer, dns_handle_close_cb);
 	uv_close((uv_handle_t *)&d->idle, dns_handle_close_cb);

@@ -21,10 +21,11 @@
  * fails, on a later loop turn, with DNS_ERROR "busy"); DNS_CACHE_MAX cached
  * answers and DNS_CACHE_BYTES_MAX octets of them per resolver (least
  * recently used goes first). The cache keeps answers compactly (the RRs
- * used, their names and data), not whole dnsmsg_answer_t (about 10 KiB
- * each): a resolver's memory is at most DNS_CACHE_BYTES_MAX for the cache,
- * plus about 1 KiB per query in flight, plus one dnsmsg_answer_t of
- * scratch and c-ares's channel. TTLs are clamped to
+ * used, their names and data; dnscache.h), not whole dnsmsg_answer_t
+ * (17 KiB each, mostly unused): a resolver's memory is at most
+ * DNS_CACHE_BYTES_MAX (4 MiB) for the cached answers, plus about 100 KiB
+ * of its own (two dnsmsg_answer_t of scratch, the hash tables), plus
+ * under 1 KiB per query in flight and c-ares's channel. TTLs are clamped to
  * [DNS_TTL_MIN, DNS_TTL_MAX]; NXDOMAIN and NODATA are kept for
  * [DNS_TTL_MIN, DNS_NEG_TTL_MAX]; SERVFAIL, timeouts and errors are never
  * cached. A cached answer is given as it was received (its TTLs are not
@@ -115,9 +116,11 @@ typedef struct {
 /*
  * dns_new makes a resolver on loop (the worker's thread only) for cfg.
  * queries, if not NULL, is the worker's counter table
- * queries[DNS_QT_COUNT][DNS_STATUS_COUNT] (single writer: this loop), one
- * count per answer or failure delivered, cache hits excluded. Returns NULL
- * with err filled on failure.
+ * queries[DNS_QT_COUNT][DNS_STATUS_COUNT] (single writer: this loop):
+ * one count per query sent, by how it ended (once however many lookups
+ * joined it; a query past its deadline counts as a timeout), and one
+ * error per lookup refused as "busy". Cache and hosts-file answers are
+ * not counted. Returns NULL with err filled on failure.
  */
 dns_t *dns_new(uv_loop_t *loop, const dns_config_t *cfg,
     _Atomic uint64_t (*queries)[DNS_STATUS_COUNT], char *err, size_t errlen);
@@ -205,9 +208,9 @@ dns_qtype_index_t dns_qtype_index(uint16_t qtype);
 /*
  * dns_config_default fills cfg->server from the first "nameserver" line of
  * path (normally /etc/resolv.conf), port 53; IPv6 addresses with a scope
- * ("fe80::1%eth0") are skipped; bounded reading (dnsfile.h). Returns 0, or -1 when there is
- * none (the caller then uses 127.0.0.1:53, as the resolver library
- * would). Blocking file I/O: main thread only.
+ * ("fe80::1%eth0") are skipped; bounded reading (dnsfile.h). Returns 0,
+ * or -1 when there is none (the caller then uses 127.0.0.1:53, as the
+ * resolver library would). Blocking file I/O: main thread only.
  */
 int dns_config_default(const char *path, dns_config_t *cfg);
 

@@ -21,8 +21,26 @@
 
 #define FAKE_NAMES 512
 
+/* A reply sent late (mode "tcslow"). */
+typedef struct {
+	uv_timer_t t;
+	uv_udp_t *udp;
+	struct sockaddr_storage to;
+	uint8_t b[1024];
+	size_t n;
+	int used;
+} late_t;
+
+#define FAKE_LATE 8
+#define FAKE_TCP 8
+#define LATE_MS 550
+
 typedef struct {
 	uv_udp_t udp;
+	uv_tcp_t tcp;             /* accepts and never answers */
+	uv_tcp_t conns[FAKE_TCP];
+	int nconns;
+	late_t late[FAKE_LATE];
 	struct sockaddr_in addr;
 	char names[FAKE_NAMES][64];  /* first labels seen */
 	int hits[FAKE_NAMES];
@@ -110,6 +128,27 @@ orr(out_t *o, unsigned type, uint32_t ttl, const void *rd, size_t n)
 #define F_AD 0x0020
 
 static void
+late_cb(uv_timer_t *t)
+{
+	late_t *l = t->data;
+	uv_buf_t ob = uv_buf_init((char *)l->b, (unsigned)l->n);
+
+	uv_udp_try_send(l->udp, &ob, 1, (const struct sockaddr *)&l->to);
+}
+
+static void
+fake_tcp_cb(uv_stream_t *srv, int status)
+{
+	if (status != 0 || fake.nconns == FAKE_TCP)
+		return;
+	uv_tcp_init(&loop, &fake.conns[fake.nconns]);
+	if (uv_accept(srv, (uv_stream_t *)&fake.conns[fake.nconns]) == 0)
+		fake.nconns++;
+	else
+		uv_close((uv_handle_t *)&fake.conns[fake.nconns], NULL);
+}
+
+static void
 fake_recv_cb(uv_udp_t *h, ssize_t nread, const uv_buf_t *buf,
     const struct sockaddr *from, unsigned flags)
 {
@@ -148,12 +187,12 @@ fake_recv_cb(uv_udp_t *h, ssize_t nread, const uv_buf_t *buf,
 		rcode = 2;
 	if (strcmp(label, "nx") == 0 || strcmp(label, "nxad") == 0)
 		rcode = 3;
-	if (strcmp(label, "tc") == 0)
+	if (strcmp(label, "tc") == 0 || strcmp(label, "tcslow") == 0)
 		flags16 |= F_TC;
 	o16(&o, flags16 | rcode);
 	o16(&o, 1);
 	if (rcode != 0 || strcmp(label, "nodata") == 0 ||
-	    strcmp(label, "tc") == 0 ||
+	    strcmp(label, "tc") == 0 || strcmp(label, "tcslow") == 0 ||
 	    (strcmp(label, "v4only") == 0 && qtype == 28)) {
 		o16(&o, 0);
 	} else if (strcmp(label, "bad") == 0) {
@@ -174,6 +213,24 @@ fake_recv_cb(uv_udp_t *h, ssize_t nread, const uv_buf_t *buf,
 			orr(&o, 28, ttl, v6, sizeof(v6));
 		else
 			orr(&o, qtype, ttl, v4, sizeof(v4));
+	}
+	if (strcmp(label, "tcslow") == 0) {
+		for (int i = 0; i < FAKE_LATE; i++) {
+			late_t *l = &fake.late[i];
+
+			if (l->used)
+				continue;
+			l->used = 1;
+			l->udp = h;
+			memcpy(&l->to, from, sizeof(struct sockaddr_in));
+			memcpy(l->b, o.b, o.n);
+			l->n = o.n;
+			uv_timer_init(&loop, &l->t);
+			l->t.data = l;
+			uv_timer_start(&l->t, late_cb, LATE_MS, 0);
+			break;
+		}
+		return;
 	}
 	ob = uv_buf_init((char *)o.b, (unsigned)o.n);
 	uv_udp_try_send(h, &ob, 1, from);
@@ -201,12 +258,30 @@ fake_start(void)
 	uv_udp_getsockname(&fake.udp, (struct sockaddr *)&ss, &len);
 	fake.addr.sin_port = ((struct sockaddr_in *)&ss)->sin_port;
 	CHECK(uv_udp_recv_start(&fake.udp, fake_alloc_cb, fake_recv_cb) == 0);
+	/* The same port over TCP: a retry after TC connects and waits. */
+	CHECK(uv_tcp_init(&loop, &fake.tcp) == 0);
+	CHECK(uv_tcp_bind(&fake.tcp, (const struct sockaddr *)&fake.addr,
+	    0) == 0);
+	CHECK(uv_listen((uv_stream_t *)&fake.tcp, 8, fake_tcp_cb) == 0);
 }
 
 static void
 noop_close_cb(uv_handle_t *h)
 {
 	(void)h;
+}
+
+static void
+fake_stop(void)
+{
+	uv_close((uv_handle_t *)&fake.udp, noop_close_cb);
+	uv_close((uv_handle_t *)&fake.tcp, noop_close_cb);
+	for (int i = 0; i < fake.nconns; i++)
+		uv_close((uv_handle_t *)&fake.conns[i], noop_close_cb);
+	for (int i = 0; i < FAKE_LATE; i++)
+		if (fake.late[i].used)
+			uv_close((uv_handle_t *)&fake.late[i].t,
+			    noop_close_cb);
 }
 
 /* Harness ------------------------------------------------------------------ */
@@ -309,7 +384,7 @@ static void
 teardown(dns_t *d)
 {
 	dns_free(d);
-	uv_close((uv_handle_t *)&fake.udp, noop_close_cb);
+	fake_stop();
 	uv_run(&loop, UV_RUN_DEFAULT);
 	CHECK_EQ_INT(uv_loop_close(&loop), 0);
 }
@@ -451,20 +526,39 @@ test_timeout(void)
 	teardown(d);
 }
 
-/* TC over UDP: c-ares retries over TCP, which the fake server refuses. */
+/*
+ * TC over UDP: c-ares retries over TCP, where the fake server accepts and
+ * never answers. "tcslow" sends its TC late (LATE_MS, just before the
+ * second UDP try ends), so that the TCP try c-ares then starts would end
+ * well after the configured timeout: our own deadline ends the lookup.
+ */
 static void
 test_truncated(void)
 {
 	got_t g;
 	dns_t *d;
+	uint64_t t0;
 
 	setup();
-	d = resolver(1000);
+	d = resolver(600);
 	memset(&g, 0, sizeof(g));
+	uv_update_time(&loop);
+	t0 = uv_now(&loop);
 	lookup(d, "tc.test", DNSMSG_TYPE_A, &g);
 	run_until(&g.calls, 1, 5000);
 	CHECK_EQ_INT(g.calls, 1);
-	CHECK_EQ_INT(g.status, DNS_ERROR);
+	CHECK_EQ_INT(g.status, DNS_TIMEOUT);
+	CHECK(fake.nconns >= 1);          /* it did go over TCP */
+	memset(&g, 0, sizeof(g));
+	uv_update_time(&loop);
+	t0 = uv_now(&loop);
+	lookup(d, "tcslow.test", DNSMSG_TYPE_A, &g);
+	run_until(&g.calls, 1, 5000);
+	CHECK_EQ_INT(g.status, DNS_TIMEOUT);
+	CHECK(g.at - t0 <= 600 + 150);
+	/* After the late TC: c-ares moved to TCP by then. */
+	run_until(NULL, 0, LATE_MS - 600 + 200);
+	CHECK(fake.nconns >= 2);
 	teardown(d);
 }
 
@@ -869,7 +963,7 @@ test_retire(void)
 	lookup(d, "silent.test", DNSMSG_TYPE_A, &g2);
 	dns_retire(d);
 	run_until(&g2.calls, 1, 5000);
-	uv_close((uv_handle_t *)&fake.udp, noop_close_cb);
+	fake_stop();
 	uv_run(&loop, UV_RUN_DEFAULT);
 	CHECK_EQ_INT(g1.calls, 1);
 	CHECK_EQ_INT(g1.status, DNS_OK);
@@ -880,7 +974,7 @@ test_retire(void)
 	setup();
 	d = resolver(300);
 	dns_retire(d);
-	uv_close((uv_handle_t *)&fake.udp, noop_close_cb);
+	fake_stop();
 	uv_run(&loop, UV_RUN_DEFAULT);
 	CHECK_EQ_INT(uv_loop_close(&loop), 0);
 }
@@ -906,7 +1000,7 @@ test_free_in_callback(void)
 	dns_lookup(free_me, "ad.test", DNSMSG_TYPE_A, free_cb, &calls);
 	dns_lookup(free_me, "ad.test", DNSMSG_TYPE_A, free_cb, &calls);
 	run_until(&calls, 1, 5000);
-	uv_close((uv_handle_t *)&fake.udp, noop_close_cb);
+	fake_stop();
 	uv_run(&loop, UV_RUN_DEFAULT);
 	CHECK_EQ_INT(calls, 1);
 	CHECK_EQ_INT(uv_loop_close(&loop), 0);
