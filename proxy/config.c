@@ -619,7 +619,8 @@ set_min_tls(cfg_parse_t *p, const char *v)
 static int
 set_backend(cfg_parse_t *p, const char *v)
 {
-	return cfg_addr(p, &cfg_listener(p)->backend, v, 0, "backend");
+	/* A name is resolved at each connection by the worker's resolver. */
+	return cfg_addr_later(p, &cfg_listener(p)->backend, v, 0, "backend", 1);
 }
 
 static int

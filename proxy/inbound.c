@@ -22,6 +22,7 @@
  *   hide_auth_before_tls.
  */
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <arpa/inet.h>
 #include <netinet/in.h>
@@ -49,6 +50,8 @@ _Static_assert(INBOUND_PP_MAX >= PROXYPROTO_V2_ENCODE_MAX &&
 
 static void inbound_internal_reply(session_t *s, int step, int code);
 
+static const char R_BACKEND_DNS[] =
+    "421 4.3.0 Service not available, try again later\r\n";
 static const char R_STARTTLS_GO[] = "220 2.0.0 Ready to start TLS\r\n";
 static const char R_STARTTLS_ARG[] =
     "501 5.5.4 Syntax error: STARTTLS takes no parameters\r\n";
@@ -96,6 +99,61 @@ inbound_tls_rate(session_t *s, int take)
 	return r;
 }
 
+/*
+ * The backend by name: resolved at each connection by the worker's
+ * resolver (the hosts file first), never at load time.
+ */
+typedef struct {
+	dns_addrs_t *q;
+} inbound_state_t;
+
+static void
+inbound_backend_addrs(void *arg, dns_status_t st, int secure,
+    const struct sockaddr_storage *addrs, size_t n)
+{
+	session_t *s = arg;
+	inbound_state_t *is = s->dirstate;
+
+	(void)secure;
+	is->q = NULL;
+	if (n == 0) {
+		log_event(LOG_WARN, "backend_dns", "session", s->id, "backend",
+		    s->dest_str, "result", dns_status_name(st), NULL);
+		STATS_INC(s->st->connect_failed);
+		session_reply(s, R_BACKEND_DNS);
+		session_close(s, CR_CONNECT_FAILED, "backend name lookup failed",
+		    1);
+		session_kick(s);
+		return;
+	}
+	session_connect_server(s, (const struct sockaddr *)&addrs[0], 0);
+	session_kick(s);
+}
+
+static void
+inbound_connect(session_t *s)
+{
+	const config_addr_t *b = &s->lc->backend;
+	inbound_state_t *is = s->dirstate;
+
+	if (config_addr_resolved(b)) {
+		session_connect_server(s, (const struct sockaddr *)&b->addr, 0);
+		return;
+	}
+	if (is == NULL && (is = s->dirstate = calloc(1, sizeof(*is))) == NULL) {
+		session_close(s, CR_INTERNAL, "out of memory", 0);
+		return;
+	}
+	session_enter(s, SS_CONNECT);
+	if (s->px->dns == NULL || (is->q = dns_addrs(s->px->dns, b->host,
+	    b->port, inbound_backend_addrs, s)) == NULL) {
+		STATS_INC(s->st->connect_failed);
+		session_reply(s, R_BACKEND_DNS);
+		session_close(s, CR_CONNECT_FAILED, "backend name lookup failed",
+		    1);
+	}
+}
+
 static void
 inbound_start(session_t *s)
 {
@@ -121,16 +179,14 @@ inbound_start(session_t *s)
 			session_close(s, CR_TLS_FAILED, s->client->err, 0);
 		return;
 	}
-	session_connect_server(s, (const struct sockaddr *)&s->lc->backend.addr,
-	    0);
+	inbound_connect(s);
 }
 
 static void
 inbound_client_tls_done(session_t *s)
 {
 	if (s->state == SS_TLS_ACCEPT) {
-		session_connect_server(s,
-		    (const struct sockaddr *)&s->lc->backend.addr, 0);
+		inbound_connect(s);
 		return;
 	}
 	/* RFC 3207 4.2: the client must start over with EHLO, which goes to
@@ -138,8 +194,7 @@ inbound_client_tls_done(session_t *s)
 	 * client may send it at once: it waits until the leg is ready. */
 	s->need_helo = 1;
 	s->hold_client = 1;
-	session_connect_server(s, (const struct sockaddr *)&s->lc->backend.addr,
-	    0);
+	inbound_connect(s);
 }
 
 /* The backend leg is ready for the client's commands. */
@@ -534,7 +589,12 @@ inbound_wait_timeout(session_t *s)
 static void
 inbound_release(session_t *s)
 {
-	(void)s;
+	inbound_state_t *is = s->dirstate;
+
+	if (is != NULL && is->q != NULL) {
+		dns_addrs_cancel(is->q);
+		is->q = NULL;
+	}
 }
 
 const session_dir_t inbound_dir = {

@@ -593,3 +593,19 @@ def test_real_validator(workdir, dane_pki, make_outproxy, zone_name, want):
                 assert ev["relay"] == "mx1.%s.test" % zone_name, ev
     finally:
         mx.stop()
+
+
+def test_cname_tlsa_base(world):
+    """_25._tcp.mx1.lab.test is a CNAME to a TLSA record elsewhere in the
+    secure zone (RFC 7672 2.2.3): the records at the end of the chain
+    apply, so a matching one lets the recipient go and a mismatching one
+    does not."""
+    pki = world.pki
+    for cert, want in (("mx1", "250 2.1.5"), ("other", "450 4.7.5")):
+        world.dns.set_zone(zone(extra="_25._tcp.mx1.lab.test. 300 IN CNAME tlsa.lab.test.\n"
+                                "tlsa.lab.test. 300 IN TLSA %s\n" % pki.tlsa(cert, 3, 1, 1)))
+        mx = world.mx(pki)
+        px = world.proxy()
+        out = world.send(["b@lab.test"])
+        assert codes(out["replies"])[1] == want, (cert, out)
+        world.cleanup()
