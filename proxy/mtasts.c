@@ -146,6 +146,21 @@ mtasts_from_cache(mtasts_t *m, const char *domain, mtasts_result_t *res,
 }
 
 /* Calls and frees every waiter of f with res. */
+/* A result that lends m->pol (the policy of id) to the callbacks. */
+static void
+mtasts_policy_result(mtasts_result_t *res, mtasts_t *m, const char *id,
+    mtasts_source_t source, const char *why)
+{
+	memset(res, 0, sizeof(*res));
+	res->have_policy = 1;
+	res->mode = m->pol.mode;
+	res->id = id;
+	res->max_age = m->pol.max_age;
+	res->policy = &m->pol;
+	res->source = source;
+	res->why = why;
+}
+
 static void
 mtasts_answer(mtasts_flight_t *f, const mtasts_result_t *res)
 {
@@ -267,16 +282,9 @@ mtasts_fetched(mtasts_flight_t *f, const stsfetch_done_t *d,
 	log_event(LOG_INFO, "mta_sts_policy", "domain", f->domain, "mode",
 	    sts_mode_name(m->pol.mode), "id", f->id, "max_age", age, NULL);
 	if (f->waiters != NULL) {
-		memset(&res, 0, sizeof(res));
-		res.have_policy = 1;
-		res.mode = m->pol.mode;
-		res.id = f->id;
-		res.max_age = m->pol.max_age;
-		res.policy = &m->pol;
-		res.source = MTASTS_SRC_FETCH;
+		mtasts_policy_result(&res, m, f->id, MTASTS_SRC_FETCH, "fetched");
 		res.fetched = 1;
 		res.fetch_result = STSFETCH_OK;
-		res.why = "fetched";
 		mtasts_answer(f, &res);
 	}
 	mtasts_flight_free(f);
@@ -451,14 +459,8 @@ mtasts_txt_id(mtasts_flight_t *f)
 			f->background = 1;
 		else
 			mtasts_flight_unlink(f);
-		memset(&res, 0, sizeof(res));
-		res.have_policy = 1;
-		res.mode = m->pol.mode;
-		res.id = f->id;
-		res.max_age = m->pol.max_age;
-		res.policy = &m->pol;
-		res.source = MTASTS_SRC_CACHE;
-		res.why = "cached, id unchanged";
+		mtasts_policy_result(&res, m, f->id, MTASTS_SRC_CACHE,
+		    "cached, id unchanged");
 		mtasts_answer(f, &res);
 		if (!refresh) {
 			mtasts_flight_free(f);

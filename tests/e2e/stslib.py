@@ -5,6 +5,8 @@ import os
 import re
 import subprocess
 
+import pytest
+
 import stplib
 
 TOOLS = os.path.join(stplib.SOURCE_DIR, "tests", "tools")
@@ -51,3 +53,21 @@ class Host:
                 self.proc.kill()
                 self.proc.wait()
         self.proc.stdout.close()
+
+
+# --------------------------------------------------------------------------
+# Fixtures shared by the MTA-STS test files (import them by name).
+
+@pytest.fixture(scope="module")
+def stscerts(tmp_path_factory):
+    """A directory of mkstscerts.sh's certificates, per test module."""
+    d = str(tmp_path_factory.mktemp("stscerts"))
+    subprocess.run(["bash", MKSTSCERTS, d], check=True, timeout=120,
+                   stdout=subprocess.DEVNULL)
+    return d
+
+
+def need_tool(path):
+    """Fails the module when a test driver was not built."""
+    if not os.access(path, os.X_OK):
+        pytest.fail("%s missing (build the tests first)" % path, pytrace=False)

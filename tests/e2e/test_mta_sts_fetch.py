@@ -16,23 +16,14 @@ import time
 import pytest
 
 import stplib
-from stslib import CLI, MKSTSCERTS, Host
+from stslib import CLI, Host, need_tool, stscerts  # noqa: F401
 
 POLICY_MX = "mx1.lab.test,*.backup.lab.test"
 
 
-@pytest.fixture(scope="module")
-def stscerts(tmp_path_factory):
-    d = str(tmp_path_factory.mktemp("stscerts"))
-    subprocess.run(["bash", MKSTSCERTS, d], check=True, timeout=120,
-                   stdout=subprocess.DEVNULL)
-    return d
-
-
 @pytest.fixture(scope="module", autouse=True)
 def _cli_present():
-    if not os.access(CLI, os.X_OK):
-        pytest.fail("%s missing (build the tests first)" % CLI, pytrace=False)
+    need_tool(CLI)
 
 
 @pytest.fixture

@@ -15,24 +15,15 @@ import time
 import pytest
 
 import stplib
-from stslib import MKSTSCERTS, MTASTS_CLI as CLI, Host
+from stslib import MTASTS_CLI as CLI, Host, need_tool, stscerts  # noqa: F401
 HEADER = "starttls-proxy mta-sts cache 1\n"
 ID = "20261201T000000"
 MX = "mx1.lab.test,*.backup.lab.test"
 
 
-@pytest.fixture(scope="module")
-def stscerts(tmp_path_factory):
-    d = str(tmp_path_factory.mktemp("stscerts"))
-    subprocess.run(["bash", MKSTSCERTS, d], check=True, timeout=120,
-                   stdout=subprocess.DEVNULL)
-    return d
-
-
 @pytest.fixture(scope="module", autouse=True)
 def _cli_present():
-    if not os.access(CLI, os.X_OK):
-        pytest.fail("%s missing (build the tests first)" % CLI, pytrace=False)
+    need_tool(CLI)
 
 
 @pytest.fixture
