@@ -120,6 +120,21 @@ mtasts_req_list(mtasts_req_t *r)
 
 /* Answers ---------------------------------------------------------------- */
 
+/* A result that lends m->pol (the policy of id) to the callbacks. */
+static void
+mtasts_policy_result(mtasts_result_t *res, mtasts_t *m, const char *id,
+    mtasts_source_t source, const char *why)
+{
+	memset(res, 0, sizeof(*res));
+	res->have_policy = 1;
+	res->mode = m->pol.mode;
+	res->id = id;
+	res->max_age = m->pol.max_age;
+	res->policy = &m->pol;
+	res->source = source;
+	res->why = why;
+}
+
 /*
  * Fills res from the cache (any id, not expired) or as "no policy"; the
  * id goes to id[], m->pol is lent to the callbacks that follow.
@@ -137,30 +152,11 @@ mtasts_from_cache(mtasts_t *m, const char *domain, mtasts_result_t *res,
 	if (stscache_get(m->env.cache, domain, mtasts_now(), &info,
 	    &m->pol) == 0) {
 		snprintf(id, STS_ID_MAX + 1, "%s", info.id);
-		res->have_policy = 1;
-		res->mode = m->pol.mode;
-		res->max_age = m->pol.max_age;
-		res->policy = &m->pol;
-		res->source = MTASTS_SRC_CACHE;
+		mtasts_policy_result(res, m, id, MTASTS_SRC_CACHE, why);
 	}
 }
 
 /* Calls and frees every waiter of f with res. */
-/* A result that lends m->pol (the policy of id) to the callbacks. */
-static void
-mtasts_policy_result(mtasts_result_t *res, mtasts_t *m, const char *id,
-    mtasts_source_t source, const char *why)
-{
-	memset(res, 0, sizeof(*res));
-	res->have_policy = 1;
-	res->mode = m->pol.mode;
-	res->id = id;
-	res->max_age = m->pol.max_age;
-	res->policy = &m->pol;
-	res->source = source;
-	res->why = why;
-}
-
 static void
 mtasts_answer(mtasts_flight_t *f, const mtasts_result_t *res)
 {
