@@ -92,6 +92,8 @@ typedef struct {
 	int msgs;            /* messages per session */
 	int resume;
 	int implicit;
+	int plain;           /* no TLS at all: a plaintext sender (the legacy
+	                        server of the outbound benchmark) */
 	int threads;
 	uint16_t tls_min, tls_max;
 	const char *prefer;  /* ecdsa, rsa or NULL */
@@ -528,7 +530,7 @@ lg_on_reply(lg_client_t *c, int code)
 	}
 	switch (c->step) {
 	case ST_BANNER:
-		if (sh->o.implicit || c->ssl != NULL)
+		if (sh->o.implicit || sh->o.plain || c->ssl != NULL)
 			lg_step(c, ST_EHLO2, sh->ehlo_cmd, strlen(sh->ehlo_cmd));
 		else
 			lg_step(c, ST_EHLO1, sh->ehlo_cmd, strlen(sh->ehlo_cmd));
@@ -1094,6 +1096,7 @@ lg_usage(FILE *f)
 	    "  -T SECONDS     timeout of each step (default 30)\n"
 	    "  --max-time S   abort everything after S seconds (default: -d + 120)\n"
 	    "  --implicit     TLS from the first byte (port 465 style)\n"
+	    "  --plain        no STARTTLS, no TLS: a plaintext sender\n"
 	    "  --tls 1.2|1.3  only this TLS version (default: 1.2 or 1.3)\n"
 	    "  --prefer ecdsa|rsa  offer only these signature algorithms\n"
 	    "  --groups LIST  key exchange groups (default X25519:P-256)\n"
@@ -1107,10 +1110,11 @@ lg_usage(FILE *f)
 static int
 lg_parse(int argc, char **argv, lg_opts_t *o)
 {
-	enum { O_IMPLICIT = 256, O_TLS, O_PREFER, O_GROUPS, O_CIPHERS, O_SNI,
+	enum { O_IMPLICIT = 256, O_PLAIN, O_TLS, O_PREFER, O_GROUPS, O_CIPHERS, O_SNI,
 	    O_CA, O_EHLO, O_MAXTIME };
 	static const struct option longopts[] = {
 		{ "implicit", no_argument, NULL, O_IMPLICIT },
+		{ "plain", no_argument, NULL, O_PLAIN },
 		{ "tls", required_argument, NULL, O_TLS },
 		{ "prefer", required_argument, NULL, O_PREFER },
 		{ "groups", required_argument, NULL, O_GROUPS },
@@ -1159,6 +1163,7 @@ lg_parse(int argc, char **argv, lg_opts_t *o)
 		case 'T': o->step_timeout = strtod(optarg, &end); break;
 		case 'q': o->quiet = 1; break;
 		case O_IMPLICIT: o->implicit = 1; break;
+		case O_PLAIN: o->plain = 1; break;
 		case O_TLS:
 			if (strcmp(optarg, "1.2") == 0)
 				o->tls_min = o->tls_max = TLS1_2_VERSION;
@@ -1305,7 +1310,7 @@ lg_report(lg_shared_t *sh, lg_thread_t *ths, int nth)
 	}
 	printf("{\"mode\":\"%s\",\"conc\":%d,\"idle_k\":%d,\"threads\":%d,"
 	    "\"body_size\":%zu,\"msgs_per_session\":%d,\"resume\":%d,"
-	    "\"implicit\":%d,\"sessions_ok\":%" PRIu64 ",\"sessions_failed\":%" PRIu64
+	    "\"implicit\":%d,\"plain\":%d,\"sessions_ok\":%" PRIu64 ",\"sessions_failed\":%" PRIu64
 	    ",\"parked\":%" PRIu64 ",\"aborted\":%" PRIu64 ",\"messages\":%" PRIu64
 	    ",\"body_bytes\":%" PRIu64 ",\"elapsed_s\":%.3f,\"sessions_per_s\":%.2f,"
 	    "\"mb_per_s\":%.2f,\"handshakes\":%zu,\"resumed\":%" PRIu64 ","
@@ -1313,7 +1318,7 @@ lg_report(lg_shared_t *sh, lg_thread_t *ths, int nth)
 	    "\"sess_p99_ms\":%.3f,\"tls_version\":\"%s\",\"cipher\":\"%s\","
 	    "\"group\":\"%s\",\"errors_total\":%" PRIu64 ",\"errors\":{",
 	    lg_mode_name(o->mode), o->conc, o->mode == MODE_IDLE ? o->idle_k : 0,
-	    o->threads, o->body_size, o->msgs, o->resume, o->implicit, sum.ok,
+	    o->threads, o->body_size, o->msgs, o->resume, o->implicit, o->plain, sum.ok,
 	    sum.failed, parked, sum.aborted, sum.messages, sum.body_bytes, elapsed,
 	    sps, mbps, sum.hs.n, sum.resumed, lg_pct_ms(&sum.hs, 50),
 	    lg_pct_ms(&sum.hs, 99), lg_pct_ms(&sum.sess, 50),
