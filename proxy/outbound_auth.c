@@ -150,6 +150,9 @@ struct oa_job {
 	int pending;                      /* host lookups outstanding */
 	mtasts_req_t *stsq;
 	sts_policy_t *sts;                /* filled by mtasts; owned */
+	int sync;                         /* inside outbound_auth_rcpt: the
+	                                     engine's own loop reads on, no
+	                                     kick from here */
 };
 
 typedef struct {
@@ -418,6 +421,7 @@ oa_decide(oa_job_t *j, const char *reply, int source, const char *reason)
 {
 	session_t *s = j->s;
 	oa_state_t *st = s->dirstate;
+	int kick = !j->sync;
 
 	if (reply != NULL || source != SRC_CONFIG)
 		log_event(reply != NULL ? LOG_WARN : LOG_INFO, "policy",
@@ -433,7 +437,8 @@ oa_decide(oa_job_t *j, const char *reply, int source, const char *reason)
 	else
 		session_forward(s, &j->ci, j->line, PEND_RELAY);
 	oa_job_free(j);
-	session_kick(s);
+	if (kick)
+		session_kick(s);
 }
 
 static void
@@ -883,15 +888,21 @@ outbound_auth_rcpt(session_t *s, const smtp_cmd_info_t *ci,
 	j->want_sts = want_sts;
 	st->job = j;
 	session_enter(s, SS_POLICY_WAIT);
+	/* A decision made at once (a lookup that cannot start) leaves
+	 * SS_POLICY_WAIT here, and the engine's loop reads on. */
+	j->sync = 1;
 	if (want_dane) {
 		j->mxq = oa_lookup(s, j->domain, DNSMSG_TYPE_MX,
 		    oa_mx_cb, j);
-		if (j->mxq == NULL)
+		if (j->mxq == NULL) {
 			oa_decide(j, R_LOOKUP_FAILED, SRC_DANE,
 			    "MX lookup not possible");
-		return 1;
-	}
-	oa_sts_start(j);
+			return 1;
+		}
+	} else
+		oa_sts_start(j);
+	if (st->job == j)
+		j->sync = 0;
 	return 1;
 oom:
 	session_close(s, CR_INTERNAL, "out of memory", 0);
