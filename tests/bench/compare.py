@@ -551,6 +551,8 @@ def workloads_for(a):
          "args": ["-s", "1048576", "-m", "20" if a.quick else "100", "bulk"]},
     ]
     ks = [1000] if a.quick else [2000, 10000]
+    if a.idle_ks:
+        ks = [int(x) for x in a.idle_ks.split(",")]
     for k in ks:
         kk = min(k, a.kmax)
         name = f"idle K={kk}" + ("" if kk == k else f" (of {k}: fd limit)")
@@ -583,6 +585,8 @@ def main():
     ap.add_argument("--quick", action="store_true", help="about a minute: smaller, one run each")
     ap.add_argument("--peers", default=",".join(PEERS), help="subset of " + ",".join(PEERS))
     ap.add_argument("--only", help="workloads whose name contains one of these (comma list)")
+    ap.add_argument("--idle-ks", help="idle sessions parked per idle workload (comma list; "
+                    "default 2000,10000, quick 1000): the scale series, e.g. 1000,5000,9900")
     ap.add_argument("--no-pin", action="store_true", help="do not pin with taskset")
     ap.add_argument("--key-type", choices=("ec", "rsa"), default="ec",
                     help="certificate key: ec (P-256, default) or rsa (2048; a costly "
