@@ -46,7 +46,8 @@
 #define MAIN_FILE_POLL_MS 2000
 /* Changes to several files (cert and key) are taken as one reload. */
 #define MAIN_RELOAD_DELAY_MS 500
-#define MAIN_FILES_MAX (CONFIG_MAX_LISTENERS * (2 * CONFIG_MAX_CERTS + 1))
+#define MAIN_FILES_MAX (CONFIG_MAX_LISTENERS * \
+    (2 * CONFIG_MAX_CERTS + 2 + CONFIG_MAX_TICKET_KEYS))
 
 typedef struct {
 	uv_loop_t loop;
@@ -312,6 +313,9 @@ main_watch_all(main_t *m)
 			main_watch(m, l->certs[k].key);
 		}
 		main_watch(m, l->ca_file);
+		main_watch(m, l->client_ca);
+		for (int k = 0; k < l->nticket_keys; k++)
+			main_watch(m, l->ticket_keys[k]);
 	}
 }
 

@@ -3,6 +3,7 @@
  * ClientHello: a pair whose certificate names the SNI host if any does, and
  * among those an ECDSA certificate when the client can use one.
  */
+#include <errno.h>
 #include <pthread.h>
 #include <arpa/inet.h>
 #include <stdio.h>
@@ -15,6 +16,9 @@
 #include <openssl/ex_data.h>
 #include <openssl/err.h>
 #include <openssl/evp.h>
+#include <openssl/hmac.h>
+#include <openssl/rand.h>
+#include <openssl/sha.h>
 #include <openssl/pem.h>
 #include <openssl/pool.h>
 #include <openssl/x509.h>
@@ -46,12 +50,23 @@ typedef struct {
  * the context's last reference goes: sessions still handshaking on a
  * context that a reload replaced keep its certificates alive.
  */
+/* One session-ticket key (nginx's layouts, see tls.h). */
+typedef struct {
+	uint8_t name[16];
+	uint8_t aes[32];
+	uint8_t hmac[32];
+	size_t size;       /* TLS_TICKET_KEY_LEN or TLS_TICKET_KEY_LEGACY_LEN */
+} tls_ticket_key_t;
+
 typedef struct {
 	tls_pair_t pairs[CONFIG_MAX_CERTS];
 	int npairs;
+	tls_ticket_key_t keys[CONFIG_MAX_TICKET_KEYS]; /* [0] encrypts */
+	int nkeys;
 } tls_server_t;
 
 static void tls_pair_cleanup(tls_pair_t *p);
+static int tls_verify_record_cb(int ok, X509_STORE_CTX *store);
 
 /*
  * The ex_data index is process-wide by BoringSSL's design; it is set once
@@ -75,6 +90,7 @@ tls_server_ex_free(void *parent, void *ptr, CRYPTO_EX_DATA *ad, int index,
 		return;
 	for (int i = 0; i < srv->npairs; i++)
 		tls_pair_cleanup(&srv->pairs[i]);
+	OPENSSL_cleanse(srv->keys, sizeof(srv->keys));
 	free(srv);
 }
 
@@ -357,6 +373,163 @@ tls_ctx_common(SSL_CTX *ctx, uint16_t min_tls)
 	return 0;
 }
 
+/*
+ * tls_ticket_key_read reads one key file into k. Returns 0, or -1 with a
+ * message in err that never shows key bytes.
+ */
+static int
+tls_ticket_key_read(const char *path, tls_ticket_key_t *k, char *err,
+    size_t errlen)
+{
+	uint8_t buf[TLS_TICKET_KEY_LEN + 1];
+	FILE *f;
+	size_t n;
+
+	if ((f = fopen(path, "rb")) == NULL) {
+		snprintf(err, errlen, "cannot read: %s", strerror(errno));
+		return -1;
+	}
+	n = fread(buf, 1, sizeof(buf), f);
+	fclose(f);
+	memset(k, 0, sizeof(*k));
+	if (n == TLS_TICKET_KEY_LEN) {
+		memcpy(k->name, buf, 16);
+		memcpy(k->hmac, buf + 16, 32);
+		memcpy(k->aes, buf + 48, 32);
+	} else if (n == TLS_TICKET_KEY_LEGACY_LEN) {
+		memcpy(k->name, buf, 16);
+		memcpy(k->aes, buf + 16, 16);
+		memcpy(k->hmac, buf + 32, 16);
+	} else {
+		OPENSSL_cleanse(buf, sizeof(buf));
+		snprintf(err, errlen, "%s bytes; a key is %d or %d bytes "
+		    "(openssl rand 80 > FILE)", n > TLS_TICKET_KEY_LEN ?
+		    "more than 80" : n == 0 ? "0" : "another number of",
+		    TLS_TICKET_KEY_LEN, TLS_TICKET_KEY_LEGACY_LEN);
+		return -1;
+	}
+	k->size = n;
+	OPENSSL_cleanse(buf, sizeof(buf));
+	return 0;
+}
+
+int
+tls_ticket_key_check(const char *path, char *err, size_t errlen)
+{
+	tls_ticket_key_t k;
+	int r = tls_ticket_key_read(path, &k, err, errlen);
+
+	OPENSSL_cleanse(&k, sizeof(k));
+	return r;
+}
+
+static int
+tls_ticket_key_init(const tls_ticket_key_t *k, const uint8_t *iv,
+    EVP_CIPHER_CTX *cctx, HMAC_CTX *hctx, int encrypt)
+{
+	const EVP_CIPHER *c = k->size == TLS_TICKET_KEY_LEN ?
+	    EVP_aes_256_cbc() : EVP_aes_128_cbc();
+	size_t hlen = k->size == TLS_TICKET_KEY_LEN ? 32 : 16;
+
+	if (!HMAC_Init_ex(hctx, k->hmac, hlen, EVP_sha256(), NULL))
+		return -1;
+	if (encrypt)
+		return EVP_EncryptInit_ex(cctx, c, NULL, k->aes, iv) ? 0 : -1;
+	return EVP_DecryptInit_ex(cctx, c, NULL, k->aes, iv) ? 0 : -1;
+}
+
+/*
+ * BoringSSL's ticket-key callback (ssl.h, SSL_CTX_set_tlsext_ticket_key_cb),
+ * as nginx's ngx_ssl_session_ticket_key_callback: the first key seals new
+ * tickets; any key opens one by its name; a ticket opened with another than
+ * the first is answered with a fresh ticket (2), so that clients move to the
+ * current key before the old one is retired. Unknown name: 0, a full
+ * handshake. The IV is random per ticket (16 bytes for both ciphers).
+ */
+static int
+tls_ticket_key_cb(SSL *ssl, uint8_t *key_name, uint8_t *iv,
+    EVP_CIPHER_CTX *cctx, HMAC_CTX *hctx, int encrypt)
+{
+	const tls_server_t *srv = tls_server_of(SSL_get_SSL_CTX(ssl));
+
+	if (srv == NULL || srv->nkeys == 0)
+		return -1;
+	if (encrypt) {
+		const tls_ticket_key_t *k = &srv->keys[0];
+		if (!RAND_bytes(iv, EVP_MAX_IV_LENGTH))
+			return -1;
+		memcpy(key_name, k->name, 16);
+		return tls_ticket_key_init(k, iv, cctx, hctx, 1) == 0 ? 1 : -1;
+	}
+	for (int i = 0; i < srv->nkeys; i++) {
+		const tls_ticket_key_t *k = &srv->keys[i];
+		if (memcmp(key_name, k->name, 16) != 0)
+			continue;
+		if (tls_ticket_key_init(k, iv, cctx, hctx, 0) == -1)
+			return -1;
+		return i == 0 ? 1 : 2;
+	}
+	return 0;
+}
+
+/*
+ * The session-id context: a resumed session must come from a context that
+ * asked the same of the client. It is the SHA-256 of the client_ca file
+ * (or of nothing): two processes with the same files resume each other's
+ * tickets, a ticket from a listener that asked no certificate is not taken
+ * as one from a listener that checks them.
+ */
+static int
+tls_sid_ctx(SSL_CTX *ctx, const char *client_ca, char *err, size_t errlen)
+{
+	uint8_t md[SHA256_DIGEST_LENGTH], buf[4096];
+	SHA256_CTX sh;
+	FILE *f;
+	size_t n;
+
+	SHA256_Init(&sh);
+	SHA256_Update(&sh, "starttls-proxy", 14);
+	if (client_ca != NULL) {
+		if ((f = fopen(client_ca, "rb")) == NULL) {
+			snprintf(err, errlen, "cannot read client_ca: %s",
+			    strerror(errno));
+			return -1;
+		}
+		while ((n = fread(buf, 1, sizeof(buf), f)) > 0)
+			SHA256_Update(&sh, buf, n);
+		fclose(f);
+	}
+	SHA256_Final(md, &sh);
+	if (!SSL_CTX_set_session_id_context(ctx, md, sizeof(md))) {
+		tls_err(err, errlen, "SSL_CTX_set_session_id_context");
+		return -1;
+	}
+	return 0;
+}
+
+/*
+ * client_ca: request a certificate naming these CAs, never demand one
+ * (no SSL_VERIFY_FAIL_IF_NO_PEER_CERT), and let an untrusted one through
+ * the handshake: parties decide per command (tls_client_cert).
+ */
+static int
+tls_client_ca(SSL_CTX *ctx, const char *path, char *err, size_t errlen)
+{
+	STACK_OF(X509_NAME) *names;
+
+	if (!SSL_CTX_load_verify_locations(ctx, path, NULL)) {
+		tls_err(err, errlen, "cannot load client_ca");
+		return -1;
+	}
+	if ((names = SSL_load_client_CA_file(path)) == NULL) {
+		tls_err(err, errlen, "no CA certificate in client_ca");
+		return -1;
+	}
+	SSL_CTX_set_client_CA_list(ctx, names);
+	SSL_CTX_set_verify(ctx, SSL_VERIFY_PEER, tls_verify_record_cb);
+	return 0;
+}
+
 SSL_CTX *
 tls_server_ctx_new(const config_listener_t *l, char *err, size_t errlen)
 {
@@ -379,6 +552,16 @@ tls_server_ctx_new(const config_listener_t *l, char *err, size_t errlen)
 			goto err1;
 		}
 		srv->npairs++;
+	}
+	for (int i = 0; i < l->nticket_keys; i++) {
+		char kerr[200];
+		if (tls_ticket_key_read(l->ticket_keys[i], &srv->keys[i], kerr,
+		    sizeof(kerr)) == -1) {
+			snprintf(err, errlen, "ticket_key %s: %s",
+			    l->ticket_keys[i], kerr);
+			goto err1;
+		}
+		srv->nkeys++;
 	}
 	if ((ctx = SSL_CTX_new(TLS_method())) == NULL) {
 		tls_err(err, errlen, "SSL_CTX_new");
@@ -408,6 +591,17 @@ tls_server_ctx_new(const config_listener_t *l, char *err, size_t errlen)
 	}
 	SSL_CTX_set_select_certificate_cb(ctx, tls_select_cert_cb);
 	SSL_CTX_set_alpn_select_cb(ctx, tls_alpn_select_cb, NULL);
+	if (tls_sid_ctx(ctx, l->client_ca, err, errlen) == -1)
+		goto err2;
+	if (l->client_ca != NULL &&
+	    tls_client_ca(ctx, l->client_ca, err, errlen) == -1)
+		goto err2;
+	/* Shared keys replace BoringSSL's own, rotated, per-context key. */
+	if (srv->nkeys > 0 &&
+	    !SSL_CTX_set_tlsext_ticket_key_cb(ctx, tls_ticket_key_cb)) {
+		tls_err(err, errlen, "SSL_CTX_set_tlsext_ticket_key_cb");
+		goto err2;
+	}
 	return ctx;
 
 err2:
@@ -415,6 +609,7 @@ err2:
 err1:
 	for (int i = 0; i < srv->npairs; i++)
 		tls_pair_cleanup(&srv->pairs[i]);
+	OPENSSL_cleanse(srv->keys, sizeof(srv->keys));
 	free(srv);
 	return NULL;
 }
@@ -586,4 +781,61 @@ tls_peer_trusted(const SSL *ssl)
 		return 0;
 	X509_free(x);
 	return SSL_get_verify_result(ssl) == X509_V_OK;
+}
+
+void
+tls_hex(const uint8_t *in, size_t n, char *out)
+{
+	static const char hex[] = "0123456789abcdef";
+
+	for (size_t i = 0; i < n; i++) {
+		out[2 * i] = hex[in[i] >> 4];
+		out[2 * i + 1] = hex[in[i] & 0xf];
+	}
+	out[2 * n] = '\0';
+}
+
+/* A CN from a certificate, made safe (see tls_ccert_t). */
+static void
+tls_cn(X509_NAME *name, char *out)
+{
+	int i = name == NULL ? -1 :
+	    X509_NAME_get_index_by_NID(name, NID_commonName, -1);
+	const ASN1_STRING *d;
+	const unsigned char *p;
+	size_t n, k;
+
+	out[0] = '\0';
+	if (i < 0 || (d = X509_NAME_ENTRY_get_data(
+	    X509_NAME_get_entry(name, i))) == NULL)
+		return;
+	p = ASN1_STRING_get0_data(d);
+	n = (size_t)ASN1_STRING_length(d);
+	for (k = 0; k < n && k < TLS_CN_MAX; k++)
+		out[k] = p[k] >= ' ' && p[k] <= '~' && p[k] != '"' &&
+		    p[k] != '\\' ? (char)p[k] : '?';
+	out[k] = '\0';
+}
+
+void
+tls_client_cert(const SSL *ssl, tls_ccert_t *out)
+{
+	X509 *x;
+	uint8_t *der = NULL;
+	int len;
+
+	memset(out, 0, sizeof(*out));
+	out->requested = (SSL_get_verify_mode(ssl) & SSL_VERIFY_PEER) != 0;
+	if ((x = SSL_get_peer_certificate(ssl)) == NULL)
+		return;
+	out->present = 1;
+	out->trusted = SSL_get_verify_result(ssl) == X509_V_OK;
+	if ((len = i2d_X509(x, &der)) > 0)
+		SHA256(der, (size_t)len, out->sha256);
+	else
+		out->trusted = 0; /* no fingerprint: match nothing */
+	OPENSSL_free(der);
+	tls_cn(X509_get_subject_name(x), out->cn);
+	tls_cn(X509_get_issuer_name(x), out->issuer_cn);
+	X509_free(x);
 }
