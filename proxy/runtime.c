@@ -17,6 +17,7 @@ runtime_free(runtime_t *rt)
 	free(rt->tls);
 	free(rt->slot);
 	free(rt->domain_slot);
+	free(rt->party_slot);
 	config_free(rt->cfg);
 	free(rt);
 }
@@ -27,6 +28,7 @@ runtime_new(config_t *cfg, stats_names_t *names, uint64_t generation,
 {
 	runtime_t *rt;
 	size_t nl = (size_t)cfg->nlisteners, np = (size_t)cfg->npolicies;
+	size_t nparty = (size_t)cfg->nparties;
 
 	if ((rt = calloc(1, sizeof(*rt))) == NULL) {
 		snprintf(err, errlen, "out of memory");
@@ -38,7 +40,9 @@ runtime_new(config_t *cfg, stats_names_t *names, uint64_t generation,
 	if ((rt->tls = calloc(nl ? nl : 1, sizeof(*rt->tls))) == NULL ||
 	    (rt->slot = calloc(nl ? nl : 1, sizeof(*rt->slot))) == NULL ||
 	    (rt->domain_slot = calloc(np ? np : 1,
-	    sizeof(*rt->domain_slot))) == NULL) {
+	    sizeof(*rt->domain_slot))) == NULL ||
+	    (rt->party_slot = calloc(nparty ? nparty : 1,
+	    sizeof(*rt->party_slot))) == NULL) {
 		snprintf(err, errlen, "out of memory");
 		goto err0;
 	}
@@ -70,6 +74,13 @@ runtime_new(config_t *cfg, stats_names_t *names, uint64_t generation,
 			    "start (at most %d)", STATS_DOMAINS_MAX);
 			goto err0;
 		}
+	for (size_t i = 0; i < nparty; i++)
+		if ((rt->party_slot[i] = stats_party_slot(names,
+		    cfg->parties[i].name)) == -1) {
+			snprintf(err, errlen, "too many party names since "
+			    "start (at most %d)", STATS_PARTIES_MAX);
+			goto err0;
+		}
 	return rt;
 
 err0:
@@ -81,6 +92,7 @@ err0:
 	free(rt->tls);
 	free(rt->slot);
 	free(rt->domain_slot);
+	free(rt->party_slot);
 	free(rt);
 	return NULL;
 }

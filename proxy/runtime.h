@@ -20,6 +20,7 @@ typedef struct runtime {
 	SSL_CTX **tls;           /* owned refs, per listener; NULL where none */
 	int *slot;               /* stats listener slot, per listener */
 	int *domain_slot;        /* stats domain slot, per policy */
+	int *party_slot;         /* stats party slot, per party */
 	uint64_t generation;
 } runtime_t;
 
