@@ -117,6 +117,7 @@ enum {
 	K_CLIENT_CA,
 	K_RECEIVED_HEADER,
 	K_TICKET_KEY,
+	K_OCSP,
 	K_PARTY_TLS,
 	K_CLIENTS,
 	K_SENDERS,
@@ -692,6 +693,31 @@ set_key(cfg_parse_t *p, const char *v)
 	}
 	l->certs[p->open_cert].key = cfg_strdup(p, v);
 	p->open_cert = -1;
+	return 0;
+}
+
+/* ocsp = FILE belongs to the pair just completed by its key. */
+static int
+set_ocsp(cfg_parse_t *p, const char *v)
+{
+	config_listener_t *l = cfg_listener(p);
+	config_certpair_t *c;
+
+	if (*v == '\0')
+		return -1;
+	if (l->ncerts == 0 || p->open_cert >= 0) {
+		cfg_err(p, p->lineno, "ocsp without a cert/key pair (each "
+		    "ocsp = must follow the key = of its pair)");
+		return 0;
+	}
+	c = &l->certs[l->ncerts - 1];
+	if (c->ocsp != NULL) {
+		cfg_err(p, p->lineno, "second ocsp for the pair of line %d",
+		    c->line);
+		return 0;
+	}
+	c->ocsp = cfg_strdup(p, v);
+	c->ocsp_line = p->lineno;
 	return 0;
 }
 
@@ -1588,6 +1614,7 @@ static const cfg_key_t cfg_keys[K_COUNT] = {
 	    cfg_bool_expected, 0 },
 	[K_TICKET_KEY] = { "ticket_key", IN, set_ticket_key, "a file name",
 	    1 },
+	[K_OCSP] = { "ocsp", IN, set_ocsp, "a file name", 1 },
 	[K_PARTY_TLS] = { "tls", PTY, set_party_tls, "encrypt or verify", 0 },
 	[K_CLIENTS] = { "clients", PTY, set_clients,
 	    "networks such as 192.0.2.0/24 or 2001:db8::/32, separated by "
@@ -1675,6 +1702,9 @@ cfg_end_inbound(cfg_parse_t *p)
 		err[0] = '\0';
 		if (tls_check_keypair(c->cert, c->key, err, sizeof err) == -1)
 			cfg_err(p, c->line, "cert/key: %s", err);
+		else if (c->ocsp != NULL && tls_check_ocsp(c->cert, c->key,
+		    c->ocsp, err, sizeof err) == -1)
+			cfg_err(p, c->ocsp_line, "ocsp '%s': %s", c->ocsp, err);
 	}
 }
 
@@ -2274,6 +2304,7 @@ config_free(config_t *cfg)
 		for (j = 0; j < l->ncerts; j++) {
 			free(l->certs[j].cert);
 			free(l->certs[j].key);
+			free(l->certs[j].ocsp);
 		}
 		free(l->helo_name);
 		free(l->ca_file);

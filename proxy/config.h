@@ -64,7 +64,9 @@ typedef enum { PROXY_PROTO_OFF, PROXY_PROTO_V1, PROXY_PROTO_V2 } proxy_proto_t;
 typedef struct {
 	char *cert; /* PEM chain path; owned */
 	char *key;  /* PEM key path; owned */
+	char *ocsp; /* DER OCSP response to staple, or NULL; owned */
 	int line;   /* line of the cert key, for later error reports */
+	int ocsp_line;
 } config_certpair_t;
 
 typedef struct {

@@ -47,7 +47,7 @@
 /* Changes to several files (cert and key) are taken as one reload. */
 #define MAIN_RELOAD_DELAY_MS 500
 #define MAIN_FILES_MAX (CONFIG_MAX_LISTENERS * \
-    (2 * CONFIG_MAX_CERTS + 2 + CONFIG_MAX_TICKET_KEYS))
+    (3 * CONFIG_MAX_CERTS + 2 + CONFIG_MAX_TICKET_KEYS))
 
 typedef struct {
 	uv_loop_t loop;
@@ -160,6 +160,8 @@ main_metrics(main_t *m, admin_buf_t *body)
 			certs[nc].listener = cfg->listeners[i].name;
 			certs[nc].index = k;
 			certs[nc].subject = subjects[nc];
+			certs[nc].has_ocsp = tls_server_ocsp_info(
+			    m->rt->tls[i], k, &certs[nc].ocsp_next_update) == 0;
 			nc++;
 		}
 	}
@@ -314,6 +316,8 @@ main_watch_all(main_t *m)
 		}
 		main_watch(m, l->ca_file);
 		main_watch(m, l->client_ca);
+		for (int k = 0; k < l->ncerts; k++)
+			main_watch(m, l->certs[k].ocsp);
 		for (int k = 0; k < l->nticket_keys; k++)
 			main_watch(m, l->ticket_keys[k]);
 	}

@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "stats.h"
 
@@ -447,6 +448,25 @@ stats_render(stats_buf_t *b, stats_t *const *workers, int n,
 		    "listener=\"%s\",index=\"%d\",subject=\"%s\"} %lld\n",
 		    certs[i].listener, certs[i].index, certs[i].subject,
 		    (long long)certs[i].not_after);
+
+	stats_head(b, "stp_ocsp_next_update_seconds", "gauge",
+	    "nextUpdate of each stapled OCSP response, Unix time; stapling "
+	    "stops once it has passed.");
+	for (int i = 0; i < ncerts; i++)
+		if (certs[i].has_ocsp)
+			stats_buf_printf(b, "stp_ocsp_next_update_seconds{"
+			    "listener=\"%s\",index=\"%d\"} %lld\n",
+			    certs[i].listener, certs[i].index,
+			    (long long)certs[i].ocsp_next_update);
+	stats_head(b, "stp_ocsp_stapling", "gauge",
+	    "1 while a configured OCSP response is stapled, 0 after its "
+	    "nextUpdate.");
+	for (int i = 0; i < ncerts; i++)
+		if (certs[i].has_ocsp)
+			stats_buf_printf(b, "stp_ocsp_stapling{"
+			    "listener=\"%s\",index=\"%d\"} %d\n",
+			    certs[i].listener, certs[i].index,
+			    (int64_t)time(NULL) < certs[i].ocsp_next_update);
 
 	stats_head(b, "stp_config_reloads_total", "counter",
 	    "Configuration reloads by result.");

@@ -173,6 +173,8 @@ typedef struct {
 	const char *subject;      /* certificate subject CN or file name */
 	int index;                /* position among the listener's pairs */
 	int64_t not_after;        /* Unix time */
+	int has_ocsp;             /* an OCSP response is configured */
+	int64_t ocsp_next_update; /* its nextUpdate, Unix time */
 } stats_cert_t;
 
 /*

@@ -5,6 +5,7 @@
  */
 #include <errno.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <arpa/inet.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -24,6 +25,8 @@
 #include <openssl/x509.h>
 #include <openssl/x509v3.h>
 
+#include "log.h"
+#include "ocsp.h"
 #include "tls.h"
 
 #define TLS_CHAIN_MAX 10 /* certificates in one configured chain */
@@ -43,6 +46,10 @@ typedef struct {
 	X509 *leaf;        /* for SNI name checks */
 	EVP_PKEY *key;
 	int is_ec;
+	CRYPTO_BUFFER *ocsp;   /* DER OCSP response to staple, or NULL */
+	int64_t ocsp_next;     /* its nextUpdate: stapled only before */
+	char *ocsp_path;       /* for the log line; owned */
+	atomic_int ocsp_expired_logged; /* workers share the context */
 } tls_pair_t;
 
 /*
@@ -131,6 +138,8 @@ tls_pair_cleanup(tls_pair_t *p)
 		CRYPTO_BUFFER_free(p->chain[i]);
 	X509_free(p->leaf);
 	EVP_PKEY_free(p->key);
+	CRYPTO_BUFFER_free(p->ocsp);
+	free(p->ocsp_path);
 	memset(p, 0, sizeof(*p));
 }
 
@@ -189,6 +198,119 @@ tls_pair_load(tls_pair_t *p, const char *cert, const char *key, char *err,
 err0:
 	tls_pair_cleanup(p);
 	return -1;
+}
+
+/*
+ * tls_ocsp_load reads a DER OCSP response for pair p and checks it against
+ * p's leaf (and issuer, when the chain has it). Returns 0 with p->ocsp and
+ * p->ocsp_next set, or -1 with err.
+ */
+static int
+tls_ocsp_load(tls_pair_t *p, const char *path, char *err, size_t errlen)
+{
+	uint8_t *buf, *name = NULL;
+	const ASN1_INTEGER *serial = X509_get_serialNumber(p->leaf);
+	X509 *issuer = NULL;
+	ocsp_cert_t c;
+	int64_t this_update, next_update;
+	size_t n;
+	int namelen, r = -1;
+	FILE *f;
+
+	if ((buf = malloc(OCSP_RESPONSE_MAX + 1)) == NULL) {
+		snprintf(err, errlen, "out of memory");
+		return -1;
+	}
+	if ((f = fopen(path, "rb")) == NULL) {
+		snprintf(err, errlen, "cannot read: %s", strerror(errno));
+		goto out;
+	}
+	n = fread(buf, 1, OCSP_RESPONSE_MAX + 1, f);
+	fclose(f);
+	if (n > OCSP_RESPONSE_MAX) {
+		snprintf(err, errlen, "larger than %d bytes", OCSP_RESPONSE_MAX);
+		goto out;
+	}
+	memset(&c, 0, sizeof(c));
+	c.serial = ASN1_STRING_get0_data(serial);
+	c.serial_len = (size_t)ASN1_STRING_length(serial);
+	if ((namelen = i2d_X509_NAME(X509_get_issuer_name(p->leaf),
+	    &name)) <= 0) {
+		snprintf(err, errlen, "certificate without issuer name");
+		goto out;
+	}
+	c.issuer_name = name;
+	c.issuer_name_len = (size_t)namelen;
+	if (p->nchain > 1) {
+		const uint8_t *d = CRYPTO_BUFFER_data(p->chain[1]);
+		issuer = d2i_X509(NULL, &d, (long)CRYPTO_BUFFER_len(
+		    p->chain[1]));
+		if (issuer != NULL && X509_check_issued(issuer, p->leaf) ==
+		    X509_V_OK) {
+			const ASN1_BIT_STRING *k = X509_get0_pubkey_bitstr(
+			    issuer);
+			c.issuer_key = ASN1_STRING_get0_data(k);
+			c.issuer_key_len = (size_t)ASN1_STRING_length(k);
+		}
+	}
+	if (ocsp_check(buf, n, &c, &this_update, &next_update, err,
+	    errlen) == -1)
+		goto out;
+	CRYPTO_BUFFER_free(p->ocsp);
+	free(p->ocsp_path);
+	p->ocsp = CRYPTO_BUFFER_new(buf, n, NULL);
+	p->ocsp_path = strdup(path);
+	if (p->ocsp == NULL || p->ocsp_path == NULL) {
+		snprintf(err, errlen, "out of memory");
+		goto out;
+	}
+	p->ocsp_next = next_update;
+	r = 0;
+out:
+	X509_free(issuer);
+	OPENSSL_free(name);
+	free(buf);
+	ERR_clear_error();
+	return r;
+}
+
+int
+tls_check_ocsp(const char *cert, const char *key, const char *ocsp,
+    char *err, size_t errlen)
+{
+	tls_pair_t p;
+	int r;
+
+	if (tls_pair_load(&p, cert, key, err, errlen) == -1)
+		return -1;
+	r = tls_ocsp_load(&p, ocsp, err, errlen);
+	tls_pair_cleanup(&p);
+	return r;
+}
+
+/*
+ * The chosen pair's OCSP response, to clients that ask for one
+ * (BoringSSL sends it only after a status_request): only before its
+ * nextUpdate; after it, once per context, a log line, and the gauge
+ * (tls_server_ocsp_info) shows it.
+ */
+static void
+tls_staple(SSL *ssl, tls_pair_t *p)
+{
+	char when[24];
+
+	if (p->ocsp == NULL)
+		return;
+	if ((int64_t)time(NULL) < p->ocsp_next) {
+		SSL_set_ocsp_response(ssl, CRYPTO_BUFFER_data(p->ocsp),
+		    CRYPTO_BUFFER_len(p->ocsp));
+		return;
+	}
+	if (atomic_exchange(&p->ocsp_expired_logged, 1))
+		return;
+	snprintf(when, sizeof(when), "%lld", (long long)p->ocsp_next);
+	log_event(LOG_WARN, "ocsp_expired", "file", p->ocsp_path,
+	    "next_update", when, "result", "not stapled", NULL);
 }
 
 int
@@ -296,7 +418,7 @@ tls_select_cert_cb(const SSL_CLIENT_HELLO *ch)
 {
 	SSL_CTX *ctx = SSL_get_SSL_CTX(ch->ssl);
 	tls_server_t *srv = tls_server_of(ctx);
-	const tls_pair_t *best = NULL;
+	tls_pair_t *best = NULL;
 	tls_hello_t h;
 	int any_sni = 0;
 
@@ -304,7 +426,7 @@ tls_select_cert_cb(const SSL_CLIENT_HELLO *ch)
 	for (int i = 0; i < srv->npairs; i++)
 		any_sni |= tls_pair_names(&srv->pairs[i], h.sni);
 	for (int i = 0; i < srv->npairs; i++) {
-		const tls_pair_t *p = &srv->pairs[i];
+		tls_pair_t *p = &srv->pairs[i];
 		if (any_sni && !tls_pair_names(p, h.sni))
 			continue;
 		if (p->is_ec && !h.ecdsa)
@@ -318,6 +440,7 @@ tls_select_cert_cb(const SSL_CLIENT_HELLO *ch)
 	if (!SSL_set_chain_and_key(ch->ssl, best->chain, best->nchain,
 	    best->key, NULL))
 		return ssl_select_cert_error;
+	tls_staple(ch->ssl, best);
 	return ssl_select_cert_success;
 }
 
@@ -552,6 +675,12 @@ tls_server_ctx_new(const config_listener_t *l, char *err, size_t errlen)
 			goto err1;
 		}
 		srv->npairs++;
+		if (l->certs[i].ocsp != NULL && tls_ocsp_load(&srv->pairs[i],
+		    l->certs[i].ocsp, perr, sizeof(perr)) == -1) {
+			snprintf(err, errlen, "ocsp %s: %s", l->certs[i].ocsp,
+			    perr);
+			goto err1;
+		}
 	}
 	for (int i = 0; i < l->nticket_keys; i++) {
 		char kerr[200];
@@ -663,6 +792,18 @@ tls_ctx_free(SSL_CTX *ctx)
 {
 	/* The certificates go with the last reference (tls_server_ex_free). */
 	SSL_CTX_free(ctx);
+}
+
+int
+tls_server_ocsp_info(const SSL_CTX *ctx, int i, int64_t *next_update)
+{
+	const tls_server_t *srv = tls_server_of(ctx);
+
+	if (srv == NULL || i < 0 || i >= srv->npairs ||
+	    srv->pairs[i].ocsp == NULL)
+		return -1;
+	*next_update = srv->pairs[i].ocsp_next;
+	return 0;
 }
 
 int

@@ -57,6 +57,20 @@ int tls_peer_matches(const SSL *ssl, const char *name);
 int tls_peer_trusted(const SSL *ssl);
 
 /*
+ * tls_check_ocsp loads the pair cert/key and the DER OCSP response in
+ * ocsp and checks it (ocsp_check: successful, about this certificate,
+ * good, with a nextUpdate). Returns 0, or -1 with a message in err.
+ */
+int tls_check_ocsp(const char *cert, const char *key, const char *ocsp,
+    char *err, size_t errlen);
+
+/*
+ * tls_server_ocsp_info gives the nextUpdate (Unix time) of the i-th pair's
+ * OCSP response. Returns 0, or -1 when that pair staples nothing.
+ */
+int tls_server_ocsp_info(const SSL_CTX *ctx, int i, int64_t *next_update);
+
+/*
  * tls_server_cert_info gives the subject CN and the notAfter time (Unix) of
  * the i-th certificate of a server context. Returns 0, or -1 past the last.
  */
