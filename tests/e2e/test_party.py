@@ -399,20 +399,31 @@ def proxy_v2_event(sink, n):
     raise AssertionError(sink.dump())
 
 
+@pytest.mark.parametrize("listener", ["implicit", "starttls"])
 @pytest.mark.parametrize("who", ["good", "other-ca", "none"])
-def test_proxy_v2_ssl_tlvs(make_party_env, certs, other_ca, who):
+def test_proxy_v2_ssl_tlvs(make_party_env, certs, other_ca, who, listener):
     env = make_party_env({}, inbound={"proxy_protocol": "v2"}, proxy_protocol=True)
     cert, d = {"good": ("good", None), "other-ca": ("leaf", other_ca),
                "none": (None, None)}[who]
-    c = stplib.Client(env.smtps_port, source=PARTNER_IP)
-    c.sock = env.ctx(cert, d).wrap_socket(c.sock, server_hostname="localhost")
+    if listener == "implicit":
+        c = stplib.Client(env.smtps_port, source=PARTNER_IP)
+        c.sock = env.ctx(cert, d).wrap_socket(c.sock, server_hostname="localhost")
+        expect(c.reply(), 220)
+    else:
+        c = stplib.Client(env.port, source=PARTNER_IP)
+        expect(c.reply(), 220)
+        expect(c.ehlo(), 250)
+        c.starttls(env.ctx(cert, d))
     version, cipher = c.sock.version(), c.sock.cipher()[0]
-    expect(c.reply(), 220)
     expect(c.ehlo(), 250)
     expect(c.cmd("QUIT"), 221)
     c.close()
-    assert env.sink.wait_closed(), env.sink.dump()
-    ev = proxy_v2_event(env.sink, 1)
+    conns = 1 if listener == "implicit" else 2
+    assert env.sink.wait_closed(min_conns=conns), env.sink.dump()
+    if listener == "starttls":
+        # The plaintext part's connection: no SSL TLV at all.
+        assert "ssl-" not in proxy_v2_event(env.sink, 1)
+    ev = proxy_v2_event(env.sink, conns)
     # sink.py's decoding of the SSL TLV (type 0x20) and its sub-TLVs.
     if who == "none":
         want = "ssl-client=0x01 ssl-verify=1 ssl-version=%s ssl-cipher=%s" % (version, cipher)
