@@ -481,10 +481,13 @@ cfg_addr_later(cfg_parse_t *p, config_addr_t *a, const char *v, int listen,
 		rc = getaddrinfo(host, NULL, &hints, &res);
 	}
 	if (rc != 0 && later && !listen) {
-		if (cfg_domain(host, strlen(host), 0) == NULL) {
+		char *checked = cfg_domain(host, strlen(host), 0);
+
+		if (checked == NULL) {
 			free(host);
 			return -1;
 		}
+		free(checked);   /* only the check was wanted */
 		free(a->host);
 		a->host = host;
 		a->port = port;
