@@ -432,3 +432,27 @@ def test_proxy_v2_ssl_tlvs(make_party_env, certs, other_ca, who, listener):
                "ssl-cipher=%s" % (0 if who == "good" else 1, version, cipher)
     assert want in ev, ev
     assert "src=%s:" % PARTNER_IP in ev
+
+
+# --------------------------------------------------------------------------
+# clients = the real client: the address of an accepted PROXY header
+
+def test_clients_match_the_proxy_header_address(make_party_env):
+    """Behind a load balancer every connection comes from the balancer:
+    clients = is judged on the address its accepted PROXY header gives,
+    not on the TCP peer (here the same 127.0.0.9 for both sessions)."""
+    env = make_party_env({"net": {"tls": "encrypt", "clients": "192.0.2.0/24"}},
+                         inbound={"accept_proxy_protocol": "yes",
+                                  "accept_proxy_from": "127.0.0.0/8"}, client_ca=False)
+    for src, code in (("192.0.2.7", 530), ("198.51.100.1", 250)):
+        c = stplib.Client(env.port, source=PARTNER_IP)
+        c.send(("PROXY TCP4 %s 198.51.100.25 40000 25\r\n" % src).encode())
+        expect(c.reply(), 220)
+        expect(c.ehlo(), 250)
+        r = c.cmd("MAIL FROM:<a@anything.example>")
+        expect(r, code, R_NO_TLS if code == 530 else None)
+        expect(c.cmd("QUIT"), 221)
+        c.close()
+    ev = env.proxy.wait_event("party_refused", party="net")
+    assert ev[0]["client"] == "192.0.2.7:40000", ev
+    assert len(env.proxy.events("party_refused")) == 1
