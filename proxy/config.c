@@ -481,13 +481,14 @@ cfg_addr_later(cfg_parse_t *p, config_addr_t *a, const char *v, int listen,
 		rc = getaddrinfo(host, NULL, &hints, &res);
 	}
 	if (rc != 0 && later && !listen) {
-		char *checked = cfg_domain(host, strlen(host), 0);
+		/* cfg_domain only checks the name here: its copy goes. */
+		char *dom = cfg_domain(host, strlen(host), 0);
 
-		if (checked == NULL) {
+		if (dom == NULL) {
 			free(host);
 			return -1;
 		}
-		free(checked);   /* only the check was wanted */
+		free(dom);
 		free(a->host);
 		a->host = host;
 		a->port = port;
@@ -635,7 +636,8 @@ set_min_tls(cfg_parse_t *p, const char *v)
 static int
 set_backend(cfg_parse_t *p, const char *v)
 {
-	return cfg_addr(p, &cfg_listener(p)->backend, v, 0, "backend");
+	/* A name is resolved at each connection by the worker's resolver. */
+	return cfg_addr_later(p, &cfg_listener(p)->backend, v, 0, "backend", 1);
 }
 
 static int

@@ -50,11 +50,14 @@ _Static_assert(STATS_PARTY_RESULTS == PARTY_RESULTS,
 _Static_assert(PROXYPROTO_CN_MAX >= TLS_CN_MAX, "CN longer than the TLV");
 
 /*
- * The inbound session's own state (s->dirstate; the engine frees it):
- * what the client presented, read once after its handshake, and its
- * EHLO/HELO argument for the trace field.
+ * The inbound session's own state (s->dirstate, allocated at start; the
+ * engine frees it): the backend name's lookup, what the client presented
+ * (read once after its handshake), and its EHLO/HELO argument for the
+ * trace field.
  */
 typedef struct {
+	dns_addrs_t *q;                  /* the backend by name, while
+	                                    resolving */
 	tls_ccert_t cc;                  /* valid while s->tls */
 	char helo[TRACE_HELO_MAX + 1];   /* "" until EHLO/HELO */
 	int ehlo;
@@ -76,6 +79,8 @@ _Static_assert(INBOUND_PP_MAX >= PROXYPROTO_V2_ENCODE_MAX &&
 
 static void inbound_internal_reply(session_t *s, int step, int code);
 
+static const char R_BACKEND_DNS[] =
+    "421 4.3.0 Service not available, try again later\r\n";
 static const char R_STARTTLS_GO[] = "220 2.0.0 Ready to start TLS\r\n";
 static const char R_STARTTLS_ARG[] =
     "501 5.5.4 Syntax error: STARTTLS takes no parameters\r\n";
@@ -139,6 +144,58 @@ inbound_tls_rate(session_t *s, int take)
 	return r;
 }
 
+/*
+ * The backend by name: resolved at each connection by the worker's
+ * resolver (the hosts file first), never at load time.
+ */
+
+static void
+inbound_backend_addrs(void *arg, dns_status_t st, int secure,
+    const struct sockaddr_storage *addrs, size_t n)
+{
+	session_t *s = arg;
+	inbound_state_t *is = s->dirstate;
+
+	(void)secure;
+	is->q = NULL;
+	if (n == 0) {
+		log_event(LOG_WARN, "backend_dns", "session", s->id, "backend",
+		    s->dest_str, "result", dns_status_name(st), NULL);
+		STATS_INC(s->st->connect_failed);
+		session_reply(s, R_BACKEND_DNS);
+		session_close(s, CR_CONNECT_FAILED, "backend name lookup failed",
+		    1);
+		session_kick(s);
+		return;
+	}
+	session_connect_server(s, (const struct sockaddr *)&addrs[0], 0);
+	session_kick(s);
+}
+
+static void
+inbound_connect(session_t *s)
+{
+	const config_addr_t *b = &s->lc->backend;
+	inbound_state_t *is = s->dirstate;
+
+	if (config_addr_resolved(b)) {
+		session_connect_server(s, (const struct sockaddr *)&b->addr, 0);
+		return;
+	}
+	if (is == NULL && (is = s->dirstate = calloc(1, sizeof(*is))) == NULL) {
+		session_close(s, CR_INTERNAL, "out of memory", 0);
+		return;
+	}
+	session_enter(s, SS_CONNECT);
+	if (s->px->dns == NULL || (is->q = dns_addrs(s->px->dns, b->host,
+	    b->port, inbound_backend_addrs, s)) == NULL) {
+		STATS_INC(s->st->connect_failed);
+		session_reply(s, R_BACKEND_DNS);
+		session_close(s, CR_CONNECT_FAILED, "backend name lookup failed",
+		    1);
+	}
+}
+
 static void
 inbound_start(session_t *s)
 {
@@ -169,8 +226,7 @@ inbound_start(session_t *s)
 			session_close(s, CR_TLS_FAILED, s->client->err, 0);
 		return;
 	}
-	session_connect_server(s, (const struct sockaddr *)&s->lc->backend.addr,
-	    0);
+	inbound_connect(s);
 }
 
 /* Postfix's words for a client certificate (policy_verify_t). */
@@ -208,8 +264,7 @@ inbound_client_tls_done(session_t *s)
 {
 	inbound_ccert_read(s);
 	if (s->state == SS_TLS_ACCEPT) {
-		session_connect_server(s,
-		    (const struct sockaddr *)&s->lc->backend.addr, 0);
+		inbound_connect(s);
 		return;
 	}
 	/* RFC 3207 4.2: the client must start over with EHLO, which goes to
@@ -217,8 +272,7 @@ inbound_client_tls_done(session_t *s)
 	 * client may send it at once: it waits until the leg is ready. */
 	s->need_helo = 1;
 	s->hold_client = 1;
-	session_connect_server(s, (const struct sockaddr *)&s->lc->backend.addr,
-	    0);
+	inbound_connect(s);
 }
 
 /* The backend leg is ready for the client's commands. */
@@ -792,7 +846,12 @@ inbound_wait_timeout(session_t *s)
 static void
 inbound_release(session_t *s)
 {
-	(void)s;
+	inbound_state_t *is = s->dirstate;
+
+	if (is != NULL && is->q != NULL) {
+		dns_addrs_cancel(is->q);
+		is->q = NULL;
+	}
 }
 
 const session_dir_t inbound_dir = {

@@ -19,11 +19,13 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 #include <sys/resource.h>
 
 #include <openssl/crypto.h>
 
+#include "addr.h"
 #include "admin.h"
 #include "config.h"
 #include "log.h"
@@ -47,7 +49,9 @@
 /* Changes to several files (cert and key) are taken as one reload. */
 #define MAIN_RELOAD_DELAY_MS 500
 #define MAIN_FILES_MAX (CONFIG_MAX_LISTENERS * \
-    (3 * CONFIG_MAX_CERTS + 2 + CONFIG_MAX_TICKET_KEYS))
+    (3 * CONFIG_MAX_CERTS + 2 + CONFIG_MAX_TICKET_KEYS) + 1)
+/* The MTA-STS cache goes to state_dir this often (and at shutdown). */
+#define MAIN_STS_SAVE_MS (5 * 60 * 1000)
 
 typedef struct {
 	uv_loop_t loop;
@@ -62,6 +66,7 @@ typedef struct {
 	uv_signal_t sig_term, sig_int, sig_hup;
 	uv_timer_t drain;              /* shutdown progress */
 	uv_timer_t reload_delay;
+	uv_timer_t sts_save;           /* MTA-STS cache to state_dir */
 	admin_t *admin;
 	config_addr_t admin_addr;      /* what admin is bound to */
 	uv_fs_poll_t *polls[MAIN_FILES_MAX];
@@ -169,6 +174,8 @@ main_metrics(main_t *m, admin_buf_t *body)
 		workers[i] = m->workers[i]->stats;
 	stats_render(&b, workers, m->nworkers, &m->names, certs, nc,
 	    m->reloads_ok, m->reloads_failed, main_ready(m));
+	stats_render_sts(&b, workers, m->nworkers,
+	    stscache_count(m->sh.stscache));
 	if (!b.failed)
 		admin_buf_append(body, b.p, b.len);
 	else
@@ -244,6 +251,28 @@ main_admin_update(main_t *m)
 /* Reload ---------------------------------------------------------------- */
 
 static void main_reload(main_t *m, const char *why);
+
+/*
+ * Which resolver the workers use and whether its AD bit is believed: a
+ * warning when it is not, since DANE then never applies.
+ */
+static void
+main_log_dns(const runtime_t *rt)
+{
+	char resolver[ADDR_STR_MAX], timeout[24];
+	const char *why;
+	int trusted = dns_config_trusted(&rt->dns, &why);
+
+	addr_format((const struct sockaddr *)&rt->dns.server, resolver,
+	    sizeof(resolver));
+	snprintf(timeout, sizeof(timeout), "%llu",
+	    (unsigned long long)rt->dns.timeout_ms);
+	log_event(trusted ? LOG_INFO : LOG_WARN, "dns_config", "resolver",
+	    resolver, "source", rt->dns_source, "trust_ad",
+	    trusted ? "yes" : "no", "reason", why, "timeout_ms", timeout,
+	    trusted ? NULL : "result", "AD bits ignored: DANE cannot apply",
+	    NULL);
+}
 
 static void
 main_reload_delay_cb(uv_timer_t *t)
@@ -321,6 +350,7 @@ main_watch_all(main_t *m)
 		for (int k = 0; k < l->nticket_keys; k++)
 			main_watch(m, l->ticket_keys[k]);
 	}
+	main_watch(m, cfg->mta_sts_ca_file);
 }
 
 /* Loads the file into a new runtime; NULL after logging every problem. */
@@ -381,6 +411,8 @@ main_reload(main_t *m, const char *why)
 		    "a new worker count needs a restart", NULL);
 	for (int i = 0; i < m->nworkers; i++)
 		worker_publish(m->workers[i], runtime_ref(rt));
+	if (!dns_config_same(&rt->dns, &m->rt->dns))
+		main_log_dns(rt);
 	runtime_unref(m->rt);
 	m->rt = rt;
 	log_setup(rt->cfg->log_level, rt->cfg->log_format);
@@ -390,6 +422,77 @@ main_reload(main_t *m, const char *why)
 	snprintf(gen, sizeof(gen), "%llu", (unsigned long long)m->generation);
 	log_event(LOG_INFO, "reloaded", "reason", why, "generation", gen,
 	    NULL);
+}
+
+/* MTA-STS cache ---------------------------------------------------------- */
+
+/* state_dir/mta-sts.cache into buf; 0, or -1 without a state_dir. */
+static int
+main_sts_path(const main_t *m, char *buf, size_t len)
+{
+	const char *dir = m->rt->cfg->state_dir;
+
+	if (dir == NULL)
+		return -1;
+	snprintf(buf, len, "%s/%s", dir, STSCACHE_FILE);
+	return 0;
+}
+
+/* Trust on first use outlives a restart only through this file. */
+static void
+main_sts_save(main_t *m)
+{
+	char path[4096], err[512], n[24];
+	long r;
+
+	if (main_sts_path(m, path, sizeof(path)) == -1)
+		return;
+	if ((r = stscache_save(m->sh.stscache, path, (int64_t)time(NULL), err,
+	    sizeof(err))) < 0) {
+		log_event(LOG_WARN, "mta_sts_cache_save_failed", "error", err,
+		    NULL);
+		return;
+	}
+	snprintf(n, sizeof(n), "%ld", r);
+	log_event(LOG_DEBUG, "mta_sts_cache_saved", "file", path, "entries", n,
+	    NULL);
+}
+
+static void
+main_sts_save_cb(uv_timer_t *t)
+{
+	main_sts_save(t->data);
+}
+
+static void
+main_sts_load(main_t *m)
+{
+	char path[4096], err[512], n[24], bad[24];
+	unsigned skipped = 0;
+	int used = 0;
+	long r;
+
+	for (int i = 0; i < m->rt->cfg->nlisteners; i++)
+		used |= m->rt->cfg->listeners[i].mta_sts;
+	if (main_sts_path(m, path, sizeof(path)) == -1) {
+		if (used)
+			log_event(LOG_WARN, "mta_sts_cache_volatile", "result",
+			    "no state_dir: MTA-STS policies are kept in memory "
+			    "only, and trust on first use starts over at "
+			    "every restart", NULL);
+		return;
+	}
+	r = stscache_load(m->sh.stscache, path, (int64_t)time(NULL), &skipped,
+	    err, sizeof(err));
+	if (r < 0) {
+		log_event(LOG_WARN, "mta_sts_cache_unreadable", "error", err,
+		    NULL);
+		return;
+	}
+	snprintf(n, sizeof(n), "%ld", r);
+	snprintf(bad, sizeof(bad), "%u", skipped);
+	log_event(skipped ? LOG_WARN : LOG_INFO, "mta_sts_cache_loaded",
+	    "file", path, "entries", n, "skipped", bad, NULL);
 }
 
 /* Shutdown -------------------------------------------------------------- */
@@ -407,6 +510,7 @@ main_finish(main_t *m)
 	m->admin = NULL;
 	uv_close((uv_handle_t *)&m->drain, main_noop_cb);
 	uv_close((uv_handle_t *)&m->reload_delay, main_noop_cb);
+	uv_close((uv_handle_t *)&m->sts_save, main_noop_cb);
 	uv_close((uv_handle_t *)&m->sig_term, main_noop_cb);
 	uv_close((uv_handle_t *)&m->sig_int, main_noop_cb);
 	uv_close((uv_handle_t *)&m->sig_hup, main_noop_cb);
@@ -486,7 +590,8 @@ main_run(main_t *m)
 	}
 	uv_timer_init(&m->loop, &m->drain);
 	uv_timer_init(&m->loop, &m->reload_delay);
-	m->drain.data = m->reload_delay.data = m;
+	uv_timer_init(&m->loop, &m->sts_save);
+	m->drain.data = m->reload_delay.data = m->sts_save.data = m;
 	m->sig_term.data = m->sig_int.data = m->sig_hup.data = m;
 	if ((r = uv_signal_start(&m->sig_term, main_signal_cb, SIGTERM)) != 0 ||
 	    (r = uv_signal_start(&m->sig_int, main_signal_cb, SIGINT)) != 0 ||
@@ -509,6 +614,10 @@ main_run(main_t *m)
 	}
 	main_admin_update(m);
 	main_watch_all(m);
+	main_sts_load(m);
+	uv_timer_start(&m->sts_save, main_sts_save_cb, MAIN_STS_SAVE_MS,
+	    MAIN_STS_SAVE_MS);
+	main_log_dns(m->rt);
 	for (int i = 0; i < m->nworkers; i++)
 		if (worker_start(m->workers[i]) == -1)
 			goto err;
@@ -589,6 +698,8 @@ main(int argc, char **argv)
 	if (loop_init(&m->sh.loops) == -1)
 		goto err3;
 	ipcount_init(&m->sh.ipcount);
+	if ((m->sh.stscache = stscache_new(0)) == NULL)
+		goto err4;
 	tlsrate_init(&m->sh.tlsrate, TLSRATE_CAP);
 	if (gethostname(m->sh.hostname, sizeof(m->sh.hostname) - 1) != 0 ||
 	    m->sh.hostname[0] == '\0')
@@ -601,12 +712,17 @@ main(int argc, char **argv)
 	}
 	for (int i = 0; i < m->nworkers; i++)
 		worker_join(m->workers[i]);
-	if (rc == 0)
+	if (rc == 0) {
+		/* No worker is left to change it: the last word. */
+		main_sts_save(m);
 		log_event(LOG_INFO, "stopped", NULL);
+	}
 	runtime_unref(m->rt);
 	stats_names_cleanup(&m->names);
 	ipcount_cleanup(&m->sh.ipcount);
 	tlsrate_cleanup(&m->sh.tlsrate);
+	stscache_free(m->sh.stscache);
+err4:
 	loop_cleanup(&m->sh.loops);
 err3:
 	uv_mutex_destroy(&m->sh.tlslock);

@@ -127,12 +127,13 @@ outbound_start(session_t *s)
 	const config_listener_t *lc = s->lc;
 
 	if (lc->out_mode == OUT_MODE_RELAY) {
-		if (outbound_auth_relay_start(s))
-			return;
-		memcpy(&s->dest, &lc->relay.addr, lc->relay.addrlen);
 		snprintf(s->dest_str, sizeof(s->dest_str), "%s:%u",
 		    lc->relay.host, lc->relay.port);
 		s->dest_name = lc->relay.host;
+		/* A name, or relay_dane: lookups first. */
+		if (outbound_auth_relay_start(s))
+			return;
+		memcpy(&s->dest, &lc->relay.addr, lc->relay.addrlen);
 	} else if (outbound_original_dst(s) == -1) {
 		session_reply(s, R_NO_DEST);
 		session_close(s, CR_INTERNAL, "no original destination", 1);

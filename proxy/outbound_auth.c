@@ -40,6 +40,7 @@
 #include "log.h"
 #include "mtasts.h"
 #include "policy.h"
+#include "session.h"
 #include "session_int.h"
 #include "sts.h"
 #include "tls.h"
@@ -109,11 +110,8 @@ static const char R_RELAY_DANE[] =
 static const char *const oa_source_names[] = { "config", "dane", "mta-sts" };
 enum { SRC_CONFIG, SRC_DANE, SRC_STS };
 
-/* stp_dane_total{result} */
-const char *const oa_dane_names[OA_DANE_COUNT] = {
-	"match", "nomatch", "unusable", "no-tls", "bogus", "timeout", "error",
-	"not-mx", "none"
-};
+#define oa_dane_names stats_dane_names
+_Static_assert(OA_DANE_COUNT == STATS_DANE, "oa_dane_t and stats_dane_names");
 
 /* TLSA records copied out of a DNS answer (which is borrowed). */
 typedef struct {
@@ -191,6 +189,24 @@ static void oa_decide(oa_job_t *j, const char *reply, int source,
     const char *reason);
 
 /* Helpers ------------------------------------------------------------- */
+
+/* Lookups on the worker's resolver; NULL (as for a name that cannot be
+ * asked) when the worker has none: it could not be built (logged). */
+static dns_lookup_t *
+oa_lookup(session_t *s, const char *name, uint16_t qtype, dns_cb cb,
+    void *arg)
+{
+	return s->px->dns == NULL ? NULL :
+	    dns_lookup(s->px->dns, name, qtype, cb, arg);
+}
+
+static dns_addrs_t *
+oa_addrs(session_t *s, const char *name, uint16_t port, dns_addrs_cb cb,
+    void *arg)
+{
+	return s->px->dns == NULL ? NULL :
+	    dns_addrs(s->px->dns, name, port, cb, arg);
+}
 
 static oa_state_t *
 oa_state(session_t *s)
@@ -596,8 +612,8 @@ oa_mx_lookup(oa_job_t *j, oa_mx_t *m)
 
 	m->job = j;
 	snprintf(q, sizeof(q), "_25._tcp.%s", m->name);
-	m->aq = dns_addrs(j->s->px->dns, m->name, 25, oa_mx_addrs_cb, m);
-	m->tq = dns_lookup(j->s->px->dns, q, DNSMSG_TYPE_TLSA, oa_mx_tlsa_cb,
+	m->aq = oa_addrs(j->s, m->name, 25, oa_mx_addrs_cb, m);
+	m->tq = oa_lookup(j->s, q, DNSMSG_TYPE_TLSA, oa_mx_tlsa_cb,
 	    m);
 	if (m->aq == NULL || m->tq == NULL)
 		return -1;
@@ -872,7 +888,7 @@ outbound_auth_rcpt(session_t *s, const smtp_cmd_info_t *ci,
 	st->job = j;
 	session_enter(s, SS_POLICY_WAIT);
 	if (want_dane) {
-		j->mxq = dns_lookup(s->px->dns, j->domain, DNSMSG_TYPE_MX,
+		j->mxq = oa_lookup(s, j->domain, DNSMSG_TYPE_MX,
 		    oa_mx_cb, j);
 		if (j->mxq == NULL)
 			oa_decide(j, R_LOOKUP_FAILED, SRC_DANE,
@@ -1008,7 +1024,7 @@ outbound_auth_relay_start(session_t *s)
 		memcpy(&st->relay_addr, &lc->relay.addr, lc->relay.addrlen);
 		st->relay_astatus = DNS_OK;
 		st->relay_asecure = 0;
-	} else if ((st->relay_aq = dns_addrs(s->px->dns, lc->relay.host,
+	} else if ((st->relay_aq = oa_addrs(s, lc->relay.host,
 	    lc->relay.port, oa_relay_addrs_cb, s)) == NULL) {
 		st->relay_astatus = DNS_ERROR;
 	} else
@@ -1016,7 +1032,7 @@ outbound_auth_relay_start(session_t *s)
 	if (lc->relay_dane) {
 		snprintf(q, sizeof(q), "_%u._tcp.%s", lc->relay.port,
 		    lc->relay.host);
-		if ((st->relay_tq = dns_lookup(s->px->dns, q,
+		if ((st->relay_tq = oa_lookup(s, q,
 		    DNSMSG_TYPE_TLSA, oa_relay_tlsa_cb, s)) == NULL)
 			st->relay_tlsa.status = DNS_ERROR;
 		else

@@ -19,14 +19,17 @@
 
 #include "config.h"
 #include "conn.h"
+#include "dns.h"
 #include "ipcount.h"
 #include "loop.h"
 #include "runtime.h"
 #include "stats.h"
+#include "stscache.h"
 #include "tlsrate.h"
 
 typedef struct proxy proxy_t;
 struct session;
+struct mtasts;
 struct dns;
 struct oa_sni_map;
 
@@ -40,6 +43,8 @@ typedef struct {
 	loop_t loops;                  /* local ends of the proxy's own server
 	                                  legs (its own lock) */
 	char hostname[256];            /* for the proxy's own EHLO */
+	stscache_t *stscache;          /* MTA-STS policies (its own lock);
+	                                  owned by main */
 } shared_t;
 
 /*
@@ -85,8 +90,22 @@ struct proxy {
 	int expired;
 	uint64_t next_sid;
 	stats_t *stats;                /* owned; read by main */
+	struct mtasts *mtasts;         /* MTA-STS lookups (mtasts.c); owned,
+	                                  worker thread only; NULL without a
+	                                  resolver */
 
-	struct dns *dns;               /* the worker's resolver (dns.c) */
+	/*
+	 * The worker's resolver, built on its thread from rt->dns (NULL
+	 * when it could not be built: logged as dns_failed). Use it from
+	 * this thread only. A reload that changes rt->dns puts a new one
+	 * here; lookups in flight on the old one complete there (dns_retire).
+	 * At PROXY_CMD_STOP it is freed after session_shutdown_all, so a
+	 * session must cancel its lookups when it closes.
+	 */
+	dns_t *dns;
+	uv_timer_t probe_timer;        /* DNSSEC probe period (worker 0) */
+	dns_lookup_t *probe;           /* the probe in flight, or NULL */
+
 	struct oa_sni_map *sni;        /* destination -> MX name for SNI
 	                                  (outbound_auth.c); lazily made */
 	conn_pool_t pool;              /* spare read/output buffers (conn) */

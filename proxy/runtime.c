@@ -2,8 +2,10 @@
  * runtime: see runtime.h. References are atomic because workers on other
  * threads drop theirs; nothing in a runtime changes after runtime_new.
  */
+#include <arpa/inet.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include "runtime.h"
 #include "tls.h"
@@ -18,8 +20,37 @@ runtime_free(runtime_t *rt)
 	free(rt->slot);
 	free(rt->domain_slot);
 	free(rt->party_slot);
+	tls_ctx_free(rt->sts_ctx);
 	config_free(rt->cfg);
 	free(rt);
+}
+
+/* The resolver settings of cfg (blocking file read: main thread). */
+static void
+runtime_dns(runtime_t *rt, const config_t *cfg)
+{
+	dns_config_t *dc = &rt->dns;
+
+	memset(dc, 0, sizeof(*dc));
+	if (cfg->dns.host != NULL && cfg->dns.addrlen != 0) {
+		memcpy(&dc->server, &cfg->dns.addr, cfg->dns.addrlen);
+		dc->server_len = cfg->dns.addrlen;
+		rt->dns_source = "dns";
+	} else if (dns_config_default(RUNTIME_RESOLV_CONF, dc) == 0) {
+		rt->dns_source = "resolv.conf";
+	} else {
+		/* What the system resolver does without a nameserver. */
+		struct sockaddr_in *sin = (struct sockaddr_in *)&dc->server;
+
+		sin->sin_family = AF_INET;
+		sin->sin_port = htons(53);
+		sin->sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+		dc->server_len = sizeof(*sin);
+		rt->dns_source = "default";
+	}
+	dc->timeout_ms = cfg->dns_timeout_ms;
+	dc->trust_ad = cfg->dns_trust_ad;
+	snprintf(dc->hosts_path, sizeof(dc->hosts_path), "%s", RUNTIME_HOSTS);
 }
 
 runtime_t *
@@ -37,6 +68,7 @@ runtime_new(config_t *cfg, stats_names_t *names, uint64_t generation,
 	atomic_init(&rt->refs, 1);
 	rt->cfg = cfg;
 	rt->generation = generation;
+	runtime_dns(rt, cfg);
 	if ((rt->tls = calloc(nl ? nl : 1, sizeof(*rt->tls))) == NULL ||
 	    (rt->slot = calloc(nl ? nl : 1, sizeof(*rt->slot))) == NULL ||
 	    (rt->domain_slot = calloc(np ? np : 1,
@@ -67,6 +99,20 @@ runtime_new(config_t *cfg, stats_names_t *names, uint64_t generation,
 			goto err0;
 		}
 	}
+	for (size_t i = 0; i < nl; i++) {
+		char terr[256];
+
+		/* Only when needed: the system bundle is read only then. */
+		if (cfg->listeners[i].dir != DIR_OUTBOUND ||
+		    !cfg->listeners[i].mta_sts)
+			continue;
+		if ((rt->sts_ctx = tls_https_ctx_new(cfg->mta_sts_ca_file,
+		    terr, sizeof(terr))) == NULL) {
+			snprintf(err, errlen, "mta_sts: %s", terr);
+			goto err0;
+		}
+		break;
+	}
 	for (size_t i = 0; i < np; i++)
 		if ((rt->domain_slot[i] = stats_domain_slot(names,
 		    cfg->policies[i].domain)) == -1) {
@@ -93,6 +139,7 @@ err0:
 	free(rt->slot);
 	free(rt->domain_slot);
 	free(rt->party_slot);
+	tls_ctx_free(rt->sts_ctx);
 	free(rt);
 	return NULL;
 }

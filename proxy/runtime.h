@@ -12,6 +12,7 @@
 #include <openssl/ssl.h>
 
 #include "config.h"
+#include "dns.h"
 #include "stats.h"
 
 typedef struct runtime {
@@ -21,12 +22,24 @@ typedef struct runtime {
 	int *slot;               /* stats listener slot, per listener */
 	int *domain_slot;        /* stats domain slot, per policy */
 	int *party_slot;         /* stats party slot, per party */
+	SSL_CTX *sts_ctx;        /* owned ref: MTA-STS policy fetches
+	                            (mta_sts_ca_file); NULL when no listener
+	                            has mta_sts */
 	uint64_t generation;
+	/* The resolver's settings, computed once per load on main: `dns`
+	 * of the config, else the first nameserver of RUNTIME_RESOLV_CONF,
+	 * else 127.0.0.1:53. Workers build their resolvers from it. */
+	dns_config_t dns;
+	const char *dns_source;  /* "dns", "resolv.conf" or "default" */
 } runtime_t;
 
+#define RUNTIME_RESOLV_CONF "/etc/resolv.conf"
+#define RUNTIME_HOSTS "/etc/hosts"
+
 /*
- * runtime_new builds the TLS contexts of cfg and gives its listeners and
- * policies stats slots in names (main thread only). Takes ownership of cfg
+ * runtime_new builds the TLS contexts of cfg, the resolver settings (may
+ * read RUNTIME_RESOLV_CONF) and gives its listeners and policies stats
+ * slots in names (main thread only). Takes ownership of cfg
  * on success. Returns a runtime holding one reference, or NULL with err.
  */
 runtime_t *runtime_new(config_t *cfg, stats_names_t *names,

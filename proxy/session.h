@@ -23,4 +23,8 @@ void session_accept(listener_t *l);
  */
 void session_shutdown_all(proxy_t *px, int force);
 
+/* outbound_sni_free drops px's learned destination -> MX names (at the
+ * worker's end). */
+void outbound_sni_free(proxy_t *px);
+
 #endif

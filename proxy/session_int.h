@@ -221,7 +221,6 @@ typedef enum {
 	OA_DANE_BOGUS, OA_DANE_TIMEOUT, OA_DANE_ERROR, OA_DANE_NOT_MX,
 	OA_DANE_NONE, OA_DANE_COUNT
 } oa_dane_t;
-extern const char *const oa_dane_names[OA_DANE_COUNT];
 
 policy_verify_t outbound_verify(const session_t *s);
 int outbound_matches(void *arg, const char *name);
@@ -244,7 +243,6 @@ void outbound_auth_sni(session_t *s);
 void outbound_sni_learn(proxy_t *px, const struct sockaddr *dest,
     const char *name);
 const char *outbound_sni_find(proxy_t *px, const struct sockaddr *dest);
-void outbound_sni_free(proxy_t *px);
 
 extern const session_dir_t inbound_dir;
 extern const session_dir_t outbound_dir;

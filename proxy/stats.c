@@ -9,7 +9,12 @@
 #include <string.h>
 #include <time.h>
 
+#include "dns.h"
 #include "stats.h"
+#include "stsfetch.h"
+
+_Static_assert(STATS_DNS_TYPES == DNS_QT_COUNT, "dns query types");
+_Static_assert(STATS_DNS_RESULTS == DNS_STATUS_COUNT, "dns results");
 
 static const char *const stats_reason_names[CR_COUNT] = {
 	"quit", "client_closed", "client_closed_in_data", "client_error",
@@ -48,6 +53,12 @@ static const char *const stats_verify_names[STATS_VERIFY] = {
 static const int stats_codes[STATS_CODES - 1] = {
 	220, 221, 250, 354, 421, 450, 451, 454, 500, 501, 502, 503, 521,
 	530, 552,
+};
+
+/* stp_dane_total{result}, also the dane log lines' result (oa_dane_t). */
+const char *const stats_dane_names[STATS_DANE] = {
+	"match", "nomatch", "unusable", "no_tls", "bogus", "timeout", "error",
+	"not_mx", "none",
 };
 
 static const char *const stats_outcome_names[STATS_OUTCOMES] = {
@@ -345,9 +356,6 @@ stats_render(stats_buf_t *b, stats_t *const *workers, int n,
 			    (unsigned long long)SUM(policy[d][o]));
 
 	{
-		static const char *const dane[STATS_DANE] = { "match",
-			"nomatch", "unusable", "no-tls", "bogus", "timeout",
-			"error", "not-mx", "none" };
 		static const char *const modes[3] = { "enforce", "testing",
 			"none" };
 
@@ -355,7 +363,7 @@ stats_render(stats_buf_t *b, stats_t *const *workers, int n,
 		    "DANE decisions (per recipient, and per relay session).");
 		for (int r = 0; r < STATS_DANE; r++)
 			stats_buf_printf(b, "stp_dane_total{result=\"%s\"} "
-			    "%llu\n", dane[r],
+			    "%llu\n", stats_dane_names[r],
 			    (unsigned long long)SUM(dane[r]));
 		stats_head(b, "stp_mta_sts_decisions_total", "counter",
 		    "MTA-STS decisions per recipient, by policy mode and "
@@ -475,9 +483,51 @@ stats_render(stats_buf_t *b, stats_t *const *workers, int n,
 	stats_buf_printf(b, "stp_config_reloads_total{result=\"failed\"} %llu\n",
 	    (unsigned long long)reloads_failed);
 
+	stats_head(b, "stp_dns_queries_total", "counter",
+	    "Resolver queries by type and result (cache hits excluded).");
+	for (int t = 0; t < STATS_DNS_TYPES; t++)
+		for (int r = 0; r < STATS_DNS_RESULTS; r++)
+			stats_buf_printf(b, "stp_dns_queries_total{type=\"%s\","
+			    "result=\"%s\"} %llu\n",
+			    dns_qtype_name((dns_qtype_index_t)t),
+			    dns_status_name((dns_status_t)r),
+			    (unsigned long long)SUM(dns_queries[t][r]));
+	/* One writer (worker 0): the first worker that has a state. */
+	{
+		uint64_t st = STATS_DNSSEC_OFF;
+
+		for (int w = 0; w < n && st == STATS_DNSSEC_OFF; w++)
+			st = STATS_GET(workers[w]->dnssec);
+		if (st != STATS_DNSSEC_OFF) {
+			stats_head(b, "stp_dnssec_ok", "gauge",
+			    "1 when the last DNSSEC probe came back with a "
+			    "believed AD bit, 0 when not, -1 before its "
+			    "first answer.");
+			stats_buf_printf(b, "stp_dnssec_ok %d\n",
+			    st == STATS_DNSSEC_OK ? 1 :
+			    st == STATS_DNSSEC_NONE ? 0 : -1);
+		}
+	}
+
 	stats_head(b, "stp_workers", "gauge", "Event loop threads.");
 	stats_buf_printf(b, "stp_workers %d\n", n);
 	stats_head(b, "stp_ready", "gauge",
 	    "1 when listening and not draining.");
 	stats_buf_printf(b, "stp_ready %d\n", ready);
+}
+
+void
+stats_render_sts(stats_buf_t *b, stats_t *const *workers, int n,
+    uint64_t cache_entries)
+{
+	stats_head(b, "stp_mta_sts_fetches_total", "counter",
+	    "MTA-STS policy fetches by result.");
+	for (int r = 0; r < STATS_STS_FETCH_RESULTS; r++)
+		stats_buf_printf(b, "stp_mta_sts_fetches_total{result=\"%s\"} "
+		    "%llu\n", stsfetch_result_name((stsfetch_result_t)r),
+		    (unsigned long long)SUM(sts_fetches[r]));
+	stats_head(b, "stp_mta_sts_cache_entries", "gauge",
+	    "MTA-STS policies in the cache.");
+	stats_buf_printf(b, "stp_mta_sts_cache_entries %llu\n",
+	    (unsigned long long)cache_entries);
 }

@@ -87,8 +87,21 @@ typedef enum {
 /* Policy outcomes (policy_outcome_t order). */
 #define STATS_OUTCOMES 3
 
-/* DANE results (oa_dane_t order). */
+/* MTA-STS fetch results (stsfetch_result_t; mtasts.c checks the count). */
+#define STATS_STS_FETCH_RESULTS 12
+/* Resolver queries by type and result (dns_qtype_index_t and dns_status_t
+ * order; dns.c checks they agree). */
+#define STATS_DNS_TYPES 7
+#define STATS_DNS_RESULTS 6
+
+/* stats_t.dnssec: what the last DNSSEC probe found (worker 0 writes it). */
+#define STATS_DNSSEC_OFF 0      /* no probe configured: gauge absent */
+#define STATS_DNSSEC_PENDING 1  /* no answer yet: gauge -1 */
+#define STATS_DNSSEC_OK 2       /* AD set and believed: gauge 1 */
+#define STATS_DNSSEC_NONE 3     /* no believed AD: gauge 0 */
+/* DANE results (oa_dane_t order), and their names. */
 #define STATS_DANE 9
+extern const char *const stats_dane_names[STATS_DANE];
 
 /* Handshake duration histogram upper bounds, seconds; then +Inf. */
 #define STATS_HS_BUCKETS 12
@@ -118,6 +131,12 @@ typedef struct {
 	stats_listener_t l[STATS_LISTENERS_MAX];
 	stats_counter_t policy[STATS_DOMAINS_MAX][STATS_OUTCOMES];
 	stats_counter_t heartbeat_ms; /* loop time of the last turn tick */
+	stats_counter_t sts_fetches[STATS_STS_FETCH_RESULTS]; /* MTA-STS
+	                                 policy fetches by result (mtasts.c) */
+	/* Queries the worker's resolver sent, by result (cache and hosts
+	 * file answers excluded; dns.h). */
+	stats_counter_t dns_queries[STATS_DNS_TYPES][STATS_DNS_RESULTS];
+	stats_counter_t dnssec;       /* STATS_DNSSEC_*; worker 0 only */
 	/* Authenticated delivery (outbound_auth.c). */
 	stats_counter_t dane[STATS_DANE];            /* oa_dane_t order */
 	stats_counter_t sts_decisions[3][STATS_OUTCOMES]; /* sts_mode_t,
@@ -184,5 +203,12 @@ typedef struct {
 void stats_render(stats_buf_t *b, stats_t *const *workers, int n,
     const stats_names_t *names, const stats_cert_t *certs, int ncerts,
     uint64_t reloads_ok, uint64_t reloads_failed, int ready);
+
+/*
+ * stats_render_sts writes the MTA-STS figures: fetches by result summed
+ * over workers[0..n), and the policies in the cache (a gauge).
+ */
+void stats_render_sts(stats_buf_t *b, stats_t *const *workers, int n,
+    uint64_t cache_entries);
 
 #endif

@@ -787,6 +787,37 @@ err1:
 	return NULL;
 }
 
+SSL_CTX *
+tls_https_ctx_new(const char *ca_file, char *err, size_t errlen)
+{
+	SSL_CTX *ctx;
+
+	if ((ctx = SSL_CTX_new(TLS_method())) == NULL) {
+		tls_err(err, errlen, "SSL_CTX_new");
+		return NULL;
+	}
+	if (tls_ctx_common(ctx, TLS1_2_VERSION) == -1) {
+		tls_err(err, errlen, "TLS settings");
+		goto err1;
+	}
+	if (!SSL_CTX_load_verify_locations(ctx, ca_file != NULL ? ca_file :
+	    "/etc/ssl/certs/ca-certificates.crt", NULL)) {
+		tls_err(err, errlen, ca_file != NULL ?
+		    "cannot load mta_sts_ca_file" :
+		    "cannot load the system CA bundle");
+		goto err1;
+	}
+	/* Unlike the SMTP legs, nothing is decided after the handshake: a
+	 * policy host whose chain does not verify gets no request. */
+	SSL_CTX_set_verify(ctx, SSL_VERIFY_PEER, NULL);
+	SSL_CTX_set_session_cache_mode(ctx, SSL_SESS_CACHE_OFF);
+	return ctx;
+
+err1:
+	SSL_CTX_free(ctx);
+	return NULL;
+}
+
 void
 tls_ctx_free(SSL_CTX *ctx)
 {

@@ -36,6 +36,16 @@ SSL_CTX *tls_client_ctx_new(const config_listener_t *l, char *err,
     size_t errlen);
 
 /*
+ * tls_https_ctx_new builds the context of the MTA-STS policy fetch (an
+ * HTTPS client): TLS 1.2 or later, trust anchors from ca_file or the
+ * system bundle, and SSL_VERIFY_PEER with no override, so a chain that
+ * does not verify (untrusted, expired) ends the handshake. The host name
+ * is the caller's to check (X509_VERIFY_PARAM or tls_peer_matches).
+ * Returns a new SSL_CTX or NULL with a message in err.
+ */
+SSL_CTX *tls_https_ctx_new(const char *ca_file, char *err, size_t errlen);
+
+/*
  * tls_ctx_free drops the caller's reference to a context made by
  * tls_server_ctx_new or tls_client_ctx_new; connections still using it keep
  * it (and its certificates) until they end. NULL does nothing.

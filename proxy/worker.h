@@ -11,6 +11,10 @@
 /* Heartbeat period for /healthz (main decides when silence is a stall). */
 #define WORKER_TICK_MS 1000
 
+/* DNSSEC probe period (worker 0), as Postfix's: at start, on reload, and
+ * every ten minutes. */
+#define WORKER_PROBE_MS (10 * 60 * 1000)
+
 /*
  * worker_new prepares worker id with its first runtime (takes one reference
  * of rt). Returns NULL on failure (logged).

@@ -1,0 +1,119 @@
+/*
+ * dnsfile: see dnsfile.h. The files are local configuration, not peer
+ * data, but still read within bounds: a line at a time into a fixed
+ * buffer, the whole file at most DNSFILE_BYTES_MAX.
+ */
+#include <arpa/inet.h>
+#include <stdio.h>
+#include <string.h>
+#include <strings.h>
+
+#include "dnsfile.h"
+
+typedef struct {
+	FILE *f;
+	size_t total;
+	char line[DNSFILE_LINE_MAX + 2];
+} dnsfile_t;
+
+/*
+ * The next line (comment cut, NUL-terminated) in r->line; 0 at the end,
+ * after an error or past DNSFILE_BYTES_MAX. An over-long line is skipped.
+ */
+static int
+dnsfile_line(dnsfile_t *r)
+{
+	while (fgets(r->line, sizeof(r->line), r->f) != NULL) {
+		size_t n = strlen(r->line);
+		char *hash;
+
+		if ((r->total += n) > DNSFILE_BYTES_MAX)
+			return 0;
+		if (n > 0 && r->line[n - 1] != '\n' && !feof(r->f)) {
+			int c;
+
+			while ((c = getc(r->f)) != EOF && c != '\n')
+				if (++r->total > DNSFILE_BYTES_MAX)
+					return 0;
+			continue;
+		}
+		if ((hash = strchr(r->line, '#')) != NULL)
+			*hash = '\0';
+		return 1;
+	}
+	return 0;
+}
+
+size_t
+dnsfile_hosts(const char *path, const char *name, int af,
+    uint8_t (*out)[16], size_t max)
+{
+	dnsfile_t r;
+	size_t n = 0, nl = strlen(name);
+
+	if (path[0] == '\0' || (r.f = fopen(path, "re")) == NULL)
+		return 0;
+	r.total = 0;
+	while (n < max && dnsfile_line(&r)) {
+		char *save = NULL, *tok;
+		uint8_t addr[16];
+
+		/* inet_pton refuses a scope ("%eth0"): such lines go. */
+		if ((tok = strtok_r(r.line, " \t\r\n", &save)) == NULL ||
+		    inet_pton(af, tok, addr) != 1)
+			continue;
+		while ((tok = strtok_r(NULL, " \t\r\n", &save)) != NULL) {
+			size_t tl = strlen(tok);
+
+			if (tl > 0 && tok[tl - 1] == '.')
+				tl--;
+			if (tl == nl && strncasecmp(tok, name, tl) == 0) {
+				memcpy(out[n++], addr, af == AF_INET ? 4 : 16);
+				break;
+			}
+		}
+	}
+	fclose(r.f);
+	return n;
+}
+
+int
+dnsfile_nameserver(const char *path, struct sockaddr_storage *ss,
+    socklen_t *len)
+{
+	dnsfile_t r;
+	int found = -1;
+
+	if ((r.f = fopen(path, "re")) == NULL)
+		return -1;
+	r.total = 0;
+	while (found == -1 && dnsfile_line(&r)) {
+		struct sockaddr_in *sin = (struct sockaddr_in *)ss;
+		struct sockaddr_in6 *sin6 = (struct sockaddr_in6 *)ss;
+		char *save = NULL, *key, *val;
+		struct in_addr a4;
+		struct in6_addr a6;
+
+		if ((key = strtok_r(r.line, " \t\r\n", &save)) == NULL ||
+		    strcmp(key, "nameserver") != 0 ||
+		    (val = strtok_r(NULL, " \t\r\n", &save)) == NULL)
+			continue;
+		if (inet_pton(AF_INET, val, &a4) == 1) {
+			memset(ss, 0, sizeof(*ss));
+			sin->sin_family = AF_INET;
+			sin->sin_port = htons(53);
+			sin->sin_addr = a4;
+			*len = sizeof(*sin);
+			found = 0;
+		} else if (inet_pton(AF_INET6, val, &a6) == 1) {
+			memset(ss, 0, sizeof(*ss));
+			sin6->sin6_family = AF_INET6;
+			sin6->sin6_port = htons(53);
+			sin6->sin6_addr = a6;
+			*len = sizeof(*sin6);
+			found = 0;
+		}
+	}
+	fclose(r.f);
+	return found;
+}
