@@ -374,9 +374,9 @@ inbound_proxy_header(session_t *s)
 /*
  * The v2 header: TLS is up on the implicit-TLS listener's only connection
  * and on the STARTTLS session's second, and then the SSL TLV says so, with
- * the client certificate's result (as HAProxy fills it: CERT_CONN and
- * CERT_SESS when one was presented, verify 0 only when it was trusted, the
- * subject CN).
+ * the client certificate's result (as HAProxy fills it: CERT_SESS when the
+ * session has one, CERT_CONN when this handshake presented it, verify 0
+ * only when it was trusted, the subject CN).
  */
 static int
 inbound_proxy_v2(session_t *s, const proxyproto_addr_t *a, uint8_t *buf,
@@ -394,7 +394,12 @@ inbound_proxy_v2(session_t *s, const proxyproto_addr_t *a, uint8_t *buf,
 	t.cipher = SSL_CIPHER_get_name(SSL_get_current_cipher(ssl));
 	t.cn = NULL;
 	if (st->cc.present) {
-		t.client |= PP2_CLIENT_CERT_CONN | PP2_CLIENT_CERT_SESS;
+		/* CONN: presented in this handshake; SESS: in its TLS session
+		 * (HAProxy: a resumed session brings its certificate along
+		 * without presenting it again). */
+		t.client |= PP2_CLIENT_CERT_SESS;
+		if (!SSL_session_reused(ssl))
+			t.client |= PP2_CLIENT_CERT_CONN;
 		t.verify = st->cc.trusted ? 0 : 1;
 		if (st->cc.cn[0] != '\0')
 			t.cn = st->cc.cn;

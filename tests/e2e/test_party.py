@@ -456,3 +456,28 @@ def test_clients_match_the_proxy_header_address(make_party_env):
     ev = env.proxy.wait_event("party_refused", party="net")
     assert ev[0]["client"] == "192.0.2.7:40000", ev
     assert len(env.proxy.events("party_refused")) == 1
+
+
+def test_proxy_v2_resumed_session_keeps_the_certificate(make_party_env, certs):
+    """A resumed TLS session brings its client certificate along: the party
+    still sees it (verify passes), and the TLV says CERT_SESS without
+    CERT_CONN (not presented in this handshake), as HAProxy does."""
+    env = make_party_env({"bank": {"tls": "verify", "senders": "test.example",
+                                   "client_fingerprints": fingerprint(certs, "good.pem")}},
+                         inbound={"proxy_protocol": "v2"}, proxy_protocol=True)
+    ctx = env.ctx("good")
+    session = None
+    for n in (1, 2):
+        c = stplib.Client(env.smtps_port, source=PARTNER_IP)
+        c.sock = ctx.wrap_socket(c.sock, server_hostname="localhost", session=session)
+        expect(c.reply(), 220)
+        expect(c.ehlo(), 250)
+        expect(c.cmd("MAIL FROM:<a@test.example>"), 250)
+        expect(c.cmd("QUIT"), 221)
+        assert c.sock.session_reused == (n == 2)
+        session = c.sock.session
+        c.close()
+        assert env.sink.wait_closed(min_conns=n), env.sink.dump()
+    assert "ssl-client=0x07 ssl-verify=0 " in proxy_v2_event(env.sink, 1)
+    ev = proxy_v2_event(env.sink, 2)
+    assert "ssl-client=0x05 ssl-verify=0 " in ev and "ssl-cn=mx.test.example" in ev, ev
