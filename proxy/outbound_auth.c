@@ -524,11 +524,9 @@ oa_dane_decide(oa_job_t *j)
 		oa_dane_log(j, h->name, "error", OA_DANE_ERROR, NULL);
 		oa_decide(j, R_LOOKUP_FAILED, SRC_DANE, "TLSA lookup failed");
 		return;
-	case DNS_OK:
-		if (h->tlsa.secure)
-			break;
-		/* FALLTHROUGH */
 	default:
+		if (h->tlsa.status == DNS_OK && h->tlsa.secure)
+			break;
 		/* Insecure, or a secure denial: no DANE for this MX. */
 		oa_dane_log(j, h->name, h->tlsa.status == DNS_OK ?
 		    "insecure" : "none", OA_DANE_NONE, NULL);
@@ -650,12 +648,10 @@ oa_mx_cb(void *arg, const dns_result_t *r)
 		oa_dane_log(j, "-", "error", OA_DANE_ERROR, NULL);
 		oa_decide(j, R_LOOKUP_FAILED, SRC_DANE, "MX lookup failed");
 		return;
-	case DNS_OK:
-	case DNS_NODATA:
-		if (r->secure)
-			break;
-		/* FALLTHROUGH */
 	default:
+		if ((r->status == DNS_OK || r->status == DNS_NODATA) &&
+		    r->secure)
+			break;
 		/* Insecure MX RRset, or no such domain: no DANE. */
 		oa_dane_log(j, "-", "insecure", OA_DANE_NONE, NULL);
 		oa_sts_start(j);

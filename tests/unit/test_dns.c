@@ -250,19 +250,33 @@ fake_start(void)
 	struct sockaddr_storage ss;
 	int len = sizeof(ss);
 
-	memset(&fake, 0, sizeof(fake));
-	uv_ip4_addr("127.0.0.1", 0, &fake.addr);
-	CHECK(uv_udp_init(&loop, &fake.udp) == 0);
-	CHECK(uv_udp_bind(&fake.udp, (const struct sockaddr *)&fake.addr,
-	    0) == 0);
-	uv_udp_getsockname(&fake.udp, (struct sockaddr *)&ss, &len);
-	fake.addr.sin_port = ((struct sockaddr_in *)&ss)->sin_port;
+	/*
+	 * The same port over UDP and TCP (a retry after TC connects and
+	 * waits). The UDP port is the kernel's choice; another process may
+	 * hold it over TCP, so a few ports are tried.
+	 */
+	for (int tries = 0;; tries++) {
+		memset(&fake, 0, sizeof(fake));
+		uv_ip4_addr("127.0.0.1", 0, &fake.addr);
+		CHECK(uv_udp_init(&loop, &fake.udp) == 0);
+		CHECK(uv_udp_bind(&fake.udp, (const struct sockaddr *)&fake.addr,
+		    0) == 0);
+		len = sizeof(ss);
+		uv_udp_getsockname(&fake.udp, (struct sockaddr *)&ss, &len);
+		fake.addr.sin_port = ((struct sockaddr_in *)&ss)->sin_port;
+		CHECK(uv_tcp_init(&loop, &fake.tcp) == 0);
+		if (uv_tcp_bind(&fake.tcp, (const struct sockaddr *)&fake.addr,
+		    0) == 0 && uv_listen((uv_stream_t *)&fake.tcp, 8,
+		    fake_tcp_cb) == 0)
+			break;
+		uv_close((uv_handle_t *)&fake.tcp, NULL);
+		uv_close((uv_handle_t *)&fake.udp, NULL);
+		uv_run(&loop, UV_RUN_NOWAIT);
+		CHECK(tries < 20);
+		if (tries >= 20)
+			return;
+	}
 	CHECK(uv_udp_recv_start(&fake.udp, fake_alloc_cb, fake_recv_cb) == 0);
-	/* The same port over TCP: a retry after TC connects and waits. */
-	CHECK(uv_tcp_init(&loop, &fake.tcp) == 0);
-	CHECK(uv_tcp_bind(&fake.tcp, (const struct sockaddr *)&fake.addr,
-	    0) == 0);
-	CHECK(uv_listen((uv_stream_t *)&fake.tcp, 8, fake_tcp_cb) == 0);
 }
 
 static void
