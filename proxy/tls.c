@@ -650,6 +650,15 @@ tls_client_ca(SSL_CTX *ctx, const char *path, char *err, size_t errlen)
 	}
 	SSL_CTX_set_client_CA_list(ctx, names);
 	SSL_CTX_set_verify(ctx, SSL_VERIFY_PEER, tls_verify_record_cb);
+	/*
+	 * A resumed session keeps the certificate and the verdict of the
+	 * handshake that first checked it. TLS 1.3 tickets could carry them
+	 * for two days (SSL_DEFAULT_SESSION_PSK_DHE_TIMEOUT, the limit of the
+	 * original authentication across renewals); two hours, as TLS 1.2's,
+	 * bounds how long a certificate that has since expired can still
+	 * satisfy a party.
+	 */
+	SSL_CTX_set_session_psk_dhe_timeout(ctx, SSL_DEFAULT_SESSION_TIMEOUT);
 	return 0;
 }
 

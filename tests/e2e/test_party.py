@@ -481,3 +481,20 @@ def test_proxy_v2_resumed_session_keeps_the_certificate(make_party_env, certs):
     assert "ssl-client=0x07 ssl-verify=0 " in proxy_v2_event(env.sink, 1)
     ev = proxy_v2_event(env.sink, 2)
     assert "ssl-client=0x05 ssl-verify=0 " in ev and "ssl-cn=mx.test.example" in ev, ev
+
+
+@pytest.mark.parametrize("client_ca", [True, False], ids=["client_ca", "no-client_ca"])
+def test_tls13_ticket_lifetime_capped_with_client_ca(make_party_env, certs, client_ca):
+    """With client_ca a TLS 1.3 ticket (which carries the certificate and
+    its verdict) lives two hours, not BoringSSL's two days."""
+    env = make_party_env({}, client_ca=client_ca)
+    ctx = env.ctx("good")
+    ctx.minimum_version = ssl.TLSVersion.TLSv1_3
+    c = stplib.Client(env.smtps_port)
+    c.sock = ctx.wrap_socket(c.sock, server_hostname="localhost")
+    expect(c.reply(), 220)
+    expect(c.ehlo(), 250)
+    expect(c.cmd("QUIT"), 221)
+    hint = c.sock.session.ticket_lifetime_hint
+    c.close()
+    assert hint == (7200 if client_ca else 2 * 86400), hint
