@@ -60,6 +60,7 @@ typedef enum {
 	SEC_INBOUND,
 	SEC_OUTBOUND,
 	SEC_POLICY,
+	SEC_PARTY,
 	SEC_SKIP,       /* unknown or broken header, already reported */
 } cfg_sec_t;
 
@@ -113,6 +114,16 @@ enum {
 	K_DANE,
 	K_MTA_STS,
 	K_RELAY_DANE,
+	K_CLIENT_CA,
+	K_RECEIVED_HEADER,
+	K_TICKET_KEY,
+	K_OCSP,
+	K_PARTY_TLS,
+	K_CLIENTS,
+	K_SENDERS,
+	K_RECIPIENTS,
+	K_CLIENT_FINGERPRINTS,
+	K_CLIENT_NAMES,
 	K_COUNT
 };
 
@@ -430,6 +441,12 @@ cfg_policy(cfg_parse_t *p)
 	return &p->cfg->policies[p->cur];
 }
 
+static config_party_t *
+cfg_party(cfg_parse_t *p)
+{
+	return &p->cfg->parties[p->cur];
+}
+
 /*
  * cfg_addr parses "host:port" into a. listen: numeric addresses and "*"
  * only; otherwise names are resolved now and a failure is reported here.
@@ -681,6 +698,31 @@ set_key(cfg_parse_t *p, const char *v)
 	}
 	l->certs[p->open_cert].key = cfg_strdup(p, v);
 	p->open_cert = -1;
+	return 0;
+}
+
+/* ocsp = FILE belongs to the pair just completed by its key. */
+static int
+set_ocsp(cfg_parse_t *p, const char *v)
+{
+	config_listener_t *l = cfg_listener(p);
+	config_certpair_t *c;
+
+	if (*v == '\0')
+		return -1;
+	if (l->ncerts == 0 || p->open_cert >= 0) {
+		cfg_err(p, p->lineno, "ocsp without a cert/key pair (each "
+		    "ocsp = must follow the key = of its pair)");
+		return 0;
+	}
+	c = &l->certs[l->ncerts - 1];
+	if (c->ocsp != NULL) {
+		cfg_err(p, p->lineno, "second ocsp for the pair of line %d",
+		    c->line);
+		return 0;
+	}
+	c->ocsp = cfg_strdup(p, v);
+	c->ocsp_line = p->lineno;
 	return 0;
 }
 
@@ -1161,6 +1203,197 @@ bad:
 	return -1;
 }
 
+/* Inbound client certificates, trace header, ticket keys ------------- */
+
+static int
+set_client_ca(cfg_parse_t *p, const char *v)
+{
+	config_listener_t *l = cfg_listener(p);
+	int e;
+
+	if (*v == '\0')
+		return -1;
+	free(l->client_ca);
+	l->client_ca = cfg_strdup(p, v);
+	if (p->check_files && cfg_readable(v, &e) == -1)
+		cfg_err(p, p->lineno, "cannot read client_ca '%s': %s", v,
+		    strerror(e));
+	return 0;
+}
+
+static int
+set_received_header(cfg_parse_t *p, const char *v)
+{
+	return cfg_enum(cfg_booleans, v, &cfg_listener(p)->received_header);
+}
+
+static int
+set_ticket_key(cfg_parse_t *p, const char *v)
+{
+	config_listener_t *l = cfg_listener(p);
+	char err[200];
+
+	if (*v == '\0')
+		return -1;
+	if (l->nticket_keys == CONFIG_MAX_TICKET_KEYS) {
+		cfg_err(p, p->lineno, "too many ticket_key files in [%s] "
+		    "(at most %d)", p->secname, CONFIG_MAX_TICKET_KEYS);
+		return 0;
+	}
+	l->ticket_keys[l->nticket_keys++] = cfg_strdup(p, v);
+	/* Never the key itself in a message: only its size. */
+	if (p->check_files && tls_ticket_key_check(v, err, sizeof(err)) == -1)
+		cfg_err(p, p->lineno, "ticket_key '%s': %s", v, err);
+	return 0;
+}
+
+/* [party:NAME] --------------------------------------------------------- */
+
+static const cfg_enum_t cfg_party_tls[] = {
+	{ "encrypt", PARTY_TLS_ENCRYPT }, { "verify", PARTY_TLS_VERIFY },
+	{ NULL, 0 },
+};
+static const char cfg_list_sep[] = " \t,";
+
+static int
+set_party_tls(cfg_parse_t *p, const char *v)
+{
+	int x;
+
+	if (cfg_enum(cfg_party_tls, v, &x) == -1)
+		return -1;
+	cfg_party(p)->tls = (party_tls_t)x;
+	return 0;
+}
+
+static int
+set_clients(cfg_parse_t *p, const char *v)
+{
+	config_party_t *pt = cfg_party(p);
+	int n = pt->nclients;
+
+	for (v += strspn(v, cfg_list_sep); *v != '\0';
+	    v += strspn(v, cfg_list_sep)) {
+		size_t len = strcspn(v, cfg_list_sep);
+		if (n == CONFIG_MAX_PARTY_LIST ||
+		    cfg_cidr(v, len, &pt->clients[n]) == -1)
+			return -1;
+		n++;
+		v += len;
+	}
+	if (n == pt->nclients)
+		return -1;
+	pt->nclients = n;
+	return 0;
+}
+
+/*
+ * A list of domain names (".suffix" allowed) into names[*n..]: all or
+ * nothing, as [policy]'s match.
+ */
+static int
+cfg_domain_list(const char *v, char **names, int *n)
+{
+	int k = *n;
+
+	for (v += strspn(v, cfg_list_sep); *v != '\0';
+	    v += strspn(v, cfg_list_sep)) {
+		size_t len = strcspn(v, cfg_list_sep);
+		if (k == CONFIG_MAX_PARTY_LIST ||
+		    (names[k] = cfg_domain(v, len, 1)) == NULL)
+			goto bad;
+		k++;
+		v += len;
+	}
+	if (k == *n)
+		return -1;
+	*n = k;
+	return 0;
+bad:
+	while (k > *n)
+		free(names[--k]);
+	return -1;
+}
+
+static int
+set_senders(cfg_parse_t *p, const char *v)
+{
+	config_party_t *pt = cfg_party(p);
+
+	return cfg_domain_list(v, pt->senders, &pt->nsenders);
+}
+
+static int
+set_recipients(cfg_parse_t *p, const char *v)
+{
+	config_party_t *pt = cfg_party(p);
+
+	return cfg_domain_list(v, pt->recipients, &pt->nrecipients);
+}
+
+static int
+set_client_names(cfg_parse_t *p, const char *v)
+{
+	config_party_t *pt = cfg_party(p);
+
+	return cfg_domain_list(v, pt->names, &pt->nnames);
+}
+
+static int
+cfg_hex(int c)
+{
+	if (c >= '0' && c <= '9')
+		return c - '0';
+	c = tolower(c);
+	if (c >= 'a' && c <= 'f')
+		return c - 'a' + 10;
+	return -1;
+}
+
+/* One SHA-256 fingerprint: 64 hex digits, pairs optionally split by ':'
+ * (as openssl x509 -fingerprint -sha256 prints them). */
+static int
+cfg_fingerprint(const char *s, size_t n, uint8_t out[CONFIG_SHA256_LEN])
+{
+	size_t i = 0, k = 0;
+
+	while (i < n) {
+		int hi, lo;
+		if (k == CONFIG_SHA256_LEN || i + 1 >= n ||
+		    (hi = cfg_hex((unsigned char)s[i])) < 0 ||
+		    (lo = cfg_hex((unsigned char)s[i + 1])) < 0)
+			return -1;
+		out[k++] = (uint8_t)(hi << 4 | lo);
+		i += 2;
+		if (i < n && s[i] == ':') {
+			if (++i == n)
+				return -1;
+		}
+	}
+	return k == CONFIG_SHA256_LEN ? 0 : -1;
+}
+
+static int
+set_client_fingerprints(cfg_parse_t *p, const char *v)
+{
+	config_party_t *pt = cfg_party(p);
+	int n = pt->nfingerprints;
+
+	for (v += strspn(v, cfg_list_sep); *v != '\0';
+	    v += strspn(v, cfg_list_sep)) {
+		size_t len = strcspn(v, cfg_list_sep);
+		if (n == CONFIG_MAX_PARTY_LIST ||
+		    cfg_fingerprint(v, len, pt->fingerprints[n]) == -1)
+			return -1;
+		n++;
+		v += len;
+	}
+	if (n == pt->nfingerprints)
+		return -1;
+	pt->nfingerprints = n;
+	return 0;
+}
+
 static int
 set_dns(cfg_parse_t *p, const char *v)
 {
@@ -1285,6 +1518,7 @@ set_relay_dane(cfg_parse_t *p, const char *v)
 #define IN SEC_BIT(SEC_INBOUND)
 #define OUT SEC_BIT(SEC_OUTBOUND)
 #define POL SEC_BIT(SEC_POLICY)
+#define PTY SEC_BIT(SEC_PARTY)
 
 static const char cfg_duration_expected[] =
     "a duration such as 30, 30s, 5m, 1h or 250ms, from 1ms to 24h";
@@ -1380,12 +1614,36 @@ static const cfg_key_t cfg_keys[K_COUNT] = {
 	[K_TLS_RATE_LIMIT] = { "tls_rate_limit", IN, set_tls_rate_limit,
 	    "new TLS handshakes per client address per minute, 0 to 1000000; "
 	    "0: no limit", 0 },
+	[K_CLIENT_CA] = { "client_ca", IN, set_client_ca, "a file name", 0 },
+	[K_RECEIVED_HEADER] = { "received_header", IN, set_received_header,
+	    cfg_bool_expected, 0 },
+	[K_TICKET_KEY] = { "ticket_key", IN, set_ticket_key, "a file name",
+	    1 },
+	[K_OCSP] = { "ocsp", IN, set_ocsp, "a file name", 1 },
+	[K_PARTY_TLS] = { "tls", PTY, set_party_tls, "encrypt or verify", 0 },
+	[K_CLIENTS] = { "clients", PTY, set_clients,
+	    "networks such as 192.0.2.0/24 or 2001:db8::/32, separated by "
+	    "spaces or commas, at most 64", 1 },
+	[K_SENDERS] = { "senders", PTY, set_senders,
+	    "domains or .domain suffixes separated by spaces or commas, at "
+	    "most 64", 1 },
+	[K_RECIPIENTS] = { "recipients", PTY, set_recipients,
+	    "domains or .domain suffixes separated by spaces or commas, at "
+	    "most 64", 1 },
+	[K_CLIENT_FINGERPRINTS] = { "client_fingerprints", PTY,
+	    set_client_fingerprints, "SHA-256 fingerprints (64 hex digits, "
+	    "':' between pairs allowed) separated by spaces or commas, at "
+	    "most 64", 1 },
+	[K_CLIENT_NAMES] = { "client_names", PTY, set_client_names,
+	    "host names or .domain suffixes separated by spaces or commas, "
+	    "at most 64", 1 },
 };
 
 #undef G
 #undef IN
 #undef OUT
 #undef POL
+#undef PTY
 
 static void
 cfg_missing(cfg_parse_t *p, int k, const char *why)
@@ -1431,6 +1689,14 @@ cfg_end_inbound(cfg_parse_t *p)
 	    cfg_key_ok(p, K_IN_TLS) && l->in_tls == IN_TLS_OFF)
 		cfg_err(p, p->key_line[K_TLS_RATE_LIMIT],
 		    "tls_rate_limit has nothing to limit with tls = off");
+	if (cfg_key_ok(p, K_IN_TLS) && l->in_tls == IN_TLS_OFF &&
+	    p->key_line[K_CLIENT_CA] != 0)
+		cfg_err(p, p->key_line[K_CLIENT_CA],
+		    "client_ca needs TLS (tls = off)");
+	if (cfg_key_ok(p, K_IN_TLS) && l->in_tls == IN_TLS_OFF &&
+	    p->key_line[K_TICKET_KEY] != 0)
+		cfg_err(p, p->key_line[K_TICKET_KEY],
+		    "ticket_key needs TLS (tls = off)");
 	if (!p->check_files)
 		return;
 	for (i = 0; i < l->ncerts; i++) {
@@ -1441,6 +1707,9 @@ cfg_end_inbound(cfg_parse_t *p)
 		err[0] = '\0';
 		if (tls_check_keypair(c->cert, c->key, err, sizeof err) == -1)
 			cfg_err(p, c->line, "cert/key: %s", err);
+		else if (c->ocsp != NULL && tls_check_ocsp(c->cert, c->key,
+		    c->ocsp, err, sizeof err) == -1)
+			cfg_err(p, c->ocsp_line, "ocsp '%s': %s", c->ocsp, err);
 	}
 }
 
@@ -1505,6 +1774,26 @@ cfg_end_policy(cfg_parse_t *p)
 	}
 }
 
+static void
+cfg_end_party(cfg_parse_t *p)
+{
+	config_party_t *pt = cfg_party(p);
+
+	cfg_missing(p, K_PARTY_TLS, "");
+	if (p->key_line[K_CLIENTS] == 0 && p->key_line[K_SENDERS] == 0 &&
+	    p->key_line[K_RECIPIENTS] == 0)
+		cfg_err(p, p->secline, "[%s] matches nothing: give clients, "
+		    "senders or recipients", p->secname);
+	if (cfg_key_ok(p, K_PARTY_TLS) && pt->tls != PARTY_TLS_VERIFY) {
+		if (p->key_line[K_CLIENT_FINGERPRINTS] != 0)
+			cfg_err(p, p->key_line[K_CLIENT_FINGERPRINTS],
+			    "client_fingerprints needs tls = verify");
+		if (p->key_line[K_CLIENT_NAMES] != 0)
+			cfg_err(p, p->key_line[K_CLIENT_NAMES],
+			    "client_names needs tls = verify");
+	}
+}
+
 /* cfg_end_section checks what needs the whole section. */
 static void
 cfg_end_section(cfg_parse_t *p)
@@ -1518,6 +1807,9 @@ cfg_end_section(cfg_parse_t *p)
 		break;
 	case SEC_POLICY:
 		cfg_end_policy(p);
+		break;
+	case SEC_PARTY:
+		cfg_end_party(p);
 		break;
 	case SEC_NONE:
 	case SEC_GLOBAL:
@@ -1646,6 +1938,47 @@ cfg_begin_policy(cfg_parse_t *p, const char *arg)
 	p->sec = SEC_POLICY;
 }
 
+static void
+cfg_begin_party(cfg_parse_t *p, const char *arg)
+{
+	config_t *cfg = p->cfg;
+	config_party_t *pt;
+	int i;
+
+	if (arg == NULL || !cfg_listener_name_ok(arg)) {
+		cfg_err(p, p->lineno, "bad section name [%s] (NAME in "
+		    "[party:NAME] is 1 to %d letters, digits, '.', '-' or '_')",
+		    p->secname, CFG_MAX_NAME);
+		return;
+	}
+	for (i = 0; i < cfg->nparties; i++) {
+		if (strcmp(cfg->parties[i].name, arg) == 0) {
+			cfg_err(p, p->lineno, "duplicate section [%s] "
+			    "(first at line %d)", p->secname,
+			    cfg->parties[i].line);
+			return;
+		}
+	}
+	if (cfg->nparties == CONFIG_MAX_PARTIES ||
+	    cfg_grow((void **)&cfg->parties, cfg->nparties,
+	    sizeof *cfg->parties) == -1) {
+		if (cfg->nparties == CONFIG_MAX_PARTIES)
+			cfg_err(p, p->lineno, "too many parties (at most %d)",
+			    CONFIG_MAX_PARTIES);
+		else
+			cfg_err(p, p->lineno, "out of memory");
+		return;
+	}
+	pt = &cfg->parties[cfg->nparties];
+	memset(pt, 0, sizeof *pt);
+	if ((pt->name = cfg_strdup(p, arg)) == NULL)
+		return;
+	cfg->nparties++;
+	pt->line = p->lineno;
+	p->cur = cfg->nparties - 1;
+	p->sec = SEC_PARTY;
+}
+
 /*
  * cfg_begin_section handles a header line s ("[...]" and maybe a comment):
  * it closes the previous section and opens the new one. An unusable header
@@ -1699,6 +2032,8 @@ cfg_begin_section(cfg_parse_t *p, char *s)
 		cfg_begin_listener(p, DIR_OUTBOUND, arg);
 	} else if (strcmp(name, "policy") == 0) {
 		cfg_begin_policy(p, arg);
+	} else if (strcmp(name, "party") == 0) {
+		cfg_begin_party(p, arg);
 	} else {
 		cfg_err(p, p->lineno, "unknown section [%s]", p->secname);
 	}
@@ -1834,6 +2169,31 @@ cfg_handler(void *user, const char *section, const char *name,
 	return 1;
 }
 
+/*
+ * Parties apply on every inbound listener; tls = verify needs the
+ * certificate requested there, so a TLS listener without client_ca would
+ * refuse every such command: an error, not a surprise at run time.
+ */
+static void
+cfg_check_parties(cfg_parse_t *p)
+{
+	const config_t *cfg = p->cfg;
+
+	for (int i = 0; i < cfg->nparties; i++) {
+		const config_party_t *pt = &cfg->parties[i];
+		if (pt->tls != PARTY_TLS_VERIFY)
+			continue;
+		for (int k = 0; k < cfg->nlisteners; k++) {
+			const config_listener_t *l = &cfg->listeners[k];
+			if (l->dir == DIR_INBOUND && l->in_tls != IN_TLS_OFF &&
+			    l->client_ca == NULL)
+				cfg_err(p, pt->line, "[party:%s] tls = verify "
+				    "needs client_ca on [%s]", pt->name,
+				    l->name);
+		}
+	}
+}
+
 static void
 cfg_parse(cfg_parse_t *p)
 {
@@ -1855,6 +2215,7 @@ cfg_parse(cfg_parse_t *p)
 	}
 	if (p->cfg->nlisteners == 0)
 		cfg_err(p, 0, "no [inbound] or [outbound] listener");
+	cfg_check_parties(p);
 }
 
 config_t *
@@ -1948,9 +2309,13 @@ config_free(config_t *cfg)
 		for (j = 0; j < l->ncerts; j++) {
 			free(l->certs[j].cert);
 			free(l->certs[j].key);
+			free(l->certs[j].ocsp);
 		}
 		free(l->helo_name);
 		free(l->ca_file);
+		free(l->client_ca);
+		for (j = 0; j < l->nticket_keys; j++)
+			free(l->ticket_keys[j]);
 	}
 	free(cfg->listeners);
 	for (i = 0; i < cfg->npolicies; i++) {
@@ -1959,6 +2324,18 @@ config_free(config_t *cfg)
 			free(cfg->policies[i].match[j]);
 	}
 	free(cfg->policies);
+	for (i = 0; i < cfg->nparties; i++) {
+		config_party_t *pt = &cfg->parties[i];
+
+		free(pt->name);
+		for (j = 0; j < pt->nsenders; j++)
+			free(pt->senders[j]);
+		for (j = 0; j < pt->nrecipients; j++)
+			free(pt->recipients[j]);
+		for (j = 0; j < pt->nnames; j++)
+			free(pt->names[j]);
+	}
+	free(cfg->parties);
 	cfg_addr_cleanup(&cfg->admin);
 	cfg_addr_cleanup(&cfg->dns);
 	free(cfg->dnssec_probe_name);

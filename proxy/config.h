@@ -21,6 +21,9 @@
 #define CONFIG_MAX_CIDRS 32       /* networks in accept_proxy_from */
 #define CONFIG_MAX_ALLOW 16       /* verbs in allow_commands */
 #define CONFIG_VERB_MAX 32        /* one verb in allow_commands */
+#define CONFIG_MAX_PARTIES 256    /* [party:NAME] sections */
+#define CONFIG_MAX_PARTY_LIST 64  /* entries of one party list key */
+#define CONFIG_MAX_TICKET_KEYS 8  /* ticket_key files per listener */
 /*
  * Upper bounds of what the file may say, so that no value near 2^64 is
  * accepted only to overflow later (loop time + timeout, byte counts): a
@@ -61,7 +64,9 @@ typedef enum { PROXY_PROTO_OFF, PROXY_PROTO_V1, PROXY_PROTO_V2 } proxy_proto_t;
 typedef struct {
 	char *cert; /* PEM chain path; owned */
 	char *key;  /* PEM key path; owned */
+	char *ocsp; /* DER OCSP response to staple, or NULL; owned */
 	int line;   /* line of the cert key, for later error reports */
+	int ocsp_line;
 } config_certpair_t;
 
 typedef struct {
@@ -87,6 +92,16 @@ typedef struct {
 	int accept_proxy;                      /* PROXY header from a balancer */
 	config_cidr_t accept_from[CONFIG_MAX_CIDRS];
 	int naccept_from;
+	char *client_ca;                       /* PEM CAs for client
+						* certificates: one is
+						* requested, none demanded;
+						* NULL: none requested; owned */
+	int received_header;                   /* trace line on each message;
+						* default 0 */
+	char *ticket_keys[CONFIG_MAX_TICKET_KEYS]; /* nginx-format session
+						* ticket key files, the first
+						* encrypts; owned */
+	int nticket_keys;
 
 	/* both: extra SMTP verbs let through (upper case, NUL-terminated),
 	 * beyond the ones the proxy always relays; never one it handles itself
@@ -120,6 +135,34 @@ typedef struct {
 	int line;
 } config_policy_t;
 
+/* [party:NAME]: what a matching MAIL or RCPT needs from the session. */
+typedef enum { PARTY_TLS_ENCRYPT = 1, PARTY_TLS_VERIFY } party_tls_t;
+
+#define CONFIG_SHA256_LEN 32
+
+typedef struct {
+	char *name;                     /* NAME; owned */
+	int line;
+	party_tls_t tls;                /* required key */
+	/* Triggers, each on its own (any one that matches applies the
+	 * party): the real client's network, the MAIL FROM domain, the
+	 * RCPT TO domain. Domains are lower case without a trailing dot;
+	 * ".example" stands for every name below example. */
+	config_cidr_t clients[CONFIG_MAX_PARTY_LIST];
+	int nclients;
+	char *senders[CONFIG_MAX_PARTY_LIST];      /* owned */
+	int nsenders;
+	char *recipients[CONFIG_MAX_PARTY_LIST];   /* owned */
+	int nrecipients;
+	/* tls = verify: the client certificate must also be one of these
+	 * (SHA-256 of the DER leaf) or name one of these (as [policy]'s
+	 * match: a host or ".suffix"), when any is given. */
+	uint8_t fingerprints[CONFIG_MAX_PARTY_LIST][CONFIG_SHA256_LEN];
+	int nfingerprints;
+	char *names[CONFIG_MAX_PARTY_LIST];        /* owned */
+	int nnames;
+} config_party_t;
+
 typedef struct {
 	char *path;                     /* owned */
 	log_level_t log_level;          /* default LOG_INFO */
@@ -137,6 +180,8 @@ typedef struct {
 	int nlisteners;
 	config_policy_t *policies;      /* owned array */
 	int npolicies;
+	config_party_t *parties;        /* owned array, in file order */
+	int nparties;
 
 	/* Authenticated delivery (DNS, DANE, MTA-STS). */
 	config_addr_t dns;              /* resolver, numeric; host NULL: the

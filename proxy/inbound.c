@@ -20,19 +20,48 @@
  * - require_tls answers only EHLO, HELO, STARTTLS, NOOP, RSET and QUIT
  *   before TLS; AUTH is neither offered nor accepted before TLS when
  *   hide_auth_before_tls.
+ * - [party:NAME] is judged per MAIL and per RCPT (party.c): a refusal is
+ *   the proxy's own reply to that command alone, so the other recipients
+ *   and transactions of the session go on; nothing refused reaches the
+ *   backend.
+ * - received_header = yes is the one change the proxy makes to a message:
+ *   one trace field written before the first body octet, counted toward
+ *   max_message_size; the client's body still passes the smuggling filter
+ *   (the field ends in CRLF, so the filter's line-start state holds).
  */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <arpa/inet.h>
 #include <netinet/in.h>
 
 #include "addr.h"
 #include "log.h"
+#include "party.h"
 #include "proxyproto.h"
 #include "session_int.h"
 #include "tls.h"
 #include "tlsrate.h"
+#include "trace.h"
+
+_Static_assert(STATS_PARTY_RESULTS == PARTY_RESULTS,
+    "stats party results out of step");
+_Static_assert(PROXYPROTO_CN_MAX >= TLS_CN_MAX, "CN longer than the TLV");
+
+/*
+ * The inbound session's own state (s->dirstate, allocated at start; the
+ * engine frees it): the backend name's lookup, what the client presented
+ * (read once after its handshake), and its EHLO/HELO argument for the
+ * trace field.
+ */
+typedef struct {
+	dns_addrs_t *q;                  /* the backend by name, while
+	                                    resolving */
+	tls_ccert_t cc;                  /* valid while s->tls */
+	char helo[TRACE_HELO_MAX + 1];   /* "" until EHLO/HELO */
+	int ehlo;
+} inbound_state_t;
 
 /* The proxy's own exchange with the backend, for XCLIENT. */
 enum {
@@ -67,6 +96,22 @@ static const char R_STARTTLS_RATE[] =
     "454 4.7.0 TLS not available due to local problem\r\n";
 static const char R_UNAVAILABLE[] =
     "421 4.3.0 Service not available, closing connection\r\n";
+/*
+ * [party:NAME] refusals. No certificate: 530 5.7.0, as for no TLS: the
+ * client can meet the demand by presenting one (RFC 3207's code for "do
+ * something first"). A certificate that is not the partner's (untrusted by
+ * client_ca, or trusted but neither fingerprint nor name listed): 550
+ * 5.7.1, delivery not authorised (RFC 3463): retrying the same will not
+ * help, the sender's operator must act.
+ */
+static const char R_PARTY_NO_CERT[] =
+    "530 5.7.0 Client certificate required\r\n";
+static const char R_PARTY_BAD_CERT[] =
+    "550 5.7.1 Client certificate not accepted\r\n";
+static const char R_PARTY_MAIL_SYNTAX[] =
+    "501 5.1.7 Bad sender address syntax\r\n";
+static const char R_PARTY_RCPT_SYNTAX[] =
+    "501 5.1.3 Bad recipient address syntax\r\n";
 
 /*
  * inbound_tls_rate applies tls_rate_limit: with take, counts a handshake
@@ -103,9 +148,6 @@ inbound_tls_rate(session_t *s, int take)
  * The backend by name: resolved at each connection by the worker's
  * resolver (the hosts file first), never at load time.
  */
-typedef struct {
-	dns_addrs_t *q;
-} inbound_state_t;
 
 static void
 inbound_backend_addrs(void *arg, dns_status_t st, int secure,
@@ -159,6 +201,11 @@ inbound_start(session_t *s)
 {
 	size_t discarded;
 
+	if ((s->dirstate = calloc(1, sizeof(inbound_state_t))) == NULL) {
+		session_close(s, CR_INTERNAL, "out of memory", 0);
+		return;
+	}
+
 	snprintf(s->dest_str, sizeof(s->dest_str), "%s:%u",
 	    s->lc->backend.host, s->lc->backend.port);
 	if (s->lc->in_tls == IN_TLS_IMPLICIT &&
@@ -182,9 +229,40 @@ inbound_start(session_t *s)
 	inbound_connect(s);
 }
 
+/* Postfix's words for a client certificate (policy_verify_t). */
+static policy_verify_t
+inbound_ccert_verify(const tls_ccert_t *cc)
+{
+	return !cc->present ? VERIFY_ANONYMOUS : cc->trusted ?
+	    VERIFY_TRUSTED : VERIFY_UNTRUSTED;
+}
+
+/* What the client presented: read once, counted, logged when asked for. */
+static void
+inbound_ccert_read(session_t *s)
+{
+	inbound_state_t *st = s->dirstate;
+	tls_ccert_t *cc = &st->cc;
+	policy_verify_t v;
+	char fp[2 * TLS_SHA256_LEN + 1];
+
+	tls_client_cert(s->client->ssl, cc);
+	v = inbound_ccert_verify(cc);
+	STATS_INC(s->st->verify[v]);
+	if (!cc->requested)
+		return;
+	if (cc->present)
+		tls_hex(cc->sha256, sizeof(cc->sha256), fp);
+	log_event(LOG_INFO, "client_cert", "session", s->id, "client",
+	    s->peer, "verify", policy_verify_name(v), "cn", cc->present ?
+	    cc->cn : "-", "issuer", cc->present ? cc->issuer_cn : "-",
+	    "sha256", cc->present ? fp : "-", NULL);
+}
+
 static void
 inbound_client_tls_done(session_t *s)
 {
+	inbound_ccert_read(s);
 	if (s->state == SS_TLS_ACCEPT) {
 		inbound_connect(s);
 		return;
@@ -293,6 +371,42 @@ inbound_proxy_header(session_t *s)
 	session_admit(s);
 }
 
+/*
+ * The v2 header: TLS is up on the implicit-TLS listener's only connection
+ * and on the STARTTLS session's second, and then the SSL TLV says so, with
+ * the client certificate's result (as HAProxy fills it: CERT_SESS when the
+ * session has one, CERT_CONN when this handshake presented it, verify 0
+ * only when it was trusted, the subject CN).
+ */
+static int
+inbound_proxy_v2(session_t *s, const proxyproto_addr_t *a, uint8_t *buf,
+    size_t cap, size_t *n)
+{
+	const inbound_state_t *st = s->dirstate;
+	const SSL *ssl = s->tls ? s->client->ssl : NULL;
+	proxyproto_ssl_t t;
+
+	if (ssl == NULL)
+		return proxyproto_v2_encode_ssl(a, NULL, buf, cap, n);
+	t.client = PP2_CLIENT_SSL;
+	t.verify = 1;
+	t.version = tls_version_name(ssl);
+	t.cipher = SSL_CIPHER_get_name(SSL_get_current_cipher(ssl));
+	t.cn = NULL;
+	if (st->cc.present) {
+		/* CONN: presented in this handshake; SESS: in its TLS session
+		 * (HAProxy: a resumed session brings its certificate along
+		 * without presenting it again). */
+		t.client |= PP2_CLIENT_CERT_SESS;
+		if (!SSL_session_reused(ssl))
+			t.client |= PP2_CLIENT_CERT_CONN;
+		t.verify = st->cc.trusted ? 0 : 1;
+		if (st->cc.cn[0] != '\0')
+			t.cn = st->cc.cn;
+	}
+	return proxyproto_v2_encode_ssl(a, &t, buf, cap, n);
+}
+
 /* The PROXY header, if configured. Returns 0, or -1 with the session
  * closing. */
 static int
@@ -310,15 +424,8 @@ inbound_proxy_send(session_t *s)
 		if (s->lc->proxy_protocol == PROXY_PROTO_V1)
 			r = proxyproto_v1_encode(&a, (char *)buf, sizeof(buf),
 			    &n);
-		else {
-			/* TLS is up on the implicit-TLS listener's only
-			 * connection and on the STARTTLS session's second. */
-			const SSL *ssl = s->tls ? s->client->ssl : NULL;
-			r = proxyproto_v2_encode(&a, ssl ?
-			    tls_version_name(ssl) : NULL, ssl ?
-			    SSL_CIPHER_get_name(SSL_get_current_cipher(ssl)) :
-			    NULL, buf, sizeof(buf), &n);
-		}
+		else
+			r = inbound_proxy_v2(s, &a, buf, sizeof(buf), &n);
 	}
 	if (r == -1) {
 		session_reply(s, R_UNAVAILABLE);
@@ -481,6 +588,104 @@ inbound_needs_helo(smtp_cmd_t cmd)
 	    cmd == SMTP_CMD_AUTH;
 }
 
+/* Keeps the EHLO/HELO argument for the trace field (bounded; a longer
+ * or odd one is replaced there by the address literal). */
+static void
+inbound_note_helo(session_t *s, const smtp_cmd_info_t *ci,
+    const uint8_t *text, int ehlo)
+{
+	inbound_state_t *st = s->dirstate;
+	size_t n = ci->arg_len;
+
+	st->ehlo = ehlo;
+	if (n > TRACE_HELO_MAX || memchr(text + ci->arg_off, '\0', n) != NULL)
+		n = 0;
+	memcpy(st->helo, text + ci->arg_off, n);
+	st->helo[n] = '\0';
+}
+
+static int
+inbound_peer_matches(void *arg, const char *name)
+{
+	return tls_peer_matches(arg, name);
+}
+
+/*
+ * [party:NAME] for a MAIL or RCPT: returns 1 when the proxy answered it
+ * (refused), 0 when it goes to the backend. Every applying party's
+ * decision is logged and counted.
+ */
+static int
+inbound_party(session_t *s, party_cmd_t cmd, const smtp_cmd_info_t *ci,
+    const uint8_t *text)
+{
+	const config_t *cfg = s->rt->cfg;
+	const inbound_state_t *st = s->dirstate;
+	const uint8_t *args = text + ci->arg_off, *dom = NULL;
+	size_t len = ci->arg_len, domlen = 0;
+	party_facts_t f;
+	party_decision_t d;
+	const config_party_t *p;
+	const char *reply = NULL;
+	char dtext[TRACE_HELO_MAX + 1];
+
+	if (cfg->nparties == 0)
+		return 0;
+	if (smtp_addr_domain(args, len, &dom, &domlen) == -1) {
+		/* No domain (<>, <postmaster>) matches no domain list; one
+		 * that cannot be read might hide a partner's. */
+		dom = NULL;
+		domlen = 0;
+		if (memchr(args, '@', len) != NULL) {
+			session_local(s, cmd == PARTY_CMD_MAIL ?
+			    R_PARTY_MAIL_SYNTAX : R_PARTY_RCPT_SYNTAX);
+			return 1;
+		}
+	}
+	memset(&f, 0, sizeof(f));
+	f.tls = s->tls;
+	if (s->tls) {
+		f.cert = st->cc.present;
+		f.trusted = st->cc.trusted;
+		f.sha256 = st->cc.present ? st->cc.sha256 : NULL;
+		f.matches = inbound_peer_matches;
+		f.arg = s->client->ssl;
+	}
+	if (!party_decide(cfg, cmd, (const struct sockaddr *)&s->client_addr,
+	    dom, domlen, &f, &d))
+		return 0;
+	p = &cfg->parties[d.index];
+	STATS_INC(s->px->stats->party[s->rt->party_slot[d.index]][cmd]
+	    [d.result]);
+	snprintf(dtext, sizeof(dtext), "%.*s", (int)(domlen < sizeof(dtext) ?
+	    domlen : sizeof(dtext) - 1), dom != NULL ? (const char *)dom : "");
+	log_event(d.result == PARTY_OK ? LOG_INFO : LOG_WARN,
+	    d.result == PARTY_OK ? "party_ok" : "party_refused", "session",
+	    s->id, "client", s->peer, "party", p->name, "command",
+	    cmd == PARTY_CMD_MAIL ? "MAIL" : "RCPT", "match",
+	    party_by_name(d.by), "domain", dtext[0] ? dtext : "-", "tls",
+	    p->tls == PARTY_TLS_VERIFY ? "verify" : "encrypt", "result",
+	    party_result_name(d.result), "verify", s->tls ?
+	    policy_verify_name(inbound_ccert_verify(&st->cc)) : "none", NULL);
+	switch (d.result) {
+	case PARTY_OK:
+		return 0;
+	case PARTY_NO_TLS:
+		reply = R_NEED_TLS;
+		break;
+	case PARTY_NO_CERT:
+		reply = R_PARTY_NO_CERT;
+		break;
+	case PARTY_UNTRUSTED:
+	case PARTY_NOT_LISTED:
+	case PARTY_RESULTS:
+		reply = R_PARTY_BAD_CERT;
+		break;
+	}
+	session_local(s, reply);
+	return 1;
+}
+
 static void
 inbound_command(session_t *s, const smtp_cmd_info_t *ci, const uint8_t *text)
 {
@@ -518,17 +723,23 @@ inbound_command(session_t *s, const smtp_cmd_info_t *ci, const uint8_t *text)
 		break;
 	case SMTP_CMD_EHLO:
 		s->need_helo = 0;
+		inbound_note_helo(s, ci, text, 1);
 		session_ehlo_reset(s);
 		session_forward(s, ci, text, PEND_EHLO);
 		break;
 	case SMTP_CMD_HELO:
 		s->need_helo = 0;
+		inbound_note_helo(s, ci, text, 0);
 		session_forward(s, ci, text, PEND_RELAY);
 		break;
 	case SMTP_CMD_MAIL:
 		if (inbound_size_refused(s, text, ci))
 			session_local(s, R_TOO_BIG);
-		else
+		else if (!inbound_party(s, PARTY_CMD_MAIL, ci, text))
+			session_forward(s, ci, text, PEND_RELAY);
+		break;
+	case SMTP_CMD_RCPT:
+		if (!inbound_party(s, PARTY_CMD_RCPT, ci, text))
 			session_forward(s, ci, text, PEND_RELAY);
 		break;
 	case SMTP_CMD_DATA:
@@ -547,6 +758,53 @@ inbound_command(session_t *s, const smtp_cmd_info_t *ci, const uint8_t *text)
 		session_forward(s, ci, text, PEND_RELAY);
 		break;
 	}
+}
+
+/*
+ * received_header = yes: the trace field goes to the backend before the
+ * first body octet and counts toward max_message_size like the client's
+ * octets (s->body.octets).
+ */
+static void
+inbound_body_start(session_t *s)
+{
+	const inbound_state_t *st = s->dirstate;
+	const struct sockaddr *sa = (const struct sockaddr *)&s->client_addr;
+	const SSL *ssl = s->tls ? s->client->ssl : NULL;
+	char line[TRACE_MAX], addr[INET6_ADDRSTRLEN];
+	trace_info_t t;
+	int n;
+
+	if (!s->lc->received_header)
+		return;
+	memset(&t, 0, sizeof(t));
+	t.helo = st->helo[0] != '\0' ? st->helo : NULL;
+	t.ehlo = st->ehlo;
+	t.addr = addr_ip(sa, addr, sizeof(addr));
+	t.v6 = sa->sa_family == AF_INET6;
+	t.hostname = s->px->sh->hostname;
+	if (ssl != NULL) {
+		const SSL_CIPHER *c = SSL_get_current_cipher(ssl);
+		t.version = tls_version_name(ssl);
+		t.cipher = SSL_CIPHER_get_name(c);
+		t.bits = SSL_CIPHER_get_bits(c, &t.alg_bits);
+		t.requested = st->cc.requested;
+		t.present = st->cc.present;
+		t.trusted = st->cc.trusted;
+		t.cn = st->cc.cn;
+		t.issuer_cn = st->cc.issuer_cn;
+	}
+	t.now = time(NULL);
+	if ((n = trace_received(&t, line, sizeof(line))) < 0) {
+		/* Cannot happen within TRACE_MAX; a message without its
+		 * promised trace field must not go on. */
+		session_reply(s, R_UNAVAILABLE);
+		session_close(s, CR_INTERNAL, "trace field", 1);
+		return;
+	}
+	conn_write(s->server, line, (size_t)n);
+	s->body.octets += (uint64_t)n;
+	STATS_INC(s->st->received_headers);
 }
 
 static int
@@ -572,9 +830,13 @@ inbound_server_failed(session_t *s)
 static void
 inbound_log_close(const session_t *s, const session_logf_t *f)
 {
+	const inbound_state_t *st = s->dirstate;
+
 	log_event(LOG_INFO, "session_close", "session", s->id, "listener",
 	    s->lc->name, "client", s->peer, "tls", f->tls, "cipher",
-	    f->cipher, "sni", f->sni, "messages", f->msgs, "bytes_in",
+	    f->cipher, "sni", f->sni, "verify", st == NULL || !s->tls ?
+	    "none" : policy_verify_name(inbound_ccert_verify(&st->cc)),
+	    "messages", f->msgs, "bytes_in",
 	    f->bytes_in, "bytes_out", f->bytes_out, "duration_ms", f->dur,
 	    "reason", s->reason, NULL);
 }
@@ -606,6 +868,7 @@ const session_dir_t inbound_dir = {
 	.internal_reply = inbound_internal_reply,
 	.starttls_go = inbound_starttls_go,
 	.client_tls_done = inbound_client_tls_done,
+	.body_start = inbound_body_start,
 	.server_tls_done = inbound_server_tls_done,
 	.server_failed = inbound_server_failed,
 	.ehlo_flags = inbound_ehlo_flags,

@@ -48,7 +48,8 @@
 #define MAIN_FILE_POLL_MS 2000
 /* Changes to several files (cert and key) are taken as one reload. */
 #define MAIN_RELOAD_DELAY_MS 500
-#define MAIN_FILES_MAX (CONFIG_MAX_LISTENERS * (2 * CONFIG_MAX_CERTS + 1))
+#define MAIN_FILES_MAX (CONFIG_MAX_LISTENERS * \
+    (3 * CONFIG_MAX_CERTS + 2 + CONFIG_MAX_TICKET_KEYS) + 1)
 /* The MTA-STS cache goes to state_dir this often (and at shutdown). */
 #define MAIN_STS_SAVE_MS (5 * 60 * 1000)
 
@@ -164,6 +165,8 @@ main_metrics(main_t *m, admin_buf_t *body)
 			certs[nc].listener = cfg->listeners[i].name;
 			certs[nc].index = k;
 			certs[nc].subject = subjects[nc];
+			certs[nc].has_ocsp = tls_server_ocsp_info(
+			    m->rt->tls[i], k, &certs[nc].ocsp_next_update) == 0;
 			nc++;
 		}
 	}
@@ -341,6 +344,11 @@ main_watch_all(main_t *m)
 			main_watch(m, l->certs[k].key);
 		}
 		main_watch(m, l->ca_file);
+		main_watch(m, l->client_ca);
+		for (int k = 0; k < l->ncerts; k++)
+			main_watch(m, l->certs[k].ocsp);
+		for (int k = 0; k < l->nticket_keys; k++)
+			main_watch(m, l->ticket_keys[k]);
 	}
 	main_watch(m, cfg->mta_sts_ca_file);
 }

@@ -478,6 +478,13 @@ outbound_starttls_go(session_t *s)
 	session_close(s, CR_INTERNAL, "unexpected STARTTLS switch", 0);
 }
 
+/* Outbound relays a message as it is. */
+static void
+outbound_body_start(session_t *s)
+{
+	(void)s;
+}
+
 static void
 outbound_client_tls_done(session_t *s)
 {
@@ -500,6 +507,7 @@ const session_dir_t outbound_dir = {
 	.internal_reply = outbound_internal_reply,
 	.starttls_go = outbound_starttls_go,
 	.client_tls_done = outbound_client_tls_done,
+	.body_start = outbound_body_start,
 	.server_tls_done = outbound_server_tls_done,
 	.server_failed = outbound_server_failed,
 	.ehlo_flags = outbound_ehlo_flags,

@@ -325,12 +325,24 @@ int
 proxyproto_v2_encode(const proxyproto_addr_t *a, const char *tls_version,
     const char *tls_cipher, uint8_t *out, size_t outcap, size_t *outlen)
 {
-	static const uint8_t ssl_fixed[PP_SSL_HDR] = {
-		PP2_CLIENT_SSL, 0, 0, 0, 1 /* verify: no verified cert */
-	};
+	proxyproto_ssl_t ssl = { PP2_CLIENT_SSL, 1, tls_version, tls_cipher,
+		NULL };
+
+	return proxyproto_v2_encode_ssl(a, tls_version != NULL ||
+	    tls_cipher != NULL ? &ssl : NULL, out, outcap, outlen);
+}
+
+int
+proxyproto_v2_encode_ssl(const proxyproto_addr_t *a,
+    const proxyproto_ssl_t *ssl, uint8_t *out, size_t outcap,
+    size_t *outlen)
+{
 	pp_out_t o = { out, outcap, 0, 0 };
 	pp_ep_t s, d;
-	size_t vlen = 0, clen = 0, blen, tlen = 0;
+	size_t vlen = 0, clen = 0, nlen = 0, blen, tlen = 0;
+	const char *tls_version = ssl != NULL ? ssl->version : NULL;
+	const char *tls_cipher = ssl != NULL ? ssl->cipher : NULL;
+	const char *cn = ssl != NULL ? ssl->cn : NULL;
 	uint8_t fam;
 
 	if (pp_addr_get(a, &s, &d) == -1)
@@ -339,10 +351,15 @@ proxyproto_v2_encode(const proxyproto_addr_t *a, const char *tls_version,
 		return -1;
 	if (tls_cipher != NULL && (clen = pp_name_len(tls_cipher)) == 0)
 		return -1;
-	if (tls_version != NULL || tls_cipher != NULL) {
+	if (cn != NULL && ((nlen = pp_name_len(cn)) == 0 ||
+	    nlen > PROXYPROTO_CN_MAX))
+		return -1;
+	if (ssl != NULL) {
 		tlen = PP_SSL_HDR;
 		if (tls_version != NULL)
 			tlen += PP_TLV_HDR + vlen;
+		if (cn != NULL)
+			tlen += PP_TLV_HDR + nlen;
 		if (tls_cipher != NULL)
 			tlen += PP_TLV_HDR + clen;
 	}
@@ -382,10 +399,18 @@ proxyproto_v2_encode(const proxyproto_addr_t *a, const char *tls_version,
 	}
 	if (tlen > 0) {
 		pp_put_tlv_hdr(&o, PP2_TYPE_SSL, tlen);
-		pp_put(&o, ssl_fixed, sizeof(ssl_fixed));
+		uint8_t fixed[PP_SSL_HDR] = { ssl->client,
+			(uint8_t)(ssl->verify >> 24), (uint8_t)(ssl->verify >> 16),
+			(uint8_t)(ssl->verify >> 8), (uint8_t)ssl->verify };
+
+		pp_put(&o, fixed, sizeof(fixed));
 		if (tls_version != NULL) {
 			pp_put_tlv_hdr(&o, PP2_SUBTYPE_SSL_VERSION, vlen);
 			pp_put(&o, tls_version, vlen);
+		}
+		if (cn != NULL) {
+			pp_put_tlv_hdr(&o, PP2_SUBTYPE_SSL_CN, nlen);
+			pp_put(&o, cn, nlen);
 		}
 		if (tls_cipher != NULL) {
 			pp_put_tlv_hdr(&o, PP2_SUBTYPE_SSL_CIPHER, clen);

@@ -37,16 +37,22 @@
 
 /* Longest TLS version or cipher name proxyproto_v2_encode accepts. */
 #define PROXYPROTO_TLS_NAME_MAX 128
-/* Longest header proxyproto_v2_encode writes (322): IPv6 addresses, then
- * the SSL TLV (3 + 5) with both sub-TLVs at the longest names. */
+/* Longest client certificate CN sent (ub-common-name, RFC 5280). */
+#define PROXYPROTO_CN_MAX 64
+/* Longest header proxyproto_v2_encode_ssl writes (389): IPv6 addresses,
+ * then the SSL TLV (3 + 5) with the version and cipher sub-TLVs at the
+ * longest names and the CN sub-TLV. */
 #define PROXYPROTO_V2_ENCODE_MAX (PROXYPROTO_V2_HDR + 36 + 3 + 5 + \
-	2 * (3 + PROXYPROTO_TLS_NAME_MAX))
+	2 * (3 + PROXYPROTO_TLS_NAME_MAX) + 3 + PROXYPROTO_CN_MAX)
 
 /* v2 TLV types used here (spec section 2.2). */
 #define PP2_TYPE_SSL 0x20
 #define PP2_SUBTYPE_SSL_VERSION 0x21
+#define PP2_SUBTYPE_SSL_CN 0x22
 #define PP2_SUBTYPE_SSL_CIPHER 0x23
 #define PP2_CLIENT_SSL 0x01
+#define PP2_CLIENT_CERT_CONN 0x02  /* a certificate on this connection */
+#define PP2_CLIENT_CERT_SESS 0x04  /* a certificate in its TLS session */
 
 /*
  * The two endpoints of the client's connection. family is AF_INET or
@@ -100,6 +106,31 @@ int proxyproto_v1_encode(const proxyproto_addr_t *a, char *out, size_t outcap,
  */
 int proxyproto_v2_encode(const proxyproto_addr_t *a, const char *tls_version,
     const char *tls_cipher, uint8_t *out, size_t outcap, size_t *outlen);
+
+/*
+ * The SSL TLV of a v2 header (spec section 2.2.5). Names are borrowed,
+ * NUL-terminated, NULL to leave their sub-TLV out; cn is peer data and
+ * must have been made printable by the caller.
+ */
+typedef struct {
+	uint8_t client;       /* PP2_CLIENT_* bits; PP2_CLIENT_SSL for TLS */
+	uint32_t verify;      /* 0 only when a client certificate was
+	                         presented and verified */
+	const char *version;  /* PP2_SUBTYPE_SSL_VERSION, "TLSv1.3" */
+	const char *cipher;   /* PP2_SUBTYPE_SSL_CIPHER */
+	const char *cn;       /* PP2_SUBTYPE_SSL_CN: the client
+	                         certificate's subject CN */
+} proxyproto_ssl_t;
+
+/*
+ * proxyproto_v2_encode_ssl is proxyproto_v2_encode with the whole SSL TLV
+ * given (ssl NULL: none). Returns -1 also when a name is empty, too long
+ * (PROXYPROTO_TLS_NAME_MAX; PROXYPROTO_CN_MAX for cn) or not printable
+ * US-ASCII. PROXYPROTO_V2_ENCODE_MAX bytes always suffice.
+ */
+int proxyproto_v2_encode_ssl(const proxyproto_addr_t *a,
+    const proxyproto_ssl_t *ssl, uint8_t *out, size_t outcap,
+    size_t *outlen);
 
 typedef enum {
 	PROXYPROTO_OK,       /* a complete, valid header: see *out, *consumed */

@@ -19,6 +19,7 @@ runtime_free(runtime_t *rt)
 	free(rt->tls);
 	free(rt->slot);
 	free(rt->domain_slot);
+	free(rt->party_slot);
 	tls_ctx_free(rt->sts_ctx);
 	config_free(rt->cfg);
 	free(rt);
@@ -58,6 +59,7 @@ runtime_new(config_t *cfg, stats_names_t *names, uint64_t generation,
 {
 	runtime_t *rt;
 	size_t nl = (size_t)cfg->nlisteners, np = (size_t)cfg->npolicies;
+	size_t nparty = (size_t)cfg->nparties;
 
 	if ((rt = calloc(1, sizeof(*rt))) == NULL) {
 		snprintf(err, errlen, "out of memory");
@@ -70,7 +72,9 @@ runtime_new(config_t *cfg, stats_names_t *names, uint64_t generation,
 	if ((rt->tls = calloc(nl ? nl : 1, sizeof(*rt->tls))) == NULL ||
 	    (rt->slot = calloc(nl ? nl : 1, sizeof(*rt->slot))) == NULL ||
 	    (rt->domain_slot = calloc(np ? np : 1,
-	    sizeof(*rt->domain_slot))) == NULL) {
+	    sizeof(*rt->domain_slot))) == NULL ||
+	    (rt->party_slot = calloc(nparty ? nparty : 1,
+	    sizeof(*rt->party_slot))) == NULL) {
 		snprintf(err, errlen, "out of memory");
 		goto err0;
 	}
@@ -116,6 +120,13 @@ runtime_new(config_t *cfg, stats_names_t *names, uint64_t generation,
 			    "start (at most %d)", STATS_DOMAINS_MAX);
 			goto err0;
 		}
+	for (size_t i = 0; i < nparty; i++)
+		if ((rt->party_slot[i] = stats_party_slot(names,
+		    cfg->parties[i].name)) == -1) {
+			snprintf(err, errlen, "too many party names since "
+			    "start (at most %d)", STATS_PARTIES_MAX);
+			goto err0;
+		}
 	return rt;
 
 err0:
@@ -127,6 +138,7 @@ err0:
 	free(rt->tls);
 	free(rt->slot);
 	free(rt->domain_slot);
+	free(rt->party_slot);
 	tls_ctx_free(rt->sts_ctx);
 	free(rt);
 	return NULL;

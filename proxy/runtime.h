@@ -21,6 +21,7 @@ typedef struct runtime {
 	SSL_CTX **tls;           /* owned refs, per listener; NULL where none */
 	int *slot;               /* stats listener slot, per listener */
 	int *domain_slot;        /* stats domain slot, per policy */
+	int *party_slot;         /* stats party slot, per party */
 	SSL_CTX *sts_ctx;        /* owned ref: MTA-STS policy fetches
 	                            (mta_sts_ca_file); NULL when no listener
 	                            has mta_sts */

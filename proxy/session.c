@@ -173,6 +173,8 @@ session_tls_done(session_t *s, const SSL *ssl)
 	uint64_t now = uv_now(&s->px->loop);
 
 	STATS_INC(s->st->tls[TLSEV_SUCCEEDED]);
+	if (SSL_session_reused(ssl))
+		STATS_INC(s->st->tls_resumed);
 	if (v >= 0 && c != NULL)
 		STATS_INC(s->st->tls_sessions[v][stats_cipher_index(
 		    SSL_CIPHER_get_name(c))]);
@@ -393,6 +395,7 @@ session_reply_done(session_t *s, const pend_t *p, int code)
 	case PEND_DATA:
 		if (code == 354) {
 			smtp_body_init(&s->body);
+			s->dir->body_start(s);
 			session_enter(s, SS_BODY);
 		} else
 			session_enter(s, SS_COMMAND);

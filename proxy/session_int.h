@@ -183,6 +183,10 @@ struct session_dir {
 	void (*greeting_done)(session_t *s);
 	/* A complete reply to a PEND_INTERNAL step; s->ehlo holds it. */
 	void (*internal_reply)(session_t *s, int step, int code);
+	/* 354 opened a body: the direction may write its own first octets
+	 * to the server (they count toward max_message_size: it adds them
+	 * to s->body.octets). */
+	void (*body_start)(session_t *s);
 	/* The STARTTLS switch reached the head of the FIFO. */
 	void (*starttls_go)(session_t *s);
 	void (*client_tls_done)(session_t *s);

@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "dns.h"
 #include "stats.h"
@@ -102,9 +103,23 @@ stats_domain_slot(stats_names_t *names, const char *domain)
 	return names->ndomains++;
 }
 
+int
+stats_party_slot(stats_names_t *names, const char *party)
+{
+	for (int i = 0; i < names->nparties; i++)
+		if (strcmp(names->party[i], party) == 0)
+			return i;
+	if (names->nparties == STATS_PARTIES_MAX ||
+	    (names->party[names->nparties] = strdup(party)) == NULL)
+		return -1;
+	return names->nparties++;
+}
+
 void
 stats_names_cleanup(stats_names_t *names)
 {
+	for (int i = 0; i < names->nparties; i++)
+		free(names->party[i]);
 	for (int i = 0; i < names->nlisteners; i++)
 		free(names->listener[i]);
 	for (int i = 0; i < names->ndomains; i++)
@@ -284,15 +299,51 @@ stats_render(stats_buf_t *b, stats_t *const *workers, int n,
 			}
 
 	stats_head(b, "stp_tls_verify_total", "counter",
-	    "Outbound certificate verification outcomes (Postfix's terms).");
+	    "Certificate verification outcomes in Postfix's terms: outbound "
+	    "the server's, inbound the client's (Anonymous: none presented).");
 	for (int i = 0; i < nl; i++) {
-		if (names->listener_dir[i] != 1)
-			continue;
-		for (int v = 0; v < STATS_VERIFY; v++)
+		/* Inbound: a client certificate is Anonymous, Untrusted or
+		 * Trusted (no name to verify; parties check names). */
+		int in = names->listener_dir[i] == 0;
+		for (int v = in ? 1 : 0; v < (in ? 4 : STATS_VERIFY); v++)
 			stats_buf_printf(b, "stp_tls_verify_total{" LBL
 			    ",result=\"%s\"} %llu\n", LV(i),
 			    stats_verify_names[v],
 			    (unsigned long long)SUM(l[i].verify[v]));
+	}
+
+	stats_head(b, "stp_tls_resumed_total", "counter",
+	    "TLS handshakes that resumed a session (a ticket).");
+	for (int i = 0; i < nl; i++)
+		stats_buf_printf(b, "stp_tls_resumed_total{" LBL "} %llu\n",
+		    LV(i), (unsigned long long)SUM(l[i].tls_resumed));
+
+	stats_head(b, "stp_received_headers_total", "counter",
+	    "Trace lines (received_header = yes) added to messages.");
+	for (int i = 0; i < nl; i++)
+		if (names->listener_dir[i] == 0)
+			stats_buf_printf(b, "stp_received_headers_total{" LBL
+			    "} %llu\n", LV(i),
+			    (unsigned long long)SUM(l[i].received_headers));
+
+	{
+		static const char *const pres[STATS_PARTY_RESULTS] = { "ok",
+			"no-tls", "no-cert", "untrusted", "not-listed" };
+		static const char *const pcmd[STATS_PARTY_CMDS] = { "mail",
+			"rcpt" };
+
+		stats_head(b, "stp_party_decisions_total", "counter",
+		    "[party:NAME] decisions by party, command and result.");
+		for (int pi = 0; pi < names->nparties; pi++)
+			for (int c = 0; c < STATS_PARTY_CMDS; c++)
+				for (int r = 0; r < STATS_PARTY_RESULTS; r++)
+					stats_buf_printf(b,
+					    "stp_party_decisions_total{"
+					    "party=\"%s\",command=\"%s\","
+					    "result=\"%s\"} %llu\n",
+					    names->party[pi], pcmd[c], pres[r],
+					    (unsigned long long)SUM(
+					    party[pi][c][r]));
 	}
 
 	stats_head(b, "stp_policy_outcomes_total", "counter",
@@ -405,6 +456,25 @@ stats_render(stats_buf_t *b, stats_t *const *workers, int n,
 		    "listener=\"%s\",index=\"%d\",subject=\"%s\"} %lld\n",
 		    certs[i].listener, certs[i].index, certs[i].subject,
 		    (long long)certs[i].not_after);
+
+	stats_head(b, "stp_ocsp_next_update_seconds", "gauge",
+	    "nextUpdate of each stapled OCSP response, Unix time; stapling "
+	    "stops once it has passed.");
+	for (int i = 0; i < ncerts; i++)
+		if (certs[i].has_ocsp)
+			stats_buf_printf(b, "stp_ocsp_next_update_seconds{"
+			    "listener=\"%s\",index=\"%d\"} %lld\n",
+			    certs[i].listener, certs[i].index,
+			    (long long)certs[i].ocsp_next_update);
+	stats_head(b, "stp_ocsp_stapling", "gauge",
+	    "1 while a configured OCSP response is stapled, 0 after its "
+	    "nextUpdate.");
+	for (int i = 0; i < ncerts; i++)
+		if (certs[i].has_ocsp)
+			stats_buf_printf(b, "stp_ocsp_stapling{"
+			    "listener=\"%s\",index=\"%d\"} %d\n",
+			    certs[i].listener, certs[i].index,
+			    (int64_t)time(NULL) < certs[i].ocsp_next_update);
 
 	stats_head(b, "stp_config_reloads_total", "counter",
 	    "Configuration reloads by result.");

@@ -21,6 +21,11 @@
  * these bounds is refused. */
 #define STATS_LISTENERS_MAX 128
 #define STATS_DOMAINS_MAX 4096
+/* [party:NAME] names ever seen (CONFIG_MAX_PARTIES per config). */
+#define STATS_PARTIES_MAX 512
+/* party_result_t values; MAIL and RCPT. */
+#define STATS_PARTY_RESULTS 5
+#define STATS_PARTY_CMDS 2
 
 typedef _Atomic uint64_t stats_counter_t;
 
@@ -112,7 +117,11 @@ typedef struct {
 	stats_counter_t tls[TLSEV_COUNT];
 	stats_counter_t tls_fail[TLSF_COUNT];
 	stats_counter_t tls_sessions[STATS_VERSIONS][STATS_CIPHERS];
-	stats_counter_t verify[STATS_VERIFY];
+	stats_counter_t verify[STATS_VERIFY]; /* outbound: the server's
+	                                        certificate; inbound: the
+	                                        client's (policy_verify_t) */
+	stats_counter_t tls_resumed;      /* handshakes that resumed */
+	stats_counter_t received_headers; /* trace lines written */
 	stats_counter_t replies[STATS_CODES];
 	stats_counter_t hs_bucket[STATS_HS_BUCKETS + 1];
 	stats_counter_t hs_sum_us;
@@ -133,6 +142,9 @@ typedef struct {
 	stats_counter_t sts_decisions[3][STATS_OUTCOMES]; /* sts_mode_t,
 	                                                 policy_outcome_t */
 	stats_counter_t sni_learned;
+	/* [party:NAME] decisions: party slot, MAIL/RCPT, party_result_t. */
+	stats_counter_t party[STATS_PARTIES_MAX][STATS_PARTY_CMDS]
+	    [STATS_PARTY_RESULTS];
 } stats_t;
 
 /* Slot names, owned by the main thread (append-only). */
@@ -142,6 +154,8 @@ typedef struct {
 	int nlisteners;
 	char *domain[STATS_DOMAINS_MAX];
 	int ndomains;
+	char *party[STATS_PARTIES_MAX];
+	int nparties;
 } stats_names_t;
 
 /*
@@ -150,6 +164,7 @@ typedef struct {
  */
 int stats_listener_slot(stats_names_t *names, const char *name, int dir);
 int stats_domain_slot(stats_names_t *names, const char *domain);
+int stats_party_slot(stats_names_t *names, const char *party);
 void stats_names_cleanup(stats_names_t *names);
 
 /* Label tables. */
@@ -177,6 +192,8 @@ typedef struct {
 	const char *subject;      /* certificate subject CN or file name */
 	int index;                /* position among the listener's pairs */
 	int64_t not_after;        /* Unix time */
+	int has_ocsp;             /* an OCSP response is configured */
+	int64_t ocsp_next_update; /* its nextUpdate, Unix time */
 } stats_cert_t;
 
 /*

@@ -3,7 +3,9 @@
  * ClientHello: a pair whose certificate names the SNI host if any does, and
  * among those an ECDSA certificate when the client can use one.
  */
+#include <errno.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <arpa/inet.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -15,11 +17,16 @@
 #include <openssl/ex_data.h>
 #include <openssl/err.h>
 #include <openssl/evp.h>
+#include <openssl/hmac.h>
+#include <openssl/rand.h>
+#include <openssl/sha.h>
 #include <openssl/pem.h>
 #include <openssl/pool.h>
 #include <openssl/x509.h>
 #include <openssl/x509v3.h>
 
+#include "log.h"
+#include "ocsp.h"
 #include "tls.h"
 
 #define TLS_CHAIN_MAX 10 /* certificates in one configured chain */
@@ -39,6 +46,10 @@ typedef struct {
 	X509 *leaf;        /* for SNI name checks */
 	EVP_PKEY *key;
 	int is_ec;
+	CRYPTO_BUFFER *ocsp;   /* DER OCSP response to staple, or NULL */
+	int64_t ocsp_next;     /* its nextUpdate: stapled only before */
+	char *ocsp_path;       /* for the log line; owned */
+	atomic_int ocsp_expired_logged; /* workers share the context */
 } tls_pair_t;
 
 /*
@@ -46,12 +57,23 @@ typedef struct {
  * the context's last reference goes: sessions still handshaking on a
  * context that a reload replaced keep its certificates alive.
  */
+/* One session-ticket key (nginx's layouts, see tls.h). */
+typedef struct {
+	uint8_t name[16];
+	uint8_t aes[32];
+	uint8_t hmac[32];
+	size_t size;       /* TLS_TICKET_KEY_LEN or TLS_TICKET_KEY_LEGACY_LEN */
+} tls_ticket_key_t;
+
 typedef struct {
 	tls_pair_t pairs[CONFIG_MAX_CERTS];
 	int npairs;
+	tls_ticket_key_t keys[CONFIG_MAX_TICKET_KEYS]; /* [0] encrypts */
+	int nkeys;
 } tls_server_t;
 
 static void tls_pair_cleanup(tls_pair_t *p);
+static int tls_verify_record_cb(int ok, X509_STORE_CTX *store);
 
 /*
  * The ex_data index is process-wide by BoringSSL's design; it is set once
@@ -75,6 +97,7 @@ tls_server_ex_free(void *parent, void *ptr, CRYPTO_EX_DATA *ad, int index,
 		return;
 	for (int i = 0; i < srv->npairs; i++)
 		tls_pair_cleanup(&srv->pairs[i]);
+	OPENSSL_cleanse(srv->keys, sizeof(srv->keys));
 	free(srv);
 }
 
@@ -115,6 +138,8 @@ tls_pair_cleanup(tls_pair_t *p)
 		CRYPTO_BUFFER_free(p->chain[i]);
 	X509_free(p->leaf);
 	EVP_PKEY_free(p->key);
+	CRYPTO_BUFFER_free(p->ocsp);
+	free(p->ocsp_path);
 	memset(p, 0, sizeof(*p));
 }
 
@@ -173,6 +198,119 @@ tls_pair_load(tls_pair_t *p, const char *cert, const char *key, char *err,
 err0:
 	tls_pair_cleanup(p);
 	return -1;
+}
+
+/*
+ * tls_ocsp_load reads a DER OCSP response for pair p and checks it against
+ * p's leaf (and issuer, when the chain has it). Returns 0 with p->ocsp and
+ * p->ocsp_next set, or -1 with err.
+ */
+static int
+tls_ocsp_load(tls_pair_t *p, const char *path, char *err, size_t errlen)
+{
+	uint8_t *buf, *name = NULL;
+	const ASN1_INTEGER *serial = X509_get_serialNumber(p->leaf);
+	X509 *issuer = NULL;
+	ocsp_cert_t c;
+	int64_t this_update, next_update;
+	size_t n;
+	int namelen, r = -1;
+	FILE *f;
+
+	if ((buf = malloc(OCSP_RESPONSE_MAX + 1)) == NULL) {
+		snprintf(err, errlen, "out of memory");
+		return -1;
+	}
+	if ((f = fopen(path, "rb")) == NULL) {
+		snprintf(err, errlen, "cannot read: %s", strerror(errno));
+		goto out;
+	}
+	n = fread(buf, 1, OCSP_RESPONSE_MAX + 1, f);
+	fclose(f);
+	if (n > OCSP_RESPONSE_MAX) {
+		snprintf(err, errlen, "larger than %d bytes", OCSP_RESPONSE_MAX);
+		goto out;
+	}
+	memset(&c, 0, sizeof(c));
+	c.serial = ASN1_STRING_get0_data(serial);
+	c.serial_len = (size_t)ASN1_STRING_length(serial);
+	if ((namelen = i2d_X509_NAME(X509_get_issuer_name(p->leaf),
+	    &name)) <= 0) {
+		snprintf(err, errlen, "certificate without issuer name");
+		goto out;
+	}
+	c.issuer_name = name;
+	c.issuer_name_len = (size_t)namelen;
+	if (p->nchain > 1) {
+		const uint8_t *d = CRYPTO_BUFFER_data(p->chain[1]);
+		issuer = d2i_X509(NULL, &d, (long)CRYPTO_BUFFER_len(
+		    p->chain[1]));
+		if (issuer != NULL && X509_check_issued(issuer, p->leaf) ==
+		    X509_V_OK) {
+			const ASN1_BIT_STRING *k = X509_get0_pubkey_bitstr(
+			    issuer);
+			c.issuer_key = ASN1_STRING_get0_data(k);
+			c.issuer_key_len = (size_t)ASN1_STRING_length(k);
+		}
+	}
+	if (ocsp_check(buf, n, &c, &this_update, &next_update, err,
+	    errlen) == -1)
+		goto out;
+	CRYPTO_BUFFER_free(p->ocsp);
+	free(p->ocsp_path);
+	p->ocsp = CRYPTO_BUFFER_new(buf, n, NULL);
+	p->ocsp_path = strdup(path);
+	if (p->ocsp == NULL || p->ocsp_path == NULL) {
+		snprintf(err, errlen, "out of memory");
+		goto out;
+	}
+	p->ocsp_next = next_update;
+	r = 0;
+out:
+	X509_free(issuer);
+	OPENSSL_free(name);
+	free(buf);
+	ERR_clear_error();
+	return r;
+}
+
+int
+tls_check_ocsp(const char *cert, const char *key, const char *ocsp,
+    char *err, size_t errlen)
+{
+	tls_pair_t p;
+	int r;
+
+	if (tls_pair_load(&p, cert, key, err, errlen) == -1)
+		return -1;
+	r = tls_ocsp_load(&p, ocsp, err, errlen);
+	tls_pair_cleanup(&p);
+	return r;
+}
+
+/*
+ * The chosen pair's OCSP response, to clients that ask for one
+ * (BoringSSL sends it only after a status_request): only before its
+ * nextUpdate; after it, once per context, a log line, and the gauge
+ * (tls_server_ocsp_info) shows it.
+ */
+static void
+tls_staple(SSL *ssl, tls_pair_t *p)
+{
+	char when[24];
+
+	if (p->ocsp == NULL)
+		return;
+	if ((int64_t)time(NULL) < p->ocsp_next) {
+		SSL_set_ocsp_response(ssl, CRYPTO_BUFFER_data(p->ocsp),
+		    CRYPTO_BUFFER_len(p->ocsp));
+		return;
+	}
+	if (atomic_exchange(&p->ocsp_expired_logged, 1))
+		return;
+	snprintf(when, sizeof(when), "%lld", (long long)p->ocsp_next);
+	log_event(LOG_WARN, "ocsp_expired", "file", p->ocsp_path,
+	    "next_update", when, "result", "not stapled", NULL);
 }
 
 int
@@ -280,7 +418,7 @@ tls_select_cert_cb(const SSL_CLIENT_HELLO *ch)
 {
 	SSL_CTX *ctx = SSL_get_SSL_CTX(ch->ssl);
 	tls_server_t *srv = tls_server_of(ctx);
-	const tls_pair_t *best = NULL;
+	tls_pair_t *best = NULL;
 	tls_hello_t h;
 	int any_sni = 0;
 
@@ -288,7 +426,7 @@ tls_select_cert_cb(const SSL_CLIENT_HELLO *ch)
 	for (int i = 0; i < srv->npairs; i++)
 		any_sni |= tls_pair_names(&srv->pairs[i], h.sni);
 	for (int i = 0; i < srv->npairs; i++) {
-		const tls_pair_t *p = &srv->pairs[i];
+		tls_pair_t *p = &srv->pairs[i];
 		if (any_sni && !tls_pair_names(p, h.sni))
 			continue;
 		if (p->is_ec && !h.ecdsa)
@@ -302,6 +440,7 @@ tls_select_cert_cb(const SSL_CLIENT_HELLO *ch)
 	if (!SSL_set_chain_and_key(ch->ssl, best->chain, best->nchain,
 	    best->key, NULL))
 		return ssl_select_cert_error;
+	tls_staple(ch->ssl, best);
 	return ssl_select_cert_success;
 }
 
@@ -357,6 +496,172 @@ tls_ctx_common(SSL_CTX *ctx, uint16_t min_tls)
 	return 0;
 }
 
+/*
+ * tls_ticket_key_read reads one key file into k. Returns 0, or -1 with a
+ * message in err that never shows key bytes.
+ */
+static int
+tls_ticket_key_read(const char *path, tls_ticket_key_t *k, char *err,
+    size_t errlen)
+{
+	uint8_t buf[TLS_TICKET_KEY_LEN + 1];
+	FILE *f;
+	size_t n;
+
+	if ((f = fopen(path, "rb")) == NULL) {
+		snprintf(err, errlen, "cannot read: %s", strerror(errno));
+		return -1;
+	}
+	n = fread(buf, 1, sizeof(buf), f);
+	fclose(f);
+	memset(k, 0, sizeof(*k));
+	if (n == TLS_TICKET_KEY_LEN) {
+		memcpy(k->name, buf, 16);
+		memcpy(k->hmac, buf + 16, 32);
+		memcpy(k->aes, buf + 48, 32);
+	} else if (n == TLS_TICKET_KEY_LEGACY_LEN) {
+		memcpy(k->name, buf, 16);
+		memcpy(k->aes, buf + 16, 16);
+		memcpy(k->hmac, buf + 32, 16);
+	} else {
+		OPENSSL_cleanse(buf, sizeof(buf));
+		snprintf(err, errlen, "%s bytes; a key is %d or %d bytes "
+		    "(openssl rand 80 > FILE)", n > TLS_TICKET_KEY_LEN ?
+		    "more than 80" : n == 0 ? "0" : "another number of",
+		    TLS_TICKET_KEY_LEN, TLS_TICKET_KEY_LEGACY_LEN);
+		return -1;
+	}
+	k->size = n;
+	OPENSSL_cleanse(buf, sizeof(buf));
+	return 0;
+}
+
+int
+tls_ticket_key_check(const char *path, char *err, size_t errlen)
+{
+	tls_ticket_key_t k;
+	int r = tls_ticket_key_read(path, &k, err, errlen);
+
+	OPENSSL_cleanse(&k, sizeof(k));
+	return r;
+}
+
+static int
+tls_ticket_key_init(const tls_ticket_key_t *k, const uint8_t *iv,
+    EVP_CIPHER_CTX *cctx, HMAC_CTX *hctx, int encrypt)
+{
+	const EVP_CIPHER *c = k->size == TLS_TICKET_KEY_LEN ?
+	    EVP_aes_256_cbc() : EVP_aes_128_cbc();
+	size_t hlen = k->size == TLS_TICKET_KEY_LEN ? 32 : 16;
+
+	if (!HMAC_Init_ex(hctx, k->hmac, hlen, EVP_sha256(), NULL))
+		return -1;
+	if (encrypt)
+		return EVP_EncryptInit_ex(cctx, c, NULL, k->aes, iv) ? 0 : -1;
+	return EVP_DecryptInit_ex(cctx, c, NULL, k->aes, iv) ? 0 : -1;
+}
+
+/*
+ * BoringSSL's ticket-key callback (ssl.h, SSL_CTX_set_tlsext_ticket_key_cb),
+ * as nginx's ngx_ssl_session_ticket_key_callback: the first key seals new
+ * tickets; any key opens one by its name; a ticket opened with another than
+ * the first is answered with a fresh ticket (2), so that clients move to the
+ * current key before the old one is retired. Unknown name: 0, a full
+ * handshake. The IV is random per ticket (16 bytes for both ciphers).
+ */
+static int
+tls_ticket_key_cb(SSL *ssl, uint8_t *key_name, uint8_t *iv,
+    EVP_CIPHER_CTX *cctx, HMAC_CTX *hctx, int encrypt)
+{
+	const tls_server_t *srv = tls_server_of(SSL_get_SSL_CTX(ssl));
+
+	if (srv == NULL || srv->nkeys == 0)
+		return -1;
+	if (encrypt) {
+		const tls_ticket_key_t *k = &srv->keys[0];
+		if (!RAND_bytes(iv, EVP_MAX_IV_LENGTH))
+			return -1;
+		memcpy(key_name, k->name, 16);
+		return tls_ticket_key_init(k, iv, cctx, hctx, 1) == 0 ? 1 : -1;
+	}
+	for (int i = 0; i < srv->nkeys; i++) {
+		const tls_ticket_key_t *k = &srv->keys[i];
+		if (memcmp(key_name, k->name, 16) != 0)
+			continue;
+		if (tls_ticket_key_init(k, iv, cctx, hctx, 0) == -1)
+			return -1;
+		return i == 0 ? 1 : 2;
+	}
+	return 0;
+}
+
+/*
+ * The session-id context: a resumed session must come from a context that
+ * asked the same of the client. It is the SHA-256 of the client_ca file
+ * (or of nothing): two processes with the same files resume each other's
+ * tickets, a ticket from a listener that asked no certificate is not taken
+ * as one from a listener that checks them.
+ */
+static int
+tls_sid_ctx(SSL_CTX *ctx, const char *client_ca, char *err, size_t errlen)
+{
+	uint8_t md[SHA256_DIGEST_LENGTH], buf[4096];
+	SHA256_CTX sh;
+	FILE *f;
+	size_t n;
+
+	SHA256_Init(&sh);
+	SHA256_Update(&sh, "starttls-proxy", 14);
+	if (client_ca != NULL) {
+		if ((f = fopen(client_ca, "rb")) == NULL) {
+			snprintf(err, errlen, "cannot read client_ca: %s",
+			    strerror(errno));
+			return -1;
+		}
+		while ((n = fread(buf, 1, sizeof(buf), f)) > 0)
+			SHA256_Update(&sh, buf, n);
+		fclose(f);
+	}
+	SHA256_Final(md, &sh);
+	if (!SSL_CTX_set_session_id_context(ctx, md, sizeof(md))) {
+		tls_err(err, errlen, "SSL_CTX_set_session_id_context");
+		return -1;
+	}
+	return 0;
+}
+
+/*
+ * client_ca: request a certificate naming these CAs, never demand one
+ * (no SSL_VERIFY_FAIL_IF_NO_PEER_CERT), and let an untrusted one through
+ * the handshake: parties decide per command (tls_client_cert).
+ */
+static int
+tls_client_ca(SSL_CTX *ctx, const char *path, char *err, size_t errlen)
+{
+	STACK_OF(X509_NAME) *names;
+
+	if (!SSL_CTX_load_verify_locations(ctx, path, NULL)) {
+		tls_err(err, errlen, "cannot load client_ca");
+		return -1;
+	}
+	if ((names = SSL_load_client_CA_file(path)) == NULL) {
+		tls_err(err, errlen, "no CA certificate in client_ca");
+		return -1;
+	}
+	SSL_CTX_set_client_CA_list(ctx, names);
+	SSL_CTX_set_verify(ctx, SSL_VERIFY_PEER, tls_verify_record_cb);
+	/*
+	 * A resumed session keeps the certificate and the verdict of the
+	 * handshake that first checked it. TLS 1.3 tickets could carry them
+	 * for two days (SSL_DEFAULT_SESSION_PSK_DHE_TIMEOUT, the limit of the
+	 * original authentication across renewals); two hours, as TLS 1.2's,
+	 * bounds how long a certificate that has since expired can still
+	 * satisfy a party.
+	 */
+	SSL_CTX_set_session_psk_dhe_timeout(ctx, SSL_DEFAULT_SESSION_TIMEOUT);
+	return 0;
+}
+
 SSL_CTX *
 tls_server_ctx_new(const config_listener_t *l, char *err, size_t errlen)
 {
@@ -379,6 +684,22 @@ tls_server_ctx_new(const config_listener_t *l, char *err, size_t errlen)
 			goto err1;
 		}
 		srv->npairs++;
+		if (l->certs[i].ocsp != NULL && tls_ocsp_load(&srv->pairs[i],
+		    l->certs[i].ocsp, perr, sizeof(perr)) == -1) {
+			snprintf(err, errlen, "ocsp %s: %s", l->certs[i].ocsp,
+			    perr);
+			goto err1;
+		}
+	}
+	for (int i = 0; i < l->nticket_keys; i++) {
+		char kerr[200];
+		if (tls_ticket_key_read(l->ticket_keys[i], &srv->keys[i], kerr,
+		    sizeof(kerr)) == -1) {
+			snprintf(err, errlen, "ticket_key %s: %s",
+			    l->ticket_keys[i], kerr);
+			goto err1;
+		}
+		srv->nkeys++;
 	}
 	if ((ctx = SSL_CTX_new(TLS_method())) == NULL) {
 		tls_err(err, errlen, "SSL_CTX_new");
@@ -408,6 +729,17 @@ tls_server_ctx_new(const config_listener_t *l, char *err, size_t errlen)
 	}
 	SSL_CTX_set_select_certificate_cb(ctx, tls_select_cert_cb);
 	SSL_CTX_set_alpn_select_cb(ctx, tls_alpn_select_cb, NULL);
+	if (tls_sid_ctx(ctx, l->client_ca, err, errlen) == -1)
+		goto err2;
+	if (l->client_ca != NULL &&
+	    tls_client_ca(ctx, l->client_ca, err, errlen) == -1)
+		goto err2;
+	/* Shared keys replace BoringSSL's own, rotated, per-context key. */
+	if (srv->nkeys > 0 &&
+	    !SSL_CTX_set_tlsext_ticket_key_cb(ctx, tls_ticket_key_cb)) {
+		tls_err(err, errlen, "SSL_CTX_set_tlsext_ticket_key_cb");
+		goto err2;
+	}
 	return ctx;
 
 err2:
@@ -415,6 +747,7 @@ err2:
 err1:
 	for (int i = 0; i < srv->npairs; i++)
 		tls_pair_cleanup(&srv->pairs[i]);
+	OPENSSL_cleanse(srv->keys, sizeof(srv->keys));
 	free(srv);
 	return NULL;
 }
@@ -499,6 +832,18 @@ tls_ctx_free(SSL_CTX *ctx)
 {
 	/* The certificates go with the last reference (tls_server_ex_free). */
 	SSL_CTX_free(ctx);
+}
+
+int
+tls_server_ocsp_info(const SSL_CTX *ctx, int i, int64_t *next_update)
+{
+	const tls_server_t *srv = tls_server_of(ctx);
+
+	if (srv == NULL || i < 0 || i >= srv->npairs ||
+	    srv->pairs[i].ocsp == NULL)
+		return -1;
+	*next_update = srv->pairs[i].ocsp_next;
+	return 0;
 }
 
 int
@@ -617,4 +962,61 @@ tls_peer_trusted(const SSL *ssl)
 		return 0;
 	X509_free(x);
 	return SSL_get_verify_result(ssl) == X509_V_OK;
+}
+
+void
+tls_hex(const uint8_t *in, size_t n, char *out)
+{
+	static const char hex[] = "0123456789abcdef";
+
+	for (size_t i = 0; i < n; i++) {
+		out[2 * i] = hex[in[i] >> 4];
+		out[2 * i + 1] = hex[in[i] & 0xf];
+	}
+	out[2 * n] = '\0';
+}
+
+/* A CN from a certificate, made safe (see tls_ccert_t). */
+static void
+tls_cn(X509_NAME *name, char *out)
+{
+	int i = name == NULL ? -1 :
+	    X509_NAME_get_index_by_NID(name, NID_commonName, -1);
+	const ASN1_STRING *d;
+	const unsigned char *p;
+	size_t n, k;
+
+	out[0] = '\0';
+	if (i < 0 || (d = X509_NAME_ENTRY_get_data(
+	    X509_NAME_get_entry(name, i))) == NULL)
+		return;
+	p = ASN1_STRING_get0_data(d);
+	n = (size_t)ASN1_STRING_length(d);
+	for (k = 0; k < n && k < TLS_CN_MAX; k++)
+		out[k] = p[k] >= ' ' && p[k] <= '~' && p[k] != '"' &&
+		    p[k] != '\\' ? (char)p[k] : '?';
+	out[k] = '\0';
+}
+
+void
+tls_client_cert(const SSL *ssl, tls_ccert_t *out)
+{
+	X509 *x;
+	uint8_t *der = NULL;
+	int len;
+
+	memset(out, 0, sizeof(*out));
+	out->requested = (SSL_get_verify_mode(ssl) & SSL_VERIFY_PEER) != 0;
+	if ((x = SSL_get_peer_certificate(ssl)) == NULL)
+		return;
+	out->present = 1;
+	out->trusted = SSL_get_verify_result(ssl) == X509_V_OK;
+	if ((len = i2d_X509(x, &der)) > 0)
+		SHA256(der, (size_t)len, out->sha256);
+	else
+		out->trusted = 0; /* no fingerprint: match nothing */
+	OPENSSL_free(der);
+	tls_cn(X509_get_subject_name(x), out->cn);
+	tls_cn(X509_get_issuer_name(x), out->issuer_cn);
+	X509_free(x);
 }

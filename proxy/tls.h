@@ -67,6 +67,20 @@ int tls_peer_matches(const SSL *ssl, const char *name);
 int tls_peer_trusted(const SSL *ssl);
 
 /*
+ * tls_check_ocsp loads the pair cert/key and the DER OCSP response in
+ * ocsp and checks it (ocsp_check: successful, about this certificate,
+ * good, with a nextUpdate). Returns 0, or -1 with a message in err.
+ */
+int tls_check_ocsp(const char *cert, const char *key, const char *ocsp,
+    char *err, size_t errlen);
+
+/*
+ * tls_server_ocsp_info gives the nextUpdate (Unix time) of the i-th pair's
+ * OCSP response. Returns 0, or -1 when that pair staples nothing.
+ */
+int tls_server_ocsp_info(const SSL_CTX *ctx, int i, int64_t *next_update);
+
+/*
  * tls_server_cert_info gives the subject CN and the notAfter time (Unix) of
  * the i-th certificate of a server context. Returns 0, or -1 past the last.
  */
@@ -75,5 +89,44 @@ int tls_server_cert_info(const SSL_CTX *ctx, int i, char *subject,
 
 /* tls_version_name: "TLSv1.3" etc. for a connection, "-" for NULL. */
 const char *tls_version_name(const SSL *ssl);
+
+/*
+ * Session-ticket key files in nginx's format (ssl_session_ticket_key):
+ * 80 bytes, name(16) | HMAC-SHA256 key(32) | AES-256-CBC key(32), or the
+ * legacy 48 bytes, name(16) | AES-128-CBC key(16) | HMAC-SHA256 key(16).
+ */
+#define TLS_TICKET_KEY_LEN 80
+#define TLS_TICKET_KEY_LEGACY_LEN 48
+
+/*
+ * tls_ticket_key_check: path holds one key of either size. Returns 0, or
+ * -1 with a message in err (a size or a read error, never key bytes).
+ */
+int tls_ticket_key_check(const char *path, char *err, size_t errlen);
+
+/* Longest subject or issuer CN kept from a client certificate
+ * (ub-common-name, RFC 5280 appendix A). */
+#define TLS_CN_MAX 64
+#define TLS_SHA256_LEN 32
+
+/* What a client presented, read once after its handshake. */
+typedef struct {
+	int requested;          /* the listener asked for one (client_ca) */
+	int present;            /* the client sent one */
+	int trusted;            /* its chain verified against client_ca,
+	                           within its dates */
+	uint8_t sha256[TLS_SHA256_LEN]; /* of the DER leaf, when present */
+	/* Subject and issuer CN, printable US-ASCII except '"' and '\\'
+	 * (others become '?'), cut at TLS_CN_MAX; "" when absent. Peer
+	 * data made safe for logs, trace headers and PROXY TLVs. */
+	char cn[TLS_CN_MAX + 1];
+	char issuer_cn[TLS_CN_MAX + 1];
+} tls_ccert_t;
+
+/* tls_client_cert fills *out for an established server-side connection. */
+void tls_client_cert(const SSL *ssl, tls_ccert_t *out);
+
+/* tls_hex: 2 * n lower-case hex digits and a NUL into out (room for it). */
+void tls_hex(const uint8_t *in, size_t n, char *out);
 
 #endif

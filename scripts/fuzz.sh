@@ -51,6 +51,7 @@ max_len() {
 	# octets; the 64 KiB bound itself is a unit test.
 	fuzz_sts) echo 8192 ;;
 	fuzz_dane) echo 2048 ;; # up to 12 records of 4 + 255 octets, enough for digests and a Full(0) SPKI
+	fuzz_ocsp) echo 8192 ;; # a basic response with a few SingleResponses
 	fuzz_dnsmsg) echo 4097 ;; # control byte + over DNSMSG_UDP_PAYLOAD (1232), with room for TCP-sized answers
 	*) echo 4096 ;;
 	esac

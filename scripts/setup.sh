@@ -15,6 +15,8 @@ packages=(
 	# tests: real peers and tools
 	swaks libnet-ssleay-perl libio-socket-ssl-perl postfix openssl
 	ca-certificates python3 python3-pytest python3-yaml
+	# OCSP responses for the stapling tests (test_ocsp.py)
+	python3-cryptography
 	binutils iproute2 iptables procps curl
 	# (OpenSMTPD is a test backend too, but never installed: it conflicts
 	# with postfix. tests/tools/opensmtpd-backend.sh downloads its .deb with

@@ -78,10 +78,11 @@ def make_sink(request, workdir):
 def make_proxy(request, workdir, certs):
     proxies = []
 
-    def factory(listeners, global_keys=None, certpairs=None, argv_prefix=None):
+    def factory(listeners, global_keys=None, certpairs=None, argv_prefix=None, extra=""):
         p = stplib.Proxy(workdir, certs, listeners,
                          global_keys=global_keys, certpairs=certpairs,
-                         name="proxy%d" % len(proxies), argv_prefix=argv_prefix)
+                         name="proxy%d" % len(proxies), argv_prefix=argv_prefix,
+                         extra=extra)
         proxies.append(p)
         _track(request, p)
         return p

@@ -273,7 +273,7 @@ class Proxy:
     """The starttls-proxy binary running on a config written here."""
 
     def __init__(self, workdir, certs, listeners, global_keys=None, certpairs=None, name="proxy",
-                 argv_prefix=None):
+                 argv_prefix=None, extra=""):
         self.workdir = workdir
         self.listeners = listeners
         if certpairs is None:
@@ -291,10 +291,14 @@ class Proxy:
                 for c, k in certpairs:
                     lines += ["cert = %s" % os.path.join(certs, c),
                               "key = %s" % os.path.join(certs, k)]
-            lines += ["%s = %s" % kv for kv in l.keys.items()]
+            for k, v in l.keys.items():
+                # A list value is a repeatable key (ticket_key, cert).
+                for one in (v if isinstance(v, (list, tuple)) else [v]):
+                    lines.append("%s = %s" % (k, one))
         self.config = os.path.join(workdir, name + ".ini")
         with open(self.config, "w") as f:
-            f.write("\n".join(lines) + "\n")
+            # extra: more sections ([policy:D], [party:N]) as written.
+            f.write("\n".join(lines) + "\n" + extra)
         self.errpath = os.path.join(workdir, name + ".stderr")
         self.err = open(self.errpath, "wb")
         env = dict(os.environ)

@@ -62,7 +62,7 @@ Hostile-input options:
                     consumed before the banner and logged as
                     "event proxy-v1 <line>" or "event proxy-v2 cmd=.. fam=..
                     src=IP:PORT dst=IP:PORT tlv=TYPE:HEX,..." (SSL sub-TLVs
-                    as "ssl-version=..", "ssl-cipher=.."); the raw header is
+                    as "ssl-version=..", "ssl-cn=..", "ssl-cipher=.."); the raw header is
                     kept in DIR/conn-N.proxy. A connection without a valid
                     header is logged "event proxy-bad" and closed.
   --xclient MODE    XCLIENT when the EHLO list offers it: accept (default:
@@ -267,7 +267,8 @@ class Session(PeerSession):
                 while len(sub) >= 3:
                     st, sl = sub[0], int.from_bytes(sub[1:3], "big")
                     sv, sub = sub[3:3 + sl], sub[3 + sl:]
-                    name = {0x21: "ssl-version", 0x23: "ssl-cipher"}.get(st, "ssl-%02x" % st)
+                    name = {0x21: "ssl-version", 0x22: "ssl-cn",
+                            0x23: "ssl-cipher"}.get(st, "ssl-%02x" % st)
                     out.append("%s=%s" % (name, escape(sv)))
                 if sub:
                     return None

@@ -861,6 +861,186 @@ test_policy(void)
 }
 
 static void
+test_party(void)
+{
+	char text[2048];
+	config_t *cfg;
+	static const uint8_t fp[CONFIG_SHA256_LEN] = {
+		0xab, 0xcd, 0xef, 0x01, 0x23, 0x45, 0x67, 0x89,
+		0xab, 0xcd, 0xef, 0x01, 0x23, 0x45, 0x67, 0x89,
+		0xab, 0xcd, 0xef, 0x01, 0x23, 0x45, 0x67, 0x89,
+		0xab, 0xcd, 0xef, 0x01, 0x23, 0x45, 0x67, 0x89,
+	};
+
+	snprintf(text, sizeof text, "%s"
+	    "client_ca = /x/ca.pem\n"
+	    "[party:bank]\n"
+	    "tls = verify\n"
+	    "clients = 192.0.2.0/24, 2001:db8::/32\n"
+	    "senders = Bank.Example. .bank.example\n"
+	    "recipients = legal.example\n"
+	    "client_fingerprints = AB:CD:EF:01:23:45:67:89:AB:CD:EF:01:23:45:"
+	    "67:89:AB:CD:EF:01:23:45:67:89:AB:CD:EF:01:23:45:67:89\n"
+	    "client_fingerprints = abcdef0123456789abcdef0123456789abcdef"
+	    "0123456789abcdef0123456789\n"
+	    "client_names = mx.bank.example .mail.bank.example\n"
+	    "[party:plain-partner]\n"
+	    "senders = partner.example\n"
+	    "tls = Encrypt\n",
+	    "[inbound]\nlisten = 127.0.0.1:10025\nbackend = 127.0.0.1:2525\n"
+	    "cert = /x/c.pem\nkey = /x/k.pem\n");
+	cfg = load_ok(text);
+	if (cfg != NULL) {
+		const config_party_t *p = cfg->parties;
+
+		CHECK_STR(cfg->listeners[0].client_ca, "/x/ca.pem");
+		CHECK_EQ_INT(cfg->nparties, 2);
+		CHECK_STR(p[0].name, "bank");
+		CHECK_EQ_INT(p[0].tls, PARTY_TLS_VERIFY);
+		CHECK_EQ_INT(p[0].line, 7);
+		CHECK_EQ_INT(p[0].nclients, 2);
+		CHECK_EQ_INT(p[0].clients[0].family, AF_INET);
+		CHECK_EQ_INT(p[0].clients[0].prefix, 24);
+		CHECK_EQ_INT(p[0].clients[1].family, AF_INET6);
+		CHECK_EQ_INT(p[0].nsenders, 2);
+		CHECK_STR(p[0].senders[0], "bank.example");
+		CHECK_STR(p[0].senders[1], ".bank.example");
+		CHECK_EQ_INT(p[0].nrecipients, 1);
+		CHECK_STR(p[0].recipients[0], "legal.example");
+		CHECK_EQ_INT(p[0].nfingerprints, 2);
+		CHECK_MEM(p[0].fingerprints[0], CONFIG_SHA256_LEN, fp,
+		    sizeof(fp));
+		CHECK_MEM(p[0].fingerprints[1], CONFIG_SHA256_LEN, fp,
+		    sizeof(fp));
+		CHECK_EQ_INT(p[0].nnames, 2);
+		CHECK_STR(p[0].names[1], ".mail.bank.example");
+		CHECK_STR(p[1].name, "plain-partner");
+		CHECK_EQ_INT(p[1].tls, PARTY_TLS_ENCRYPT);
+		CHECK_EQ_INT(p[1].nclients, 0);
+	}
+	config_free(cfg);
+
+	snprintf(text, sizeof text, "%s"
+	    "[party:a]\n"                                   /* 5 */
+	    "tls = maybe\n"                                 /* 6 */
+	    "clients = 192.0.2.0/33\n"                      /* 7 */
+	    "senders = ok.example bad..example\n"           /* 8 */
+	    "client_fingerprints = abcd\n"                  /* 9 */
+	    "[party:b]\n"                                   /* 10 */
+	    "tls = encrypt\n"                               /* 11 */
+	    "client_names = x.example\n"                    /* 12 */
+	    "[party:c]\n"                                   /* 13 */
+	    "recipients = c.example\n"                      /* 14 */
+	    "[party:b]\n"                                   /* 15 */
+	    "[party]\n"                                     /* 16 */
+	    "[party:d]\n"                                   /* 17 */
+	    "tls = verify\n"                                /* 18 */
+	    "senders = d.example\n", minimal_inbound);      /* 19 */
+	load_bad(text, 0,
+	    "F:6: bad value for tls: 'maybe' (expected encrypt or verify)\n"
+	    "F:7: bad value for clients: '192.0.2.0/33' (expected networks "
+	    "such as 192.0.2.0/24 or 2001:db8::/32, separated by spaces or "
+	    "commas, at most 64)\n"
+	    "F:8: bad value for senders: 'ok.example bad..example' (expected "
+	    "domains or .domain suffixes separated by spaces or commas, at "
+	    "most 64)\n"
+	    "F:9: bad value for client_fingerprints: 'abcd' (expected SHA-256 "
+	    "fingerprints (64 hex digits, ':' between pairs allowed) "
+	    "separated by spaces or commas, at most 64)\n"
+	    "F:10: [party:b] matches nothing: give clients, senders or "
+	    "recipients\n"
+	    "F:12: client_names needs tls = verify\n"
+	    "F:13: missing required key 'tls' in [party:c]\n"
+	    "F:15: duplicate section [party:b] (first at line 10)\n"
+	    "F:16: bad section name [party] (NAME in [party:NAME] is 1 to 64 "
+	    "letters, digits, '.', '-' or '_')\n");
+	/* Line 17 has no error: tls = off listeners ask for no certificate
+	 * and cannot carry a verify party's mail anyway (530). */
+
+	/* verify needs client_ca on every TLS inbound listener. */
+	snprintf(text, sizeof text,
+	    "[party:d]\ntls = verify\nsenders = d.example\n"     /* 1-3 */
+	    "[inbound]\nlisten = 127.0.0.1:10025\n"             /* 4-5 */
+	    "backend = 127.0.0.1:2525\ncert = c\nkey = k\n"      /* 6-8 */
+	    "[inbound:b]\nlisten = 127.0.0.1:10026\n"           /* 9-10 */
+	    "backend = 127.0.0.1:2525\ncert = c\nkey = k\n"      /* 11-13 */
+	    "client_ca = ca\nreceived_header = maybe\n");       /* 14-15 */
+	load_bad(text, 0,
+	    "F:1: [party:d] tls = verify needs client_ca on [inbound]\n"
+	    "F:15: bad value for received_header: 'maybe' (expected yes or "
+	    "no)\n");
+
+	/* client_ca, ticket_key and received_header. */
+	snprintf(text, sizeof text, "%s"
+	    "client_ca = /x/ca\nticket_key = /x/k1\nticket_key = /x/k2\n"
+	    "received_header = yes\n", minimal_inbound);
+	load_bad(text, 0,
+	    "F:5: client_ca needs TLS (tls = off)\n"
+	    "F:6: ticket_key needs TLS (tls = off)\n");
+	snprintf(text, sizeof text,
+	    "[inbound]\nlisten = 127.0.0.1:10025\nbackend = 127.0.0.1:2525\n"
+	    "cert = c\nkey = k\n"
+	    "ticket_key = /x/k1\nticket_key = /x/k2\nreceived_header = yes\n");
+	cfg = load_ok(text);
+	if (cfg != NULL) {
+		CHECK_EQ_INT(cfg->listeners[0].nticket_keys, 2);
+		CHECK_STR(cfg->listeners[0].ticket_keys[1], "/x/k2");
+		CHECK_EQ_INT(cfg->listeners[0].received_header, 1);
+		CHECK(cfg->listeners[0].client_ca == NULL);
+	}
+	config_free(cfg);
+}
+
+/* ticket_key files are checked for their size with check_files, and the
+ * message never shows key bytes. */
+static void
+test_ticket_key_files(void)
+{
+	char text[4 * PATH_MAX], k80[PATH_MAX], k48[PATH_MAX], k20[PATH_MAX];
+	char b[81];
+	FILE *f;
+
+	test_path(k80, sizeof k80, "k80");
+	test_path(k48, sizeof k48, "k48");
+	test_path(k20, sizeof k20, "k20");
+	memset(b, 'Z', sizeof b);
+	f = fopen(k80, "wb");
+	fwrite(b, 1, 80, f);
+	fclose(f);
+	f = fopen(k48, "wb");
+	fwrite(b, 1, 48, f);
+	fclose(f);
+	f = fopen(k20, "wb");
+	fwrite(b, 1, 20, f);
+	fclose(f);
+	snprintf(text, sizeof text,
+	    "[inbound]\nlisten = 127.0.0.1:10025\nbackend = 127.0.0.1:2525\n"
+	    "tls = off\n[inbound:t]\nlisten = 127.0.0.1:10026\n"
+	    "backend = 127.0.0.1:2525\ncert = c\nkey = k\n"
+	    "ticket_key = %s\nticket_key = %s\nticket_key = %s\n"
+	    "ticket_key = %s/none\n", k80, k48, k20, test_dir);
+	{
+		char *errs;
+		config_t *cfg = load(text, 1, &errs);
+		char line[2 * PATH_MAX];
+
+		CHECK(cfg == NULL);
+		snprintf(line, sizeof line, "F:12: ticket_key '%s': another "
+		    "number of bytes; a key is 80 or 48 bytes (openssl rand 80 "
+		    "> FILE)\n", k20);
+		CHECK(strstr(errs, line) != NULL);
+		snprintf(line, sizeof line, "F:13: ticket_key '%s/none': "
+		    "cannot read: No such file or directory\n", test_dir);
+		CHECK(strstr(errs, line) != NULL);
+		CHECK(strstr(errs, "F:10:") == NULL);
+		CHECK(strstr(errs, "F:11:") == NULL);
+		CHECK(strstr(errs, "ZZZ") == NULL);
+		free(errs);
+		config_free(cfg);
+	}
+}
+
+static void
 test_allow_commands(void)
 {
 	char text[2048];
@@ -1379,6 +1559,8 @@ main(void)
 	RUN(test_syntax);
 	RUN(test_unreadable);
 	RUN(test_check_files);
+	RUN(test_party);
+	RUN(test_ticket_key_files);
 	RUN(test_example_file);
 	test_cleanup();
 	return CHECK_DONE();

@@ -341,14 +341,107 @@ test_v2_encode_reject(void)
 	longname[PROXYPROTO_TLS_NAME_MAX] = '\0';
 	CHECK_EQ_INT(proxyproto_v2_encode(&a, longname, longname, out,
 	    sizeof(out), &len), 0);
-	CHECK_EQ_INT(len, PROXYPROTO_V2_ENCODE_MAX);
+	CHECK_EQ_INT(len, PROXYPROTO_V2_ENCODE_MAX - 3 - PROXYPROTO_CN_MAX);
 	CHECK(PROXYPROTO_V2_ENCODE_MAX <= PROXYPROTO_V2_MAX);
+	CHECK_EQ_INT(dec(out, len, &got, &c), PROXYPROTO_OK);
+	/* With the longest CN too: exactly the bound. */
+	{
+		char cn[PROXYPROTO_CN_MAX + 2];
+		proxyproto_ssl_t t = { PP2_CLIENT_SSL, 0, longname, longname,
+			cn };
+
+		memset(cn, 'c', sizeof(cn));
+		cn[PROXYPROTO_CN_MAX + 1] = '\0';
+		CHECK_EQ_INT(proxyproto_v2_encode_ssl(&a, &t, out,
+		    sizeof(out), &len), -1);
+		cn[PROXYPROTO_CN_MAX] = '\0';
+		CHECK_EQ_INT(proxyproto_v2_encode_ssl(&a, &t, out,
+		    sizeof(out), &len), 0);
+		CHECK_EQ_INT(len, PROXYPROTO_V2_ENCODE_MAX);
+		cn[0] = '\n';
+		CHECK_EQ_INT(proxyproto_v2_encode_ssl(&a, &t, out,
+		    sizeof(out), &len), -1);
+		cn[0] = '\0';            /* empty: refused */
+		CHECK_EQ_INT(proxyproto_v2_encode_ssl(&a, &t, out,
+		    sizeof(out), &len), -1);
+		t.cn = NULL;
+		t.version = longname;
+		CHECK_EQ_INT(proxyproto_v2_encode_ssl(&a, &t, out,
+		    sizeof(out), &len), 0);
+		CHECK_EQ_INT(len, PROXYPROTO_V2_ENCODE_MAX - 3 -
+		    PROXYPROTO_CN_MAX);
+		t.cn = cn;
+		memset(cn, 'c', PROXYPROTO_CN_MAX);
+		CHECK_EQ_INT(proxyproto_v2_encode_ssl(&a, &t, out,
+		    sizeof(out), &len), 0);
+	}
 	CHECK_EQ_INT(dec(out, len, &got, &c), PROXYPROTO_OK);
 	CHECK_EQ_INT(c, len);
 	CHECK(addr_eq(&a, &got));
 	a.family = AF_INET;
 	CHECK_EQ_INT(proxyproto_v2_encode(&a, NULL, NULL, out, sizeof(out),
 	    &len), -1);
+}
+
+/*
+ * The SSL TLV with a client certificate, as HAProxy writes it (spec 2.2.5):
+ * client bits SSL | CERT_CONN | CERT_SESS, verify 0 only when verified,
+ * the CN sub-TLV between version and cipher; without a certificate only
+ * PP2_CLIENT_SSL and verify 1.
+ */
+static void
+test_v2_encode_ssl(void)
+{
+	static const uint8_t want_cert[] =
+	    "\r\n\r\n\0\r\nQUIT\n"
+	    "\x21\x11\x00\x47"           /* 12 + 3 + 56 = 71 */
+	    "\xc0\xa8\x00\x01\xc0\xa8\x00\x0b\xdc\x04\x01\xbb"
+	    "\x20\x00\x38"               /* 5 + 10 + 16 + 25 = 56 */
+	    "\x07" "\x00\x00\x00\x00"    /* SSL|CERT_CONN|CERT_SESS, 0 */
+	    "\x21\x00\x07" "TLSv1.3"
+	    "\x22\x00\x0d" "mx.partner.ex"
+	    "\x23\x00\x16" "TLS_AES_128_GCM_SHA256";
+	static const uint8_t want_untrusted[] =
+	    "\r\n\r\n\0\r\nQUIT\n"
+	    "\x21\x11\x00\x14"           /* 12 + 3 + 5 */
+	    "\xc0\xa8\x00\x01\xc0\xa8\x00\x0b\xdc\x04\x01\xbb"
+	    "\x20\x00\x05"
+	    "\x07" "\x00\x00\x00\x01";
+	proxyproto_ssl_t t = { PP2_CLIENT_SSL | PP2_CLIENT_CERT_CONN |
+		PP2_CLIENT_CERT_SESS, 0, "TLSv1.3", "TLS_AES_128_GCM_SHA256",
+		"mx.partner.ex" };
+	uint8_t out[PROXYPROTO_V2_MAX];
+	proxyproto_addr_t a, got;
+	size_t len = 0, c;
+
+	mk(&a, AF_INET, "192.168.0.1", 56324, "192.168.0.11", 443);
+	CHECK_EQ_INT(proxyproto_v2_encode_ssl(&a, &t, out, sizeof(out),
+	    &len), 0);
+	CHECK_MEM(out, len, want_cert, L(want_cert));
+	for (size_t cap = 0; cap < L(want_cert); cap++)
+		CHECK_EQ_INT(proxyproto_v2_encode_ssl(&a, &t, out, cap, &len),
+		    -1);
+	CHECK_EQ_INT(proxyproto_v2_encode_ssl(&a, &t, out, L(want_cert),
+	    &len), 0);
+	CHECK_EQ_INT(dec(out, len, &got, &c), PROXYPROTO_OK);
+	CHECK_EQ_INT(c, len);
+	CHECK(addr_eq(&a, &got));
+	t.verify = 1;
+	t.version = t.cipher = t.cn = NULL;
+	CHECK_EQ_INT(proxyproto_v2_encode_ssl(&a, &t, out, sizeof(out),
+	    &len), 0);
+	CHECK_MEM(out, len, want_untrusted, L(want_untrusted));
+	/* NULL: no TLV at all, as proxyproto_v2_encode without names. */
+	{
+		uint8_t plain[PROXYPROTO_V2_MAX];
+		size_t plen;
+
+		CHECK_EQ_INT(proxyproto_v2_encode_ssl(&a, NULL, out,
+		    sizeof(out), &len), 0);
+		CHECK_EQ_INT(proxyproto_v2_encode(&a, NULL, NULL, plain,
+		    sizeof(plain), &plen), 0);
+		CHECK_MEM(out, len, plain, plen);
+	}
 }
 
 /* Round trips ------------------------------------------------------------- */
@@ -839,6 +932,7 @@ main(void)
 	RUN(test_v1_encode_inconsistent);
 	RUN(test_v2_encode);
 	RUN(test_v2_encode_reject);
+	RUN(test_v2_encode_ssl);
 	RUN(test_round_trip);
 	RUN(test_addr_set);
 	RUN(test_v1_decode);
