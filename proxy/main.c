@@ -30,6 +30,7 @@
 #include "config.h"
 #include "log.h"
 #include "proxy.h"
+#include "relayauth.h"
 #include "runtime.h"
 #include "stats.h"
 #include "tls.h"
@@ -48,7 +49,7 @@
 #define MAIN_FILE_POLL_MS 2000
 /* Changes to several files (cert and key) are taken as one reload. */
 #define MAIN_RELOAD_DELAY_MS 500
-#define MAIN_FILES_MAX (CONFIG_MAX_LISTENERS * (2 * CONFIG_MAX_CERTS + 1))
+#define MAIN_FILES_MAX (CONFIG_MAX_LISTENERS * (2 * CONFIG_MAX_CERTS + 5) + 1)
 /* The MTA-STS cache goes to state_dir this often (and at shutdown). */
 #define MAIN_STS_SAVE_MS (5 * 60 * 1000)
 
@@ -341,6 +342,13 @@ main_watch_all(main_t *m)
 			main_watch(m, l->certs[k].key);
 		}
 		main_watch(m, l->ca_file);
+		main_watch(m, l->client_cert);
+		main_watch(m, l->client_key);
+		/* Credentials: a changed password or a refreshed token is
+		 * a reload, used by the next session. */
+		main_watch(m, l->auth_file);
+		if (m->rt->auth[i] != NULL)
+			main_watch(m, m->rt->auth[i]->token_file);
 	}
 	main_watch(m, cfg->mta_sts_ca_file);
 }

@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "relayauth.h"
 #include "runtime.h"
 #include "tls.h"
 
@@ -16,6 +17,10 @@ runtime_free(runtime_t *rt)
 	if (rt->tls != NULL)
 		for (int i = 0; i < rt->cfg->nlisteners; i++)
 			tls_ctx_free(rt->tls[i]);
+	if (rt->auth != NULL)
+		for (int i = 0; i < rt->cfg->nlisteners; i++)
+			relayauth_free(rt->auth[i]);
+	free(rt->auth);
 	free(rt->tls);
 	free(rt->slot);
 	free(rt->domain_slot);
@@ -68,6 +73,7 @@ runtime_new(config_t *cfg, stats_names_t *names, uint64_t generation,
 	rt->generation = generation;
 	runtime_dns(rt, cfg);
 	if ((rt->tls = calloc(nl ? nl : 1, sizeof(*rt->tls))) == NULL ||
+	    (rt->auth = calloc(nl ? nl : 1, sizeof(*rt->auth))) == NULL ||
 	    (rt->slot = calloc(nl ? nl : 1, sizeof(*rt->slot))) == NULL ||
 	    (rt->domain_slot = calloc(np ? np : 1,
 	    sizeof(*rt->domain_slot))) == NULL) {
@@ -90,6 +96,9 @@ runtime_new(config_t *cfg, stats_names_t *names, uint64_t generation,
 			rt->tls[i] = tls_server_ctx_new(l, terr, sizeof(terr));
 		else if (l->dir == DIR_OUTBOUND && l->out_tls != OUT_TLS_NONE)
 			rt->tls[i] = tls_client_ctx_new(l, terr, sizeof(terr));
+		if (terr[0] == '\0' && l->auth_file != NULL)
+			rt->auth[i] = relayauth_load(l->auth_file, terr,
+			    sizeof(terr));
 		if (terr[0] != '\0') {
 			snprintf(err, errlen, "[%s]: %s", l->name, terr);
 			goto err0;
@@ -124,6 +133,10 @@ err0:
 	if (rt->tls != NULL)
 		for (size_t i = 0; i < nl; i++)
 			tls_ctx_free(rt->tls[i]);
+	if (rt->auth != NULL)
+		for (size_t i = 0; i < nl; i++)
+			relayauth_free(rt->auth[i]);
+	free(rt->auth);
 	free(rt->tls);
 	free(rt->slot);
 	free(rt->domain_slot);

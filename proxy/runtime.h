@@ -19,6 +19,10 @@ typedef struct runtime {
 	atomic_int refs;
 	config_t *cfg;           /* owned */
 	SSL_CTX **tls;           /* owned refs, per listener; NULL where none */
+	struct relayauth **auth; /* owned, per listener: auth_file's
+	                            credentials (read at load, so a change of
+	                            the file or its token file is a reload);
+	                            NULL where none */
 	int *slot;               /* stats listener slot, per listener */
 	int *domain_slot;        /* stats domain slot, per policy */
 	SSL_CTX *sts_ctx;        /* owned ref: MTA-STS policy fetches

@@ -173,6 +173,8 @@ session_tls_done(session_t *s, const SSL *ssl)
 	uint64_t now = uv_now(&s->px->loop);
 
 	STATS_INC(s->st->tls[TLSEV_SUCCEEDED]);
+	if (SSL_session_reused(ssl))
+		STATS_INC(s->px->stats->tls_resumed[s->lc->dir]);
 	if (v >= 0 && c != NULL)
 		STATS_INC(s->st->tls_sessions[v][stats_cipher_index(
 		    SSL_CIPHER_get_name(c))]);
@@ -363,7 +365,7 @@ session_ehlo_reset(session_t *s)
  * Relays the gathered EHLO reply to a client that said HELO: one line,
  * "250 " and the text of the first line (RFC 5321 4.1.1.1).
  */
-static void
+void
 session_helo_relay(session_t *s)
 {
 	const uint8_t *lf = memchr(s->ehlo, '\n', s->ehlo_len);

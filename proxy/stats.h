@@ -98,6 +98,12 @@ typedef enum {
 #define STATS_DANE 9
 extern const char *const stats_dane_names[STATS_DANE];
 
+/* stp_relay_auth_total{mechanism}: auth_mech_t, then "none". */
+#define STATS_AUTH_MECHS 4
+#define STATS_AUTH_NONE 3
+#define STATS_AUTH_OK 0
+#define STATS_AUTH_FAILED 1
+
 /* Handshake duration histogram upper bounds, seconds; then +Inf. */
 #define STATS_HS_BUCKETS 12
 
@@ -133,6 +139,11 @@ typedef struct {
 	stats_counter_t sts_decisions[3][STATS_OUTCOMES]; /* sts_mode_t,
 	                                                 policy_outcome_t */
 	stats_counter_t sni_learned;
+	/* Smarthost authentication (outbound.c): by auth_mech_t, then
+	 * STATS_AUTH_NONE for no common mechanism; ok or failed. */
+	stats_counter_t relay_auth[STATS_AUTH_MECHS][2];
+	/* Handshakes that resumed a session, by direction_t. */
+	stats_counter_t tls_resumed[2];
 } stats_t;
 
 /* Slot names, owned by the main thread (append-only). */

@@ -21,6 +21,7 @@
 #include <openssl/x509v3.h>
 
 #include "tls.h"
+#include "tlscache.h"
 
 #define TLS_CHAIN_MAX 10 /* certificates in one configured chain */
 
@@ -456,6 +457,29 @@ tls_client_ctx_new(const config_listener_t *l, char *err, size_t errlen)
 		goto err1;
 	}
 	SSL_CTX_set_verify(ctx, SSL_VERIFY_PEER, tls_verify_record_cb);
+	if (l->client_cert != NULL && l->client_key != NULL) {
+		tls_pair_t p;
+		char perr[200];
+
+		/* For relays that authenticate the proxy by certificate. */
+		if (tls_pair_load(&p, l->client_cert, l->client_key, perr,
+		    sizeof(perr)) == -1) {
+			snprintf(err, errlen, "client_cert %s: %s",
+			    l->client_cert, perr);
+			goto err1;
+		}
+		if (!SSL_CTX_set_chain_and_key(ctx, p.chain, p.nchain, p.key,
+		    NULL)) {
+			tls_pair_cleanup(&p);
+			tls_err(err, errlen, "client_cert");
+			goto err1;
+		}
+		tls_pair_cleanup(&p);
+	}
+	if (tlscache_ctx_init(ctx) == -1) {
+		snprintf(err, errlen, "session cache setup");
+		goto err1;
+	}
 	return ctx;
 
 err1:
