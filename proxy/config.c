@@ -120,6 +120,8 @@ enum {
 	K_CLIENT_CERT,
 	K_CLIENT_KEY,
 	K_SESSION_CACHE_TIMEOUT,
+	K_LISTEN_TLS,
+	K_LISTEN_MIN_TLS,
 	K_COUNT
 };
 
@@ -210,6 +212,11 @@ static const cfg_enum_t cfg_relay_tls[] = {
 static const cfg_enum_t cfg_auth_mechs[] = {
 	{ "plain", AUTH_MECH_PLAIN }, { "login", AUTH_MECH_LOGIN },
 	{ "xoauth2", AUTH_MECH_XOAUTH2 }, { NULL, 0 },
+};
+/* The listening leg of an outbound listener, for old devices only. */
+static const cfg_enum_t cfg_listen_tls_versions[] = {
+	{ "1.0", TLS1_VERSION }, { "1.1", TLS1_1_VERSION },
+	{ "1.2", TLS1_2_VERSION }, { "1.3", TLS1_3_VERSION }, { NULL, 0 },
 };
 static const cfg_enum_t cfg_tls_versions[] = {
 	{ "1.2", TLS1_2_VERSION }, { "1.3", TLS1_3_VERSION }, { NULL, 0 },
@@ -1389,6 +1396,28 @@ set_session_cache_timeout(cfg_parse_t *p, const char *v)
 	    &cfg_listener(p)->session_cache_timeout_ms);
 }
 
+static int
+set_listen_tls(cfg_parse_t *p, const char *v)
+{
+	int x;
+
+	if (cfg_enum(cfg_in_tls, v, &x) == -1)
+		return -1;
+	cfg_listener(p)->listen_tls = (in_tls_t)x;
+	return 0;
+}
+
+static int
+set_listen_min_tls(cfg_parse_t *p, const char *v)
+{
+	int x;
+
+	if (cfg_enum(cfg_listen_tls_versions, v, &x) == -1)
+		return -1;
+	cfg_listener(p)->listen_min_tls = (uint16_t)x;
+	return 0;
+}
+
 #define G SEC_BIT(SEC_GLOBAL)
 #define IN SEC_BIT(SEC_INBOUND)
 #define OUT SEC_BIT(SEC_OUTBOUND)
@@ -1418,8 +1447,8 @@ static const cfg_key_t cfg_keys[K_COUNT] = {
 	[K_BACKEND] = { "backend", IN, set_backend,
 	    "host:port or [v6]:port", 0 },
 	[K_IN_TLS] = { "tls", IN, set_in_tls, "starttls, implicit or off", 0 },
-	[K_CERT] = { "cert", IN, set_cert, "a file name", 1 },
-	[K_KEY] = { "key", IN, set_key, "a file name", 1 },
+	[K_CERT] = { "cert", IN | OUT, set_cert, "a file name", 1 },
+	[K_KEY] = { "key", IN | OUT, set_key, "a file name", 1 },
 	[K_REQUIRE_TLS] = { "require_tls", IN, set_require_tls,
 	    cfg_bool_expected, 0 },
 	[K_HIDE_AUTH] = { "hide_auth_before_tls", IN, set_hide_auth,
@@ -1496,6 +1525,10 @@ static const cfg_key_t cfg_keys[K_COUNT] = {
 	    0 },
 	[K_SESSION_CACHE_TIMEOUT] = { "session_cache_timeout", OUT,
 	    set_session_cache_timeout, cfg_duration_expected, 0 },
+	[K_LISTEN_TLS] = { "listen_tls", OUT, set_listen_tls,
+	    "starttls, implicit or off", 0 },
+	[K_LISTEN_MIN_TLS] = { "listen_min_tls", OUT, set_listen_min_tls,
+	    "1.0, 1.1, 1.2 or 1.3", 0 },
 	[K_TLS_RATE_LIMIT] = { "tls_rate_limit", IN, set_tls_rate_limit,
 	    "new TLS handshakes per client address per minute, 0 to 1000000; "
 	    "0: no limit", 0 },
@@ -1621,11 +1654,44 @@ cfg_end_smarthost(cfg_parse_t *p)
 	}
 }
 
+/* listen_tls: the listening leg's TLS for old devices. */
+static void
+cfg_end_listen_tls(cfg_parse_t *p)
+{
+	config_listener_t *l = cfg_listener(p);
+	char err[256];
+
+	cfg_cert_without_key(p);
+	if (cfg_key_ok(p, K_LISTEN_TLS) && l->listen_tls != IN_TLS_OFF &&
+	    l->ncerts == 0)
+		cfg_missing(p, K_CERT, " (needed for listen_tls)");
+	if (l->ncerts > 0 && !p->key_bad[K_LISTEN_TLS] &&
+	    l->listen_tls == IN_TLS_OFF)
+		cfg_err(p, l->certs[0].line, "cert/key on an outbound "
+		    "listener serve listen_tls = starttls or implicit");
+	if (p->key_line[K_LISTEN_MIN_TLS] != 0 && !p->key_bad[K_LISTEN_TLS] &&
+	    l->listen_tls == IN_TLS_OFF)
+		cfg_err(p, p->key_line[K_LISTEN_MIN_TLS],
+		    "listen_min_tls without listen_tls");
+	if (!p->check_files)
+		return;
+	for (int i = 0; i < l->ncerts; i++) {
+		config_certpair_t *c = &l->certs[i];
+
+		if (c->cert == NULL || c->key == NULL)
+			continue;
+		err[0] = '\0';
+		if (tls_check_keypair(c->cert, c->key, err, sizeof err) == -1)
+			cfg_err(p, c->line, "cert/key: %s", err);
+	}
+}
+
 static void
 cfg_end_outbound(cfg_parse_t *p)
 {
 	config_listener_t *l = cfg_listener(p);
 
+	cfg_end_listen_tls(p);
 	cfg_missing(p, K_LISTEN, "");
 	cfg_missing(p, K_MODE, "");
 	if (!cfg_key_ok(p, K_MODE))
@@ -1785,6 +1851,8 @@ cfg_begin_listener(cfg_parse_t *p, direction_t dir, const char *arg)
 	l->out_tls = OUT_TLS_MAY;
 	l->relay_tls = RELAY_TLS_STARTTLS;
 	l->session_cache_timeout_ms = CONFIG_SESSION_CACHE_TIMEOUT_MS;
+	l->listen_tls = IN_TLS_OFF;
+	l->listen_min_tls = TLS1_2_VERSION;
 	p->cur = cfg->nlisteners - 1;
 	p->sec = dir == DIR_INBOUND ? SEC_INBOUND : SEC_OUTBOUND;
 }

@@ -128,6 +128,11 @@ typedef struct {
 	char *client_cert, *client_key;        /* toward the relay; owned */
 	uint64_t session_cache_timeout_ms;     /* outbound TLS session reuse;
 	                                          default 1 h */
+	/* outbound: TLS toward old devices on the listening leg (certs[]
+	 * then holds its pairs); default IN_TLS_OFF */
+	in_tls_t listen_tls;
+	uint16_t listen_min_tls;               /* default TLS1_2_VERSION; down
+	                                          to TLS1_VERSION */
 } config_listener_t;
 
 typedef struct {

@@ -15,6 +15,10 @@
  *   auth_file: after the EHLO inside TLS (STEP_EHLO2) the proxy
  *           authenticates itself (STEP_AUTH); only a 235 lets the relay's
  *           EHLO reply, AUTH removed, reach the legacy server.
+ *   listen_tls: old devices that insist on TLS get it on their own leg
+ *           (STARTTLS offered to them, or implicit TLS at accept), down to
+ *           listen_min_tls; the relay leg is upgraded as always. s->tls
+ *           stays the relay leg's; s->client_tls is the device's.
  *
  * What must stay true:
  * - The legacy server never sees STARTTLS and never handles TLS.
@@ -78,6 +82,8 @@ static const char R_NO_DEST[] =
 static const char R_HELO_LONG[] = "501 5.5.4 EHLO/HELO argument too long\r\n";
 static const char R_HELO_FIRST[] = "503 5.5.1 Send EHLO/HELO first\r\n";
 static const char R_STARTTLS_LOCAL[] = "454 4.7.0 TLS not available\r\n";
+static const char R_STARTTLS_GO[] = "220 2.0.0 Ready to start TLS\r\n";
+static const char R_STARTTLS_ARG[] = "501 5.5.4 Syntax: STARTTLS\r\n";
 static const char R_AUTH_FAILED[] =
     "421 4.7.0 Relay authentication failed, try again later\r\n";
 static const char R_AUTH_ALREADY[] = "503 5.5.1 Already authenticated\r\n";
@@ -116,6 +122,14 @@ static const relayauth_t *
 outbound_creds(const session_t *s)
 {
 	return s->rt->auth[s->lc - s->rt->cfg->listeners];
+}
+
+/* STARTTLS in the EHLO reply to the device: listen_tls = starttls. */
+static unsigned
+outbound_offer_starttls(const session_t *s)
+{
+	return s->lc->listen_tls == IN_TLS_STARTTLS && !s->client_tls ?
+	    SMTP_EHLO_ADD_STARTTLS : 0;
 }
 
 /* The proxy still owes the relay its own AUTH: nothing of the legacy
@@ -219,8 +233,37 @@ outbound_is_ip(const char *host)
 	    inet_pton(AF_INET6, host, &a) == 1;
 }
 
+/* The listening leg's context (listen_tls), or NULL. */
+static SSL_CTX *
+outbound_listen_ctx(const session_t *s)
+{
+	return s->rt->listen_tls[s->lc - s->rt->cfg->listeners];
+}
+
+static void outbound_start_upstream(session_t *s);
+
 static void
 outbound_start(session_t *s)
+{
+	size_t discarded = 0;
+
+	if (s->lc->listen_tls != IN_TLS_IMPLICIT) {
+		outbound_start_upstream(s);
+		return;
+	}
+	/* The device's handshake first (RFC 8314), then the relay. */
+	session_enter(s, SS_TLS_ACCEPT);
+	s->hs_start_ms = uv_now(&s->px->loop);
+	if (outbound_listen_ctx(s) == NULL ||
+	    conn_start_tls(s->client, outbound_listen_ctx(s), CONN_TLS_SERVER,
+	    NULL, CONN_TLS_KEEP, &discarded) == -1)
+		session_close(s, CR_INTERNAL, "tls setup failed", 0);
+	else if (s->client->failed)
+		session_close(s, CR_TLS_FAILED, s->client->err, 0);
+}
+
+static void
+outbound_start_upstream(session_t *s)
 {
 	const config_listener_t *lc = s->lc;
 
@@ -304,6 +347,7 @@ outbound_helo(session_t *s, const smtp_cmd_info_t *ci, const uint8_t *text)
 		session_error(s, R_HELO_LONG);
 		return;
 	}
+	s->need_helo = 0;
 	s->helo_is_ehlo = ci->cmd == SMTP_CMD_EHLO;
 	memcpy(s->helo_line, text + ci->arg_off, ci->arg_len);
 	s->helo_len = ci->arg_len;
@@ -334,8 +378,19 @@ outbound_command(session_t *s, const smtp_cmd_info_t *ci, const uint8_t *text)
 		outbound_helo(s, ci, text);
 		return;
 	case SMTP_CMD_STARTTLS:
-		/* Never offered to the legacy server. */
-		session_local(s, R_STARTTLS_LOCAL);
+		/* Offered to the legacy server only with listen_tls =
+		 * starttls, for its own leg. */
+		if (s->lc->listen_tls != IN_TLS_STARTTLS || s->client_tls) {
+			session_local(s, R_STARTTLS_LOCAL);
+			return;
+		}
+		if (ci->arg_len > 0) {
+			session_error(s, R_STARTTLS_ARG);
+			return;
+		}
+		session_pend_push(s, PEND_STARTTLS, 0, NULL);
+		session_enter(s, SS_STARTTLS);
+		session_pend_run(s);
 		return;
 	case SMTP_CMD_AUTH:
 		/* The proxy authenticates itself when it has credentials:
@@ -357,9 +412,11 @@ outbound_command(session_t *s, const smtp_cmd_info_t *ci, const uint8_t *text)
 	case SMTP_CMD_BDAT:
 	case SMTP_CMD_VRFY:
 	case SMTP_CMD_EXPN:
-		/* No EHLO, no upgrade: a TLS demand would be passed over. */
+		/* No EHLO, no upgrade: a TLS demand would be passed over.
+		 * After the device's STARTTLS it starts over (RFC 3207
+		 * 4.2). */
 		if ((!s->tls && outbound_demands_tls(s)) ||
-		    outbound_auth_pending(s)) {
+		    outbound_auth_pending(s) || s->need_helo) {
 			session_local(s, R_HELO_FIRST);
 			return;
 		}
@@ -511,7 +568,7 @@ outbound_auth_reply(session_t *s, int code)
 		s->auth_ehlo = NULL;
 		s->auth_ehlo_len = 0;
 		if (s->helo_is_ehlo)
-			session_ehlo_relay(s, 0);
+			session_ehlo_relay(s, outbound_offer_starttls(s));
 		else
 			session_helo_relay(s);
 		if (s->state != SS_CLOSING)
@@ -689,16 +746,23 @@ outbound_ehlo_flags(session_t *s)
 {
 	/* Credentials never cross an unencrypted upstream leg, and once the
 	 * proxy authenticated itself the legacy server has nothing to do. */
-	return s->tls && outbound_creds(s) == NULL ? SMTP_EHLO_KEEP_AUTH : 0;
+	return (s->tls && outbound_creds(s) == NULL ? SMTP_EHLO_KEEP_AUTH : 0) |
+	    outbound_offer_starttls(s);
 }
 
 static void
 outbound_log_close(const session_t *s, const session_logf_t *f)
 {
+	const SSL *up = s->tls ? s->server->ssl : NULL;
+	const SSL *dev = s->client_tls ? s->client->ssl : NULL;
+
 	log_event(LOG_INFO, "session_close", "session", s->id, "listener",
-	    s->lc->name, "client", s->peer, "dest", s->dest_str, "relay",
-	    s->dest_name ? s->dest_name : "-", "tls", f->tls, "cipher",
-	    f->cipher, "verify", policy_verify_name(outbound_verify(s)),
+	    s->lc->name, "client", s->peer, "client_tls", dev != NULL ?
+	    tls_version_name(dev) : "none", "dest", s->dest_str, "relay",
+	    s->dest_name ? s->dest_name : "-", "tls", up != NULL ?
+	    tls_version_name(up) : "none", "cipher", up != NULL ?
+	    SSL_CIPHER_get_name(SSL_get_current_cipher(up)) : "-",
+	    "verify", policy_verify_name(outbound_verify(s)),
 	    "tls_fail", s->tls_fail ? s->tls_fail : "-", "resumed",
 	    s->tls && s->server->ssl != NULL &&
 	    SSL_session_reused(s->server->ssl) ? "yes" : "no", "auth",
@@ -722,24 +786,52 @@ outbound_greeting_done(session_t *s)
 	(void)s;
 }
 
+/* listen_tls = starttls: the device's STARTTLS reached the head. */
 static void
 outbound_starttls_go(session_t *s)
 {
-	/* STARTTLS is answered 454 locally, never switched. */
-	session_close(s, CR_INTERNAL, "unexpected STARTTLS switch", 0);
+	size_t discarded = 0;
+
+	session_reply(s, R_STARTTLS_GO);
+	conn_flush(s->client);
+	STATS_INC(s->st->tls[TLSEV_ATTEMPTED]);
+	s->hs_start_ms = uv_now(&s->px->loop);
+	if (outbound_listen_ctx(s) == NULL ||
+	    conn_start_tls(s->client, outbound_listen_ctx(s), CONN_TLS_SERVER,
+	    NULL, CONN_TLS_DISCARD, &discarded) == -1) {
+		session_close(s, CR_INTERNAL, "tls setup failed", 0);
+		return;
+	}
+	if (discarded > 0) {
+		char n[24];
+		snprintf(n, sizeof(n), "%zu", discarded);
+		log_event(LOG_WARN, "starttls_discard", "session", s->id,
+		    "client", s->peer, "bytes", n, NULL);
+	}
+	session_enter(s, SS_TLS_HANDSHAKE);
 }
 
 static void
 outbound_client_tls_done(session_t *s)
 {
-	session_close(s, CR_INTERNAL, "unexpected client handshake", 0);
+	/* The engine marks "TLS established" for any leg; in this
+	 * direction s->tls means the relay's leg, which decides every TLS
+	 * demand: it is put back, and the device's leg noted apart. */
+	s->tls = s->server->ssl != NULL && s->server->handshake_done;
+	s->client_tls = 1;
+	if (s->state == SS_TLS_ACCEPT) {
+		outbound_start_upstream(s);
+		return;
+	}
+	/* RFC 3207 4.2: the device starts over with EHLO. */
+	s->need_helo = 1;
+	session_enter(s, SS_COMMAND);
 }
 
 static int
 outbound_implicit_tls(const session_t *s)
 {
-	(void)s;
-	return 0;
+	return s->lc->listen_tls == IN_TLS_IMPLICIT;
 }
 
 /* What the direction holds for the session; then outbound_auth's. */

@@ -149,6 +149,8 @@ typedef struct session {
 	const char *tls_fail;        /* why the upstream is not TLS, or NULL */
 	/* The proxy's own AUTH toward the relay (auth_file). */
 	int relay_authed;            /* the relay said 235 */
+	int client_tls;              /* listen_tls: the device's leg is TLS
+	                                (s->tls is the relay leg's) */
 	int auth_mech;               /* auth_mech_t in use + 1; 0 none */
 	int auth_step;               /* the exchange's step (relayauth_line) */
 	uint8_t *auth_ehlo;          /* the relay's EHLO reply inside TLS,

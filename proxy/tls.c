@@ -33,6 +33,18 @@ static const char tls_cipher_list[] =
     "ECDHE-ECDSA-AES128-GCM-SHA256:ECDHE-RSA-AES128-GCM-SHA256:"
     "ECDHE-ECDSA-AES256-GCM-SHA384:ECDHE-RSA-AES256-GCM-SHA384:"
     "ECDHE-ECDSA-CHACHA20-POLY1305:ECDHE-RSA-CHACHA20-POLY1305";
+/*
+ * An outbound listener's listening leg with listen_min_tls below 1.2: old
+ * devices know no AEAD, so CBC suites follow (ECDHE first, then plain RSA
+ * key exchange for the oldest). Only on that leg, by the operator's choice.
+ */
+static const char tls_cipher_list_legacy[] =
+    "ECDHE-ECDSA-AES128-GCM-SHA256:ECDHE-RSA-AES128-GCM-SHA256:"
+    "ECDHE-ECDSA-AES256-GCM-SHA384:ECDHE-RSA-AES256-GCM-SHA384:"
+    "ECDHE-ECDSA-CHACHA20-POLY1305:ECDHE-RSA-CHACHA20-POLY1305:"
+    "ECDHE-ECDSA-AES128-SHA:ECDHE-RSA-AES128-SHA:"
+    "ECDHE-ECDSA-AES256-SHA:ECDHE-RSA-AES256-SHA:"
+    "AES128-GCM-SHA256:AES256-GCM-SHA384:AES128-SHA:AES256-SHA";
 
 typedef struct {
 	CRYPTO_BUFFER *chain[TLS_CHAIN_MAX];
@@ -350,7 +362,9 @@ tls_ctx_common(SSL_CTX *ctx, uint16_t min_tls)
 	if (!SSL_CTX_set_min_proto_version(ctx, min_tls ? min_tls :
 	    TLS1_2_VERSION) ||
 	    !SSL_CTX_set_max_proto_version(ctx, TLS1_3_VERSION) ||
-	    !SSL_CTX_set_strict_cipher_list(ctx, tls_cipher_list))
+	    !SSL_CTX_set_strict_cipher_list(ctx, min_tls != 0 &&
+	    min_tls < TLS1_2_VERSION ? tls_cipher_list_legacy :
+	    tls_cipher_list))
 		return -1;
 	/* Partial writes let conn hand BoringSSL whole buffers. */
 	SSL_CTX_set_mode(ctx, SSL_MODE_ENABLE_PARTIAL_WRITE |
@@ -358,8 +372,24 @@ tls_ctx_common(SSL_CTX *ctx, uint16_t min_tls)
 	return 0;
 }
 
+static SSL_CTX *tls_server_ctx_build(const config_listener_t *l,
+    uint16_t min_tls, char *err, size_t errlen);
+
 SSL_CTX *
 tls_server_ctx_new(const config_listener_t *l, char *err, size_t errlen)
+{
+	return tls_server_ctx_build(l, l->min_tls, err, errlen);
+}
+
+SSL_CTX *
+tls_listen_ctx_new(const config_listener_t *l, char *err, size_t errlen)
+{
+	return tls_server_ctx_build(l, l->listen_min_tls, err, errlen);
+}
+
+static SSL_CTX *
+tls_server_ctx_build(const config_listener_t *l, uint16_t min_tls, char *err,
+    size_t errlen)
 {
 	SSL_CTX *ctx;
 	tls_server_t *srv;
@@ -385,7 +415,7 @@ tls_server_ctx_new(const config_listener_t *l, char *err, size_t errlen)
 		tls_err(err, errlen, "SSL_CTX_new");
 		goto err1;
 	}
-	if (tls_ctx_common(ctx, l->min_tls) == -1) {
+	if (tls_ctx_common(ctx, min_tls) == -1) {
 		tls_err(err, errlen, "TLS settings");
 		goto err2;
 	}

@@ -14,6 +14,7 @@ The legacy server is a plaintext client that never authenticates, or swaks.
 
 import os
 import re
+import ssl
 import subprocess
 import time
 import urllib.request
@@ -101,7 +102,7 @@ def env(make_mx, make_outproxy, certs, workdir):
     relay_pass=PASSWORD, client_ca=False, tls="verify", **listener keys)."""
 
     def factory(implicit=False, auth="password", relay_mechs=None, relay_pass=PASSWORD,
-                client_ca=False, tls="verify", cert="server", policies=(), certdir=None,
+                client_ca=False, tls="verify", mx_cert="server", policies=(), certdir=None,
                 **keys):
         extra = []
         if implicit:
@@ -115,7 +116,7 @@ def env(make_mx, make_outproxy, certs, workdir):
             extra += ["--auth-mechs", relay_mechs]
         if client_ca:
             extra += ["--client-ca", os.path.join(certs, "ca.pem")]
-        mx = make_mx(cert=cert, extra=extra, certdir=certdir)
+        mx = make_mx(cert=mx_cert, extra=extra, certdir=certdir)
         keys.setdefault("ca_file", os.path.join(certs, "ca.pem"))
         if implicit:
             keys["relay_tls"] = "implicit"
@@ -428,7 +429,7 @@ def test_resumed_session_keeps_the_verified_chain(env):
 def test_policy_is_enforced_on_a_resumed_session(env, lhcerts):
     # An untrusted relay certificate under tls = encrypt, and a domain that
     # demands verification: its recipients are refused on both sessions.
-    e = env(auth=None, tls="encrypt", cert="lh-selfsigned", certdir=lhcerts,
+    e = env(auth=None, tls="encrypt", mx_cert="lh-selfsigned", certdir=lhcerts,
             policies=[policy("test.example", "verify")])
     for _ in range(2):
         c = e.client()
@@ -475,3 +476,111 @@ def test_swaks_end_to_end(env, certs, mode):
     with open(os.path.join(e.mx.dir, "msg-1.eml"), "rb") as f:
         assert b"Subject: swaks " + mode.encode() in f.read()
     e.no_secret_anywhere()
+
+
+# --------------------------------------------------------------------------
+# listen_tls: old devices that insist on TLS toward their relay
+
+def old_device_context(certs, version=ssl.TLSVersion.TLSv1):
+    """A client as an old printer: TLS 1.0 only (OpenSSL needs security
+    level 0 for it), trusting the test CA."""
+    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+    ctx.load_verify_locations(os.path.join(certs, "ca.pem"))
+    ctx.set_ciphers("DEFAULT:@SECLEVEL=0")
+    ctx.minimum_version = version
+    ctx.maximum_version = version
+    return ctx
+
+
+def listen_keys(certs, mode, min_tls="1.0"):
+    kw = dict(listen_tls=mode, cert=os.path.join(certs, "server.pem"),
+              key=os.path.join(certs, "server.key"))
+    if min_tls:
+        kw["listen_min_tls"] = min_tls
+    return kw
+
+
+def deliver(c, name="legacy.example"):
+    assert c.cmd("MAIL FROM:<printer@legacy.example>").code == 250
+    assert c.cmd("RCPT TO:<b@test.example>").code == 250
+    d, end = c.data(MESSAGE)
+    assert d.code == 354 and end.code == 250, (d.text, end and end.text)
+    assert c.cmd("QUIT").code == 221
+
+
+def test_listen_tls_implicit_tls10_device_reaches_the_relay(env, certs):
+    e = env(implicit=True, **listen_keys(certs, "implicit"))
+    c = e.client()
+    c.handshake(old_device_context(certs))
+    assert c.sock.version() == "TLSv1"
+    assert c.reply().code == 220
+    r = c.cmd("EHLO legacy.example")
+    assert r.code == 250 and "STARTTLS" not in r.keywords() and "AUTH" not in r.keywords()
+    deliver(c)
+    c.close()
+    # The relay leg: TLS 1.2 or later, authenticated.
+    assert e.mx.meta(1)["tls"] in ("TLSv1.2", "TLSv1.3")
+    assert "auth PLAIN ok" in e.mx_events(1)
+    ev = e.px.wait_event("session_close")[0]
+    assert ev["client_tls"] == "TLSv1" and ev["tls"] in ("TLSv1.2", "TLSv1.3")
+
+
+def test_listen_tls_starttls_tls10_device(env, certs):
+    e = env(**listen_keys(certs, "starttls"))
+    c = e.client()
+    assert c.reply().code == 220
+    r = c.cmd("EHLO legacy.example")
+    assert "STARTTLS" in r.keywords() and "AUTH" not in r.keywords()
+    c.starttls(old_device_context(certs))
+    assert c.sock.version() == "TLSv1"
+    # RFC 3207 4.2: EHLO again first.
+    r = c.cmd("MAIL FROM:<printer@legacy.example>")
+    assert r.lines[0].startswith("503 5.5.1"), r.text
+    r = c.cmd("EHLO legacy.example")
+    assert r.code == 250 and "STARTTLS" not in r.keywords()
+    assert c.cmd("STARTTLS").lines[0].startswith("454")
+    deliver(c)
+    c.close()
+    assert e.mx.meta(1)["tls"] in ("TLSv1.2", "TLSv1.3")
+    assert "MAIL" not in e.mx.verbs(1, "plain")
+    ev = e.px.wait_event("session_close")[0]
+    assert ev["client_tls"] == "TLSv1"
+
+
+def test_listen_tls_plaintext_device_still_served(env, certs):
+    # STARTTLS is offered, not demanded: a plaintext device still delivers.
+    e = env(**listen_keys(certs, "starttls", min_tls=None))
+    e.send()
+    assert e.px.wait_event("session_close")[0]["client_tls"] == "none"
+
+
+def test_listen_min_tls_default_refuses_tls10(env, certs):
+    e = env(auth=None, implicit=True, **listen_keys(certs, "implicit", min_tls=None))
+    c = e.client()
+    with pytest.raises((ssl.SSLError, OSError)):
+        c.handshake(old_device_context(certs))
+        c.reply()
+    c.close()
+    time.sleep(0.2)
+    assert e.mx.conns() == []
+    # TLS 1.2 is fine.
+    c = e.client()
+    c.handshake(old_device_context(certs, ssl.TLSVersion.TLSv1_2))
+    assert c.reply().code == 220
+    c.close()
+
+
+def test_listen_tls_config_checks(workdir, certs):
+    pem, key = os.path.join(certs, "server.pem"), os.path.join(certs, "server.key")
+    r = check_config(workdir, "tls = verify\nlisten_tls = implicit\n")
+    assert r.returncode != 0 and "missing required key 'cert'" in r.stderr
+    r = check_config(workdir, "tls = verify\ncert = %s\nkey = %s\n" % (pem, key))
+    assert r.returncode != 0 and "listen_tls" in r.stderr
+    r = check_config(workdir, "tls = verify\nlisten_min_tls = 1.0\n")
+    assert r.returncode != 0 and "listen_min_tls without listen_tls" in r.stderr
+    r = check_config(workdir, "tls = verify\nlisten_tls = starttls\ncert = %s\nkey = %s\n"
+                     "listen_min_tls = 1.0\n" % (pem, key))
+    assert r.returncode == 0, r.stderr
+    # min_tls of the relay leg stays 1.2 at least.
+    r = check_config(workdir, "tls = verify\nmin_tls = 1.0\n")
+    assert r.returncode != 0
