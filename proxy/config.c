@@ -26,6 +26,7 @@
 #include <ini.h>
 
 #include "config.h"
+#include "relayauth.h"
 #include "tls.h"
 
 #define CFG_MAX_ERRORS 100    /* then stop reading: this is not a config file */
@@ -124,6 +125,14 @@ enum {
 	K_RECIPIENTS,
 	K_CLIENT_FINGERPRINTS,
 	K_CLIENT_NAMES,
+	K_RELAY_TLS,
+	K_AUTH_FILE,
+	K_AUTH_MECHS,
+	K_CLIENT_CERT,
+	K_CLIENT_KEY,
+	K_SESSION_CACHE_TIMEOUT,
+	K_LISTEN_TLS,
+	K_LISTEN_MIN_TLS,
 	K_COUNT
 };
 
@@ -205,6 +214,20 @@ static const cfg_enum_t cfg_policy_tls[] = {
 static const cfg_enum_t cfg_modes[] = {
 	{ "relay", OUT_MODE_RELAY }, { "transparent", OUT_MODE_TRANSPARENT },
 	{ NULL, 0 },
+};
+static const cfg_enum_t cfg_relay_tls[] = {
+	{ "starttls", RELAY_TLS_STARTTLS }, { "implicit", RELAY_TLS_IMPLICIT },
+	{ NULL, 0 },
+};
+/* auth_mech_t order. */
+static const cfg_enum_t cfg_auth_mechs[] = {
+	{ "plain", AUTH_MECH_PLAIN }, { "login", AUTH_MECH_LOGIN },
+	{ "xoauth2", AUTH_MECH_XOAUTH2 }, { NULL, 0 },
+};
+/* The listening leg of an outbound listener, for old devices only. */
+static const cfg_enum_t cfg_listen_tls_versions[] = {
+	{ "1.0", TLS1_VERSION }, { "1.1", TLS1_1_VERSION },
+	{ "1.2", TLS1_2_VERSION }, { "1.3", TLS1_3_VERSION }, { NULL, 0 },
 };
 static const cfg_enum_t cfg_tls_versions[] = {
 	{ "1.2", TLS1_2_VERSION }, { "1.3", TLS1_3_VERSION }, { NULL, 0 },
@@ -1514,6 +1537,120 @@ set_relay_dane(cfg_parse_t *p, const char *v)
 	return cfg_enum(cfg_booleans, v, &cfg_listener(p)->relay_dane);
 }
 
+static int
+set_relay_tls(cfg_parse_t *p, const char *v)
+{
+	int x;
+
+	if (cfg_enum(cfg_relay_tls, v, &x) == -1)
+		return -1;
+	cfg_listener(p)->relay_tls = (relay_tls_t)x;
+	return 0;
+}
+
+/* A file name key of an outbound listener, checked for reading with -t. */
+static int
+cfg_file_key(cfg_parse_t *p, char **dst, const char *v, const char *key)
+{
+	int e;
+
+	if (*v == '\0')
+		return -1;
+	free(*dst);
+	*dst = cfg_strdup(p, v);
+	if (p->check_files && cfg_readable(v, &e) == -1)
+		cfg_err(p, p->lineno, "cannot read %s '%s': %s", key, v,
+		    strerror(e));
+	return 0;
+}
+
+static int
+set_auth_file(cfg_parse_t *p, const char *v)
+{
+	/* Read whole at the end of the section (cfg_end_outbound). */
+	if (*v == '\0')
+		return -1;
+	free(cfg_listener(p)->auth_file);
+	cfg_listener(p)->auth_file = cfg_strdup(p, v);
+	return 0;
+}
+
+static int
+set_auth_mechs(cfg_parse_t *p, const char *v)
+{
+	static const char sep[] = " \t,";
+	config_listener_t *l = cfg_listener(p);
+	auth_mech_t m[AUTH_MECH_COUNT];
+	int n = 0;
+
+	for (v += strspn(v, sep); *v != '\0'; v += strspn(v, sep)) {
+		char w[16];
+		size_t len = strcspn(v, sep);
+		int x, i;
+
+		if (len >= sizeof(w))
+			return -1;
+		memcpy(w, v, len);
+		w[len] = '\0';
+		v += len;
+		for (i = 0; w[i] != '\0'; i++)
+			w[i] = (char)tolower((unsigned char)w[i]);
+		if (cfg_enum(cfg_auth_mechs, w, &x) == -1)
+			return -1;
+		for (i = 0; i < n; i++)
+			if (m[i] == (auth_mech_t)x)
+				return -1;
+		m[n++] = (auth_mech_t)x;
+	}
+	if (n == 0)
+		return -1;
+	memcpy(l->auth_mechs, m, sizeof(m));
+	l->nauth_mechs = n;
+	return 0;
+}
+
+static int
+set_client_cert(cfg_parse_t *p, const char *v)
+{
+	return cfg_file_key(p, &cfg_listener(p)->client_cert, v,
+	    "client_cert");
+}
+
+static int
+set_client_key(cfg_parse_t *p, const char *v)
+{
+	return cfg_file_key(p, &cfg_listener(p)->client_key, v, "client_key");
+}
+
+static int
+set_session_cache_timeout(cfg_parse_t *p, const char *v)
+{
+	return config_parse_duration(v,
+	    &cfg_listener(p)->session_cache_timeout_ms);
+}
+
+static int
+set_listen_tls(cfg_parse_t *p, const char *v)
+{
+	int x;
+
+	if (cfg_enum(cfg_in_tls, v, &x) == -1)
+		return -1;
+	cfg_listener(p)->listen_tls = (in_tls_t)x;
+	return 0;
+}
+
+static int
+set_listen_min_tls(cfg_parse_t *p, const char *v)
+{
+	int x;
+
+	if (cfg_enum(cfg_listen_tls_versions, v, &x) == -1)
+		return -1;
+	cfg_listener(p)->listen_min_tls = (uint16_t)x;
+	return 0;
+}
+
 #define G SEC_BIT(SEC_GLOBAL)
 #define IN SEC_BIT(SEC_INBOUND)
 #define OUT SEC_BIT(SEC_OUTBOUND)
@@ -1544,8 +1681,8 @@ static const cfg_key_t cfg_keys[K_COUNT] = {
 	[K_BACKEND] = { "backend", IN, set_backend,
 	    "host:port or [v6]:port", 0 },
 	[K_IN_TLS] = { "tls", IN, set_in_tls, "starttls, implicit or off", 0 },
-	[K_CERT] = { "cert", IN, set_cert, "a file name", 1 },
-	[K_KEY] = { "key", IN, set_key, "a file name", 1 },
+	[K_CERT] = { "cert", IN | OUT, set_cert, "a file name", 1 },
+	[K_KEY] = { "key", IN | OUT, set_key, "a file name", 1 },
 	[K_REQUIRE_TLS] = { "require_tls", IN, set_require_tls,
 	    cfg_bool_expected, 0 },
 	[K_HIDE_AUTH] = { "hide_auth_before_tls", IN, set_hide_auth,
@@ -1611,6 +1748,21 @@ static const cfg_key_t cfg_keys[K_COUNT] = {
 	[K_MTA_STS] = { "mta_sts", OUT, set_mta_sts, cfg_bool_expected, 0 },
 	[K_RELAY_DANE] = { "relay_dane", OUT, set_relay_dane,
 	    cfg_bool_expected, 0 },
+	[K_RELAY_TLS] = { "relay_tls", OUT, set_relay_tls,
+	    "starttls or implicit", 0 },
+	[K_AUTH_FILE] = { "auth_file", OUT, set_auth_file, "a file name", 0 },
+	[K_AUTH_MECHS] = { "auth_mechanisms", OUT, set_auth_mechs,
+	    "plain, login and xoauth2, in order, each once", 0 },
+	[K_CLIENT_CERT] = { "client_cert", OUT, set_client_cert,
+	    "a file name", 0 },
+	[K_CLIENT_KEY] = { "client_key", OUT, set_client_key, "a file name",
+	    0 },
+	[K_SESSION_CACHE_TIMEOUT] = { "session_cache_timeout", OUT,
+	    set_session_cache_timeout, cfg_duration_expected, 0 },
+	[K_LISTEN_TLS] = { "listen_tls", OUT, set_listen_tls,
+	    "starttls, implicit or off", 0 },
+	[K_LISTEN_MIN_TLS] = { "listen_min_tls", OUT, set_listen_min_tls,
+	    "1.0, 1.1, 1.2 or 1.3", 0 },
 	[K_TLS_RATE_LIMIT] = { "tls_rate_limit", IN, set_tls_rate_limit,
 	    "new TLS handshakes per client address per minute, 0 to 1000000; "
 	    "0: no limit", 0 },
@@ -1713,11 +1865,102 @@ cfg_end_inbound(cfg_parse_t *p)
 	}
 }
 
+/* The smarthost keys of a relay listener (relay_tls, auth_file, client
+ * certificate). */
+static void
+cfg_end_smarthost(cfg_parse_t *p)
+{
+	config_listener_t *l = cfg_listener(p);
+	int encrypted = !p->key_bad[K_OUT_TLS] &&
+	    (l->out_tls == OUT_TLS_ENCRYPT || l->out_tls == OUT_TLS_VERIFY);
+	char err[512];
+
+	if (cfg_key_ok(p, K_RELAY_TLS) && l->relay_tls == RELAY_TLS_IMPLICIT &&
+	    !encrypted && !p->key_bad[K_OUT_TLS])
+		cfg_err(p, p->key_line[K_RELAY_TLS],
+		    "relay_tls = implicit needs tls = encrypt or tls = verify");
+	if (cfg_key_ok(p, K_AUTH_FILE) && !encrypted && !p->key_bad[K_OUT_TLS])
+		cfg_err(p, p->key_line[K_AUTH_FILE],
+		    "auth_file needs tls = encrypt or tls = verify: "
+		    "credentials never cross an unencrypted leg");
+	if (p->key_line[K_AUTH_MECHS] != 0 && p->key_line[K_AUTH_FILE] == 0)
+		cfg_err(p, p->key_line[K_AUTH_MECHS],
+		    "auth_mechanisms without auth_file");
+	if ((l->client_cert == NULL) != (l->client_key == NULL) &&
+	    !p->key_bad[K_CLIENT_CERT] && !p->key_bad[K_CLIENT_KEY])
+		cfg_err(p, p->key_line[l->client_cert ? K_CLIENT_CERT :
+		    K_CLIENT_KEY], "client_cert and client_key go together");
+	if (l->client_cert != NULL && !p->key_bad[K_OUT_TLS] &&
+	    l->out_tls == OUT_TLS_NONE)
+		cfg_err(p, p->key_line[K_CLIENT_CERT],
+		    "client_cert cannot be used with tls = none");
+	if (!p->check_files)
+		return;
+	if (l->client_cert != NULL && l->client_key != NULL) {
+		err[0] = '\0';
+		if (tls_check_keypair(l->client_cert, l->client_key, err,
+		    sizeof(err)) == -1)
+			cfg_err(p, p->key_line[K_CLIENT_CERT],
+			    "client_cert/client_key: %s", err);
+	}
+	if (cfg_key_ok(p, K_AUTH_FILE)) {
+		/* Read as the proxy will, never printed: errors name lines
+		 * and keys only. */
+		relayauth_t *a = relayauth_load(l->auth_file, err,
+		    sizeof(err));
+
+		if (a == NULL) {
+			cfg_err(p, p->key_line[K_AUTH_FILE], "%s", err);
+			return;
+		}
+		if (l->nauth_mechs > 0 && relayauth_choose(a, l->auth_mechs,
+		    l->nauth_mechs, ~0u) == -1)
+			cfg_err(p, p->key_line[K_AUTH_MECHS],
+			    "auth_mechanisms: none of them can be used with the "
+			    "credentials of auth_file (a password serves plain "
+			    "and login, a token_file xoauth2)");
+		relayauth_free(a);
+	}
+}
+
+/* listen_tls: the listening leg's TLS for old devices. */
+static void
+cfg_end_listen_tls(cfg_parse_t *p)
+{
+	config_listener_t *l = cfg_listener(p);
+	char err[256];
+
+	cfg_cert_without_key(p);
+	if (cfg_key_ok(p, K_LISTEN_TLS) && l->listen_tls != IN_TLS_OFF &&
+	    l->ncerts == 0)
+		cfg_missing(p, K_CERT, " (needed for listen_tls)");
+	if (l->ncerts > 0 && !p->key_bad[K_LISTEN_TLS] &&
+	    l->listen_tls == IN_TLS_OFF)
+		cfg_err(p, l->certs[0].line, "cert/key on an outbound "
+		    "listener serve listen_tls = starttls or implicit");
+	if (p->key_line[K_LISTEN_MIN_TLS] != 0 && !p->key_bad[K_LISTEN_TLS] &&
+	    l->listen_tls == IN_TLS_OFF)
+		cfg_err(p, p->key_line[K_LISTEN_MIN_TLS],
+		    "listen_min_tls without listen_tls");
+	if (!p->check_files)
+		return;
+	for (int i = 0; i < l->ncerts; i++) {
+		config_certpair_t *c = &l->certs[i];
+
+		if (c->cert == NULL || c->key == NULL)
+			continue;
+		err[0] = '\0';
+		if (tls_check_keypair(c->cert, c->key, err, sizeof err) == -1)
+			cfg_err(p, c->line, "cert/key: %s", err);
+	}
+}
+
 static void
 cfg_end_outbound(cfg_parse_t *p)
 {
 	config_listener_t *l = cfg_listener(p);
 
+	cfg_end_listen_tls(p);
 	cfg_missing(p, K_LISTEN, "");
 	cfg_missing(p, K_MODE, "");
 	if (!cfg_key_ok(p, K_MODE))
@@ -1741,8 +1984,13 @@ cfg_end_outbound(cfg_parse_t *p)
 		    cfg_key_ok(p, K_OUT_TLS) && (l->out_tls == OUT_TLS_NONE))
 			cfg_err(p, p->key_line[K_RELAY_DANE],
 			    "relay_dane = yes cannot be met with tls = none");
+		cfg_end_smarthost(p);
 		return;
 	}
+	for (int k = K_RELAY_TLS; k <= K_CLIENT_KEY; k++)
+		if (p->key_line[k] != 0)
+			cfg_err(p, p->key_line[k], "%s is only allowed with "
+			    "mode = relay", cfg_keys[k].name);
 	if (p->key_line[K_RELAY_DANE] != 0)
 		cfg_err(p, p->key_line[K_RELAY_DANE],
 		    "relay_dane is only allowed with mode = relay");
@@ -1893,6 +2141,10 @@ cfg_begin_listener(cfg_parse_t *p, direction_t dir, const char *arg)
 	l->min_tls = TLS1_2_VERSION;
 	l->out_mode = OUT_MODE_RELAY;
 	l->out_tls = OUT_TLS_MAY;
+	l->relay_tls = RELAY_TLS_STARTTLS;
+	l->session_cache_timeout_ms = CONFIG_SESSION_CACHE_TIMEOUT_MS;
+	l->listen_tls = IN_TLS_OFF;
+	l->listen_min_tls = TLS1_2_VERSION;
 	p->cur = cfg->nlisteners - 1;
 	p->sec = dir == DIR_INBOUND ? SEC_INBOUND : SEC_OUTBOUND;
 }
@@ -2316,6 +2568,9 @@ config_free(config_t *cfg)
 		free(l->client_ca);
 		for (j = 0; j < l->nticket_keys; j++)
 			free(l->ticket_keys[j]);
+		free(l->auth_file);
+		free(l->client_cert);
+		free(l->client_key);
 	}
 	free(cfg->listeners);
 	for (i = 0; i < cfg->npolicies; i++) {

@@ -39,6 +39,17 @@ typedef enum { DIR_INBOUND, DIR_OUTBOUND } direction_t;
 
 typedef enum { IN_TLS_OFF, IN_TLS_STARTTLS, IN_TLS_IMPLICIT } in_tls_t;
 typedef enum { OUT_MODE_RELAY, OUT_MODE_TRANSPARENT } out_mode_t;
+/* How the relay leg starts TLS: STARTTLS after EHLO (587, 25), or at
+ * connect (RFC 8314 implicit TLS, 465). */
+typedef enum { RELAY_TLS_STARTTLS, RELAY_TLS_IMPLICIT } relay_tls_t;
+/* SASL mechanisms toward a relay (relayauth.c), in this order in
+ * auth_mechanisms' table. */
+typedef enum {
+	AUTH_MECH_PLAIN, AUTH_MECH_LOGIN, AUTH_MECH_XOAUTH2, AUTH_MECH_COUNT
+} auth_mech_t;
+/* Outbound TLS session reuse: default lifetime (Postfix's
+ * smtp_tls_session_cache_timeout). */
+#define CONFIG_SESSION_CACHE_TIMEOUT_MS (3600ULL * 1000)
 /* OUT_TLS_DANE only in [policy:DOMAIN]: DANE required for the domain. */
 typedef enum {
 	OUT_TLS_NONE, OUT_TLS_MAY, OUT_TLS_ENCRYPT, OUT_TLS_VERIFY, OUT_TLS_DANE
@@ -123,6 +134,20 @@ typedef struct {
 	int dane;                              /* transparent: DANE per RCPT */
 	int mta_sts;                           /* transparent: MTA-STS per RCPT */
 	int relay_dane;                        /* relay: TLSA of the relay host */
+	relay_tls_t relay_tls;                 /* default RELAY_TLS_STARTTLS */
+	char *auth_file;                       /* relay credentials; NULL:
+	                                          none; owned */
+	auth_mech_t auth_mechs[AUTH_MECH_COUNT]; /* in order of preference */
+	int nauth_mechs;                       /* 0: the default (plain login,
+	                                          or xoauth2 with a token) */
+	char *client_cert, *client_key;        /* toward the relay; owned */
+	uint64_t session_cache_timeout_ms;     /* outbound TLS session reuse;
+	                                          default 1 h */
+	/* outbound: TLS toward old devices on the listening leg (certs[]
+	 * then holds its pairs); default IN_TLS_OFF */
+	in_tls_t listen_tls;
+	uint16_t listen_min_tls;               /* default TLS1_2_VERSION; down
+	                                          to TLS1_VERSION */
 } config_listener_t;
 
 typedef struct {

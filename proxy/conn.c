@@ -836,6 +836,14 @@ int
 conn_start_tls(conn_t *c, SSL_CTX *ctx, conn_tls_role_t role,
     const char *sni, int unread, size_t *discarded)
 {
+	return conn_start_tls_resume(c, ctx, role, sni, NULL, unread,
+	    discarded);
+}
+
+int
+conn_start_tls_resume(conn_t *c, SSL_CTX *ctx, conn_tls_role_t role,
+    const char *sni, SSL_SESSION *resume, int unread, size_t *discarded)
+{
 	const uint8_t *keep = conn_rdata(c);
 	size_t nkeep = conn_rsize(c);
 
@@ -872,6 +880,10 @@ conn_start_tls(conn_t *c, SSL_CTX *ctx, conn_tls_role_t role,
 	} else {
 		SSL_set_connect_state(c->ssl);
 		if (sni != NULL && !SSL_set_tlsext_host_name(c->ssl, sni))
+			goto err1;
+		/* Offered only: a server that declines gets a full
+		 * handshake. */
+		if (resume != NULL && !SSL_set_session(c->ssl, resume))
 			goto err1;
 		/* Send the ClientHello now. */
 		SSL_do_handshake(c->ssl);

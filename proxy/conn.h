@@ -156,6 +156,13 @@ int conn_connect(conn_t *c, const struct sockaddr *addr, uint32_t mark);
 #define CONN_TLS_KEEP 1
 int conn_start_tls(conn_t *c, SSL_CTX *ctx, conn_tls_role_t role,
     const char *sni, int unread, size_t *discarded);
+/*
+ * conn_start_tls_resume is conn_start_tls that, in the client role, offers
+ * resume (borrowed; SSL_set_session takes its own reference; may be NULL)
+ * for resumption.
+ */
+int conn_start_tls_resume(conn_t *c, SSL_CTX *ctx, conn_tls_role_t role,
+    const char *sni, SSL_SESSION *resume, int unread, size_t *discarded);
 
 /* conn_write appends p[0..n) to the output of this turn (copied). */
 int conn_write(conn_t *c, const void *p, size_t n);

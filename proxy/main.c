@@ -30,6 +30,7 @@
 #include "config.h"
 #include "log.h"
 #include "proxy.h"
+#include "relayauth.h"
 #include "runtime.h"
 #include "stats.h"
 #include "tls.h"
@@ -49,7 +50,7 @@
 /* Changes to several files (cert and key) are taken as one reload. */
 #define MAIN_RELOAD_DELAY_MS 500
 #define MAIN_FILES_MAX (CONFIG_MAX_LISTENERS * \
-    (3 * CONFIG_MAX_CERTS + 2 + CONFIG_MAX_TICKET_KEYS) + 1)
+    (3 * CONFIG_MAX_CERTS + 6 + CONFIG_MAX_TICKET_KEYS) + 1)
 /* The MTA-STS cache goes to state_dir this often (and at shutdown). */
 #define MAIN_STS_SAVE_MS (5 * 60 * 1000)
 
@@ -349,6 +350,13 @@ main_watch_all(main_t *m)
 			main_watch(m, l->certs[k].ocsp);
 		for (int k = 0; k < l->nticket_keys; k++)
 			main_watch(m, l->ticket_keys[k]);
+		main_watch(m, l->client_cert);
+		main_watch(m, l->client_key);
+		/* Credentials: a changed password or a refreshed token is
+		 * a reload, used by the next session. */
+		main_watch(m, l->auth_file);
+		if (m->rt->auth[i] != NULL)
+			main_watch(m, m->rt->auth[i]->token_file);
 	}
 	main_watch(m, cfg->mta_sts_ca_file);
 }

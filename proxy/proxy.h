@@ -108,6 +108,8 @@ struct proxy {
 
 	struct oa_sni_map *sni;        /* destination -> MX name for SNI
 	                                  (outbound_auth.c); lazily made */
+	struct tlscache *tlscache;     /* client TLS sessions for resumption
+	                                  (tlscache.c); lazily made */
 	conn_pool_t pool;              /* spare read/output buffers (conn) */
 	uint8_t scratch[CONN_SCRATCH_SIZE]; /* ciphertext reads (conn) */
 };

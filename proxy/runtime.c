@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "relayauth.h"
 #include "runtime.h"
 #include "tls.h"
 
@@ -16,6 +17,14 @@ runtime_free(runtime_t *rt)
 	if (rt->tls != NULL)
 		for (int i = 0; i < rt->cfg->nlisteners; i++)
 			tls_ctx_free(rt->tls[i]);
+	if (rt->auth != NULL)
+		for (int i = 0; i < rt->cfg->nlisteners; i++)
+			relayauth_free(rt->auth[i]);
+	if (rt->listen_tls != NULL)
+		for (int i = 0; i < rt->cfg->nlisteners; i++)
+			tls_ctx_free(rt->listen_tls[i]);
+	free(rt->listen_tls);
+	free(rt->auth);
 	free(rt->tls);
 	free(rt->slot);
 	free(rt->domain_slot);
@@ -70,6 +79,9 @@ runtime_new(config_t *cfg, stats_names_t *names, uint64_t generation,
 	rt->generation = generation;
 	runtime_dns(rt, cfg);
 	if ((rt->tls = calloc(nl ? nl : 1, sizeof(*rt->tls))) == NULL ||
+	    (rt->auth = calloc(nl ? nl : 1, sizeof(*rt->auth))) == NULL ||
+	    (rt->listen_tls = calloc(nl ? nl : 1,
+	    sizeof(*rt->listen_tls))) == NULL ||
 	    (rt->slot = calloc(nl ? nl : 1, sizeof(*rt->slot))) == NULL ||
 	    (rt->domain_slot = calloc(np ? np : 1,
 	    sizeof(*rt->domain_slot))) == NULL ||
@@ -94,6 +106,13 @@ runtime_new(config_t *cfg, stats_names_t *names, uint64_t generation,
 			rt->tls[i] = tls_server_ctx_new(l, terr, sizeof(terr));
 		else if (l->dir == DIR_OUTBOUND && l->out_tls != OUT_TLS_NONE)
 			rt->tls[i] = tls_client_ctx_new(l, terr, sizeof(terr));
+		if (terr[0] == '\0' && l->dir == DIR_OUTBOUND &&
+		    l->listen_tls != IN_TLS_OFF)
+			rt->listen_tls[i] = tls_listen_ctx_new(l, terr,
+			    sizeof(terr));
+		if (terr[0] == '\0' && l->auth_file != NULL)
+			rt->auth[i] = relayauth_load(l->auth_file, terr,
+			    sizeof(terr));
 		if (terr[0] != '\0') {
 			snprintf(err, errlen, "[%s]: %s", l->name, terr);
 			goto err0;
@@ -135,6 +154,14 @@ err0:
 	if (rt->tls != NULL)
 		for (size_t i = 0; i < nl; i++)
 			tls_ctx_free(rt->tls[i]);
+	if (rt->auth != NULL)
+		for (size_t i = 0; i < nl; i++)
+			relayauth_free(rt->auth[i]);
+	if (rt->listen_tls != NULL)
+		for (size_t i = 0; i < nl; i++)
+			tls_ctx_free(rt->listen_tls[i]);
+	free(rt->listen_tls);
+	free(rt->auth);
 	free(rt->tls);
 	free(rt->slot);
 	free(rt->domain_slot);

@@ -19,6 +19,13 @@ typedef struct runtime {
 	atomic_int refs;
 	config_t *cfg;           /* owned */
 	SSL_CTX **tls;           /* owned refs, per listener; NULL where none */
+	SSL_CTX **listen_tls;    /* owned refs, per listener: an outbound
+	                            listener's listening leg (listen_tls);
+	                            NULL where none */
+	struct relayauth **auth; /* owned, per listener: auth_file's
+	                            credentials (read at load, so a change of
+	                            the file or its token file is a reload);
+	                            NULL where none */
 	int *slot;               /* stats listener slot, per listener */
 	int *domain_slot;        /* stats domain slot, per policy */
 	int *party_slot;         /* stats party slot, per party */

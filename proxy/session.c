@@ -365,7 +365,7 @@ session_ehlo_reset(session_t *s)
  * Relays the gathered EHLO reply to a client that said HELO: one line,
  * "250 " and the text of the first line (RFC 5321 4.1.1.1).
  */
-static void
+void
 session_helo_relay(session_t *s)
 {
 	const uint8_t *lf = memchr(s->ehlo, '\n', s->ehlo_len);
@@ -868,6 +868,18 @@ session_client_input(session_t *s)
 
 /* The pump ------------------------------------------------------------- */
 
+/*
+ * The handshake under way is the client leg's. Both legs may carry TLS
+ * (an outbound listener with listen_tls: the device's leg, then the
+ * relay's), but one handshake runs at a time, and a leg whose handshake is
+ * done is not the one.
+ */
+static int
+session_client_hs(const session_t *s)
+{
+	return s->client->ssl != NULL && !s->client->handshake_done;
+}
+
 /* Reading resumes and pauses here, from state and the other leg's queue. */
 static void
 session_update_reads(session_t *s)
@@ -899,7 +911,7 @@ session_update_reads(session_t *s)
 		break;
 	}
 	/* Only a client leg that is itself in its handshake is read then. */
-	if (s->state == SS_TLS_HANDSHAKE && s->client->ssl == NULL)
+	if (s->state == SS_TLS_HANDSHAKE && !session_client_hs(s))
 		cr = 0;
 	if (s->hold_client)
 		cr = 0;
@@ -1030,7 +1042,8 @@ session_timer_close_cb(uv_handle_t *h)
 static void
 session_log_close(session_t *s, uint64_t bytes_out)
 {
-	/* The TLS leg: whichever leg carries TLS (one at most). */
+	/* The TLS leg: the client's if it has one, else the server's (an
+	 * outbound listen_tls session has both: its log_close says which). */
 	const SSL *ssl = s->client->ssl != NULL ? s->client->ssl :
 	    s->server->ssl;
 	const char *sni = NULL;
@@ -1067,8 +1080,7 @@ session_log_close(session_t *s, uint64_t bytes_out)
 static int
 session_tls_leg_reason(const session_t *s, close_reason_t cr)
 {
-	/* At most one leg carries TLS; during a handshake it is that one. */
-	if (s->client->ssl != NULL)
+	if (session_client_hs(s))
 		return cr == CR_CLIENT_ERROR || cr == CR_CLIENT_CLOSED;
 	return cr == CR_SERVER_ERROR || cr == CR_SERVER_CLOSED;
 }
@@ -1145,7 +1157,7 @@ session_timer_cb(uv_timer_t *t)
 		return;
 	case SS_TLS_HANDSHAKE:
 		session_tls_failed(s, TLSF_TIMEOUT);
-		if (s->client->ssl != NULL) {
+		if (session_client_hs(s)) {
 			/* The client's handshake: no reply can reach it. */
 			session_close(s, CR_TLS_FAILED, "tls handshake timeout", 0);
 			return;

@@ -147,6 +147,19 @@ typedef struct session {
 	int dane_ok;                 /* relay_dane: the chain matched */
 	int name_ok;                 /* dest_name matched the certificate */
 	const char *tls_fail;        /* why the upstream is not TLS, or NULL */
+	/* The proxy's own AUTH toward the relay (auth_file). */
+	int relay_authed;            /* the relay said 235 */
+	int client_tls;              /* listen_tls: the device's leg is TLS
+	                                (s->tls is the relay leg's) */
+	int auth_mech;               /* auth_mech_t in use + 1; 0 none */
+	int auth_step;               /* the exchange's step (relayauth_line) */
+	uint8_t *auth_ehlo;          /* the relay's EHLO reply inside TLS,
+	                                kept for the legacy server until AUTH
+	                                succeeds; owned, NULL otherwise */
+	size_t auth_ehlo_len;
+	/* TLS session reuse toward the relay (tlscache.c): where a new
+	 * session for this leg goes; borrowed by the leg's SSL. */
+	struct tlscache_slot *cache_slot;
 
 	uint64_t start_ms;
 	uint64_t active_ms;          /* last progress, for the timer */
@@ -268,6 +281,9 @@ void session_error(session_t *s, const char *reply);
 void session_forward(session_t *s, const smtp_cmd_info_t *ci,
     const uint8_t *text, pend_kind_t kind);
 void session_ehlo_relay(session_t *s, unsigned flags);
+/* session_helo_relay relays the gathered EHLO reply as one 250 line, to a
+ * client that said HELO. */
+void session_helo_relay(session_t *s);
 /* session_ehlo_reset drops a gathered EHLO reply and its buffer. */
 void session_ehlo_reset(session_t *s);
 void session_close(session_t *s, close_reason_t cr, const char *detail,

@@ -381,6 +381,22 @@ stats_render(stats_buf_t *b, stats_t *const *workers, int n,
 		stats_buf_printf(b, "stp_sni_learned_total %llu\n",
 		    (unsigned long long)SUM(sni_learned));
 	}
+	{
+		static const char *const mechs[STATS_AUTH_MECHS] = {
+			"plain", "login", "xoauth2", "none"
+		};
+		static const char *const results[2] = { "ok", "failed" };
+
+		stats_head(b, "stp_relay_auth_total", "counter",
+		    "The proxy's own SMTP AUTH toward the relay, by mechanism "
+		    "(none: no common mechanism) and result.");
+		for (int m = 0; m < STATS_AUTH_MECHS; m++)
+			for (int r = 0; r < 2; r++)
+				stats_buf_printf(b, "stp_relay_auth_total{"
+				    "mechanism=\"%s\",result=\"%s\"} %llu\n",
+				    mechs[m], results[r], (unsigned long long)
+				    SUM(relay_auth[m][r]));
+	}
 
 	stats_head(b, "stp_messages_total", "counter",
 	    "Messages accepted by the server side (2xx after end-of-data).");

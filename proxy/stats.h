@@ -103,6 +103,12 @@ typedef enum {
 #define STATS_DANE 9
 extern const char *const stats_dane_names[STATS_DANE];
 
+/* stp_relay_auth_total{mechanism}: auth_mech_t, then "none". */
+#define STATS_AUTH_MECHS 4
+#define STATS_AUTH_NONE 3
+#define STATS_AUTH_OK 0
+#define STATS_AUTH_FAILED 1
+
 /* Handshake duration histogram upper bounds, seconds; then +Inf. */
 #define STATS_HS_BUCKETS 12
 
@@ -145,6 +151,9 @@ typedef struct {
 	/* [party:NAME] decisions: party slot, MAIL/RCPT, party_result_t. */
 	stats_counter_t party[STATS_PARTIES_MAX][STATS_PARTY_CMDS]
 	    [STATS_PARTY_RESULTS];
+	/* Smarthost authentication (outbound.c): by auth_mech_t, then
+	 * STATS_AUTH_NONE for no common mechanism; ok or failed. */
+	stats_counter_t relay_auth[STATS_AUTH_MECHS][2];
 } stats_t;
 
 /* Slot names, owned by the main thread (append-only). */

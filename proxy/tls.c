@@ -28,6 +28,7 @@
 #include "log.h"
 #include "ocsp.h"
 #include "tls.h"
+#include "tlscache.h"
 
 #define TLS_CHAIN_MAX 10 /* certificates in one configured chain */
 
@@ -39,6 +40,18 @@ static const char tls_cipher_list[] =
     "ECDHE-ECDSA-AES128-GCM-SHA256:ECDHE-RSA-AES128-GCM-SHA256:"
     "ECDHE-ECDSA-AES256-GCM-SHA384:ECDHE-RSA-AES256-GCM-SHA384:"
     "ECDHE-ECDSA-CHACHA20-POLY1305:ECDHE-RSA-CHACHA20-POLY1305";
+/*
+ * An outbound listener's listening leg with listen_min_tls below 1.2: old
+ * devices know no AEAD, so CBC suites follow (ECDHE first, then plain RSA
+ * key exchange for the oldest). Only on that leg, by the operator's choice.
+ */
+static const char tls_cipher_list_legacy[] =
+    "ECDHE-ECDSA-AES128-GCM-SHA256:ECDHE-RSA-AES128-GCM-SHA256:"
+    "ECDHE-ECDSA-AES256-GCM-SHA384:ECDHE-RSA-AES256-GCM-SHA384:"
+    "ECDHE-ECDSA-CHACHA20-POLY1305:ECDHE-RSA-CHACHA20-POLY1305:"
+    "ECDHE-ECDSA-AES128-SHA:ECDHE-RSA-AES128-SHA:"
+    "ECDHE-ECDSA-AES256-SHA:ECDHE-RSA-AES256-SHA:"
+    "AES128-GCM-SHA256:AES256-GCM-SHA384:AES128-SHA:AES256-SHA";
 
 typedef struct {
 	CRYPTO_BUFFER *chain[TLS_CHAIN_MAX];
@@ -488,7 +501,9 @@ tls_ctx_common(SSL_CTX *ctx, uint16_t min_tls)
 	if (!SSL_CTX_set_min_proto_version(ctx, min_tls ? min_tls :
 	    TLS1_2_VERSION) ||
 	    !SSL_CTX_set_max_proto_version(ctx, TLS1_3_VERSION) ||
-	    !SSL_CTX_set_strict_cipher_list(ctx, tls_cipher_list))
+	    !SSL_CTX_set_strict_cipher_list(ctx, min_tls != 0 &&
+	    min_tls < TLS1_2_VERSION ? tls_cipher_list_legacy :
+	    tls_cipher_list))
 		return -1;
 	/* Partial writes let conn hand BoringSSL whole buffers. */
 	SSL_CTX_set_mode(ctx, SSL_MODE_ENABLE_PARTIAL_WRITE |
@@ -661,9 +676,24 @@ tls_client_ca(SSL_CTX *ctx, const char *path, char *err, size_t errlen)
 	SSL_CTX_set_session_psk_dhe_timeout(ctx, SSL_DEFAULT_SESSION_TIMEOUT);
 	return 0;
 }
+static SSL_CTX *tls_server_ctx_build(const config_listener_t *l,
+    uint16_t min_tls, char *err, size_t errlen);
 
 SSL_CTX *
 tls_server_ctx_new(const config_listener_t *l, char *err, size_t errlen)
+{
+	return tls_server_ctx_build(l, l->min_tls, err, errlen);
+}
+
+SSL_CTX *
+tls_listen_ctx_new(const config_listener_t *l, char *err, size_t errlen)
+{
+	return tls_server_ctx_build(l, l->listen_min_tls, err, errlen);
+}
+
+static SSL_CTX *
+tls_server_ctx_build(const config_listener_t *l, uint16_t min_tls, char *err,
+    size_t errlen)
 {
 	SSL_CTX *ctx;
 	tls_server_t *srv;
@@ -705,7 +735,7 @@ tls_server_ctx_new(const config_listener_t *l, char *err, size_t errlen)
 		tls_err(err, errlen, "SSL_CTX_new");
 		goto err1;
 	}
-	if (tls_ctx_common(ctx, l->min_tls) == -1) {
+	if (tls_ctx_common(ctx, min_tls) == -1) {
 		tls_err(err, errlen, "TLS settings");
 		goto err2;
 	}
@@ -789,6 +819,29 @@ tls_client_ctx_new(const config_listener_t *l, char *err, size_t errlen)
 		goto err1;
 	}
 	SSL_CTX_set_verify(ctx, SSL_VERIFY_PEER, tls_verify_record_cb);
+	if (l->client_cert != NULL && l->client_key != NULL) {
+		tls_pair_t p;
+		char perr[200];
+
+		/* For relays that authenticate the proxy by certificate. */
+		if (tls_pair_load(&p, l->client_cert, l->client_key, perr,
+		    sizeof(perr)) == -1) {
+			snprintf(err, errlen, "client_cert %s: %s",
+			    l->client_cert, perr);
+			goto err1;
+		}
+		if (!SSL_CTX_set_chain_and_key(ctx, p.chain, p.nchain, p.key,
+		    NULL)) {
+			tls_pair_cleanup(&p);
+			tls_err(err, errlen, "client_cert");
+			goto err1;
+		}
+		tls_pair_cleanup(&p);
+	}
+	if (tlscache_ctx_init(ctx) == -1) {
+		snprintf(err, errlen, "session cache setup");
+		goto err1;
+	}
 	return ctx;
 
 err1:

@@ -28,6 +28,14 @@ SSL_CTX *tls_server_ctx_new(const config_listener_t *l, char *err,
     size_t errlen);
 
 /*
+ * tls_listen_ctx_new builds the server context of an outbound listener's
+ * listening leg (listen_tls): l's cert/key pairs, l->listen_min_tls, down
+ * to TLS 1.0 with CBC suites for old devices. As tls_server_ctx_new.
+ */
+SSL_CTX *tls_listen_ctx_new(const config_listener_t *l, char *err,
+    size_t errlen);
+
+/*
  * tls_client_ctx_new builds the client context of an outbound listener:
  * trust anchors from l->ca_file or the system bundle. Returns a new SSL_CTX
  * or NULL with a message in err.

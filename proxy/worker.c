@@ -12,6 +12,7 @@
 #include "log.h"
 #include "mtasts.h"
 #include "session.h"
+#include "tlscache.h"
 #include "worker.h"
 
 static void
@@ -299,6 +300,7 @@ worker_join(proxy_t *px)
 	runtime_unref(px->rt);
 	conn_pool_cleanup(&px->pool);
 	outbound_sni_free(px);
+	tlscache_free(px->tlscache);
 	free(px->stats);
 	free(px);
 }

@@ -92,7 +92,7 @@ class MX(stplib.Sink):
     KIND = "mx"
 
     def __init__(self, workdir, cert, key, name="mx", mode="normal", dribble=0,
-                 listen="127.0.0.1:0", netns=None):
+                 listen="127.0.0.1:0", netns=None, extra=()):
         self.dir = os.path.join(workdir, name)
         os.makedirs(self.dir, exist_ok=True)
         argv = ns_prefix(netns) + [
@@ -100,6 +100,7 @@ class MX(stplib.Sink):
             "--cert", cert, "--key", key, "--mode", mode, "--max-seconds", "600"]
         if dribble:
             argv += ["--dribble", str(dribble)]
+        argv += list(extra)
         self.start(argv, workdir, name)
         self.addr = "%s:%d" % (self.host, self.port)
 

@@ -51,9 +51,28 @@ Modes (--mode, several may be given separated by commas):
   tls12             TLS 1.2 at most
 The EHLO reply carries X-PLAIN-ONLY before TLS and X-TLS-ONLY inside TLS, so
 a test can tell which one the proxy relayed; both offer AUTH and CHUNKING.
+
+Smarthost options (a relay such as Microsoft 365 or Gmail on 587/465):
+  --implicit            TLS from the first byte (RFC 8314, port 465): the
+                        banner and everything after it inside TLS
+  --auth-user U --auth-pass P
+                        AUTH PLAIN and LOGIN check these; a wrong pair gets
+                        535 5.7.8; MAIL before a successful AUTH gets 530
+  --auth-token-file F   AUTH XOAUTH2 checks "user=U ^A auth=Bearer TOKEN"
+                        against F's content, read at each AUTH (so a test
+                        can rotate it); a wrong one gets the 334 JSON error
+                        challenge, then 535 5.7.8
+  --auth-mechs LIST     what EHLO inside TLS offers (default
+                        "PLAIN LOGIN XOAUTH2"; "" offers no AUTH)
+  --client-ca CA        ask for a client certificate and verify it against
+                        CA; a client without one fails the handshake
+Logged (never a secret): "event auth MECH ok|bad", "event tls VERSION CIPHER
+sni=NAME resumed=yes|no client=CN|-".
 """
 
 import argparse
+import base64
+import binascii
 import json
 import os
 import socket
@@ -93,6 +112,7 @@ class Session(PeerSession):
         self.sni = None
         self.reset_txn()
         self.helo = None
+        self.authed = False
 
     def reset_txn(self):
         self.mail = None
@@ -130,6 +150,8 @@ class Session(PeerSession):
     def run(self):
         try:
             self.note("event connect %s:%d" % self.peer)
+            if self.opts.implicit:
+                self.start_tls()
             self.reply("220 mx.test.example ESMTP scripted")
             while not self.closed:
                 line = self.read_line()
@@ -157,8 +179,13 @@ class Session(PeerSession):
 
     def cmd_EHLO(self, arg):
         self.helo = arg.decode("latin-1")
+        auth = "AUTH PLAIN LOGIN"
+        if self.phase == "tls" and self.opts.auth_user is not None:
+            auth = "AUTH PLAIN LOGIN XOAUTH2"
+        if self.phase == "tls" and self.opts.auth_mechs is not None:
+            auth = ("AUTH " + self.opts.auth_mechs) if self.opts.auth_mechs else None
         lines = ["mx.test.example greets %s" % self.helo, "PIPELINING", "SIZE 10240000",
-                 "8BITMIME", "ENHANCEDSTATUSCODES", "AUTH PLAIN LOGIN", "CHUNKING"]
+                 "8BITMIME", "ENHANCEDSTATUSCODES"] + ([auth] if auth else []) + ["CHUNKING"]
         if self.phase == "plain":
             lines.append("X-PLAIN-ONLY")
             if "no-starttls" not in self.modes:
@@ -221,6 +248,12 @@ class Session(PeerSession):
                     break
                 self.raw["plain"].write(chunk)
             raise Closed("mode stall-handshake")
+        self.start_tls()
+        # What the client knew before TLS is forgotten (RFC 3207 4.2).
+        self.helo = None
+        self.reset_txn()
+
+    def start_tls(self):
         self.sni_seen.name = None
         try:
             tsock = self.ctx.wrap_socket(self.sock, server_side=True)
@@ -233,20 +266,108 @@ class Session(PeerSession):
         self.tls_version = tsock.version()
         self.cipher = tsock.cipher()[0]
         self.sni = self.sni_seen.name
-        self.note("event tls %s %s sni=%s" % (self.tls_version, self.cipher, self.sni or "-"))
-        # What the client knew before TLS is forgotten (RFC 3207 4.2).
-        self.helo = None
-        self.reset_txn()
+        client = "-"
+        peer = tsock.getpeercert()
+        if peer:
+            for rdn in peer.get("subject", ()):
+                for k, v in rdn:
+                    if k == "commonName":
+                        client = v
+        self.note("event tls %s %s sni=%s resumed=%s client=%s" % (
+            self.tls_version, self.cipher, self.sni or "-",
+            "yes" if tsock.session_reused else "no", client))
 
     def cmd_AUTH(self, arg):
         # Credentials are not logged beyond the mechanism.
-        self.note("event auth %s" % escape(arg.split(b" ")[0]))
+        mech = arg.split(b" ")[0].upper()
+        self.note("event auth %s" % escape(mech))
         if self.phase != "tls":
             self.reply("538 5.7.11 Encryption required for requested authentication mechanism")
-        else:
+            return
+        if self.opts.auth_user is None:
             self.reply("235 2.7.0 Authentication successful")
+            return
+        if self.authed:
+            self.reply("503 5.5.1 Already authenticated")
+            return
+        ok = self.sasl(mech, arg.split(b" ")[1:])
+        if ok is None:
+            return
+        self.note("event auth %s %s" % (escape(mech), "ok" if ok else "bad"))
+        if ok:
+            self.authed = True
+            self.reply("235 2.7.0 Authentication successful")
+        else:
+            self.reply("535 5.7.8 Authentication credentials invalid")
+
+    def sasl_response(self):
+        """The next SASL response line, decoded; None when cancelled."""
+        line = self.read_line().rstrip(b"\r\n")
+        self.note("%s C: <sasl response %d octets>" % (self.phase, len(line)))
+        if line == b"*":
+            return None
+        try:
+            return base64.b64decode(line, validate=True)
+        except (binascii.Error, ValueError):
+            return b"\xff"
+
+    def sasl(self, mech, ir):
+        """True or False, or None when the exchange was cancelled (the
+        reply is sent)."""
+        offered = (self.opts.auth_mechs if self.opts.auth_mechs is not None
+                   else "PLAIN LOGIN XOAUTH2").upper().split()
+        if mech.decode("latin-1") not in offered:
+            self.reply("504 5.5.4 Unrecognized authentication type")
+            return None
+        user = self.opts.auth_user.encode()
+        if mech == b"PLAIN":
+            if ir:
+                try:
+                    data = base64.b64decode(ir[0], validate=True)
+                except (binascii.Error, ValueError):
+                    data = b""
+            else:
+                self.reply("334 ")
+                data = self.sasl_response()
+                if data is None:
+                    self.reply("501 5.7.0 cancelled")
+                    return None
+            return data == b"\0" + user + b"\0" + (self.opts.auth_pass or "").encode()
+        if mech == b"LOGIN":
+            self.reply("334 VXNlcm5hbWU6")
+            u = self.sasl_response()
+            if u is None:
+                self.reply("501 5.7.0 cancelled")
+                return None
+            self.reply("334 UGFzc3dvcmQ6")
+            p = self.sasl_response()
+            if p is None:
+                self.reply("501 5.7.0 cancelled")
+                return None
+            return u == user and self.opts.auth_pass is not None and \
+                p == self.opts.auth_pass.encode()
+        if mech == b"XOAUTH2":
+            token = b""
+            if self.opts.auth_token_file:
+                with open(self.opts.auth_token_file, "rb") as f:
+                    token = f.read().strip()
+            try:
+                data = base64.b64decode(ir[0], validate=True) if ir else b""
+            except (binascii.Error, ValueError):
+                data = b""
+            if token and data == b"user=" + user + b"\x01auth=Bearer " + token + b"\x01\x01":
+                return True
+            self.reply("334 " + base64.b64encode(
+                b'{"status":"401","schemes":"bearer","scope":"https://mail.google.com/"}').decode())
+            self.sasl_response()
+            return False
+        self.reply("504 5.5.4 Unrecognized authentication type")
+        return None
 
     def cmd_MAIL(self, arg):
+        if self.opts.auth_user is not None and not self.authed:
+            self.reply("530 5.7.0 Authentication required")
+            return
         if "long-5xx-mail" in self.modes:
             self.reply("550 5.7.1 " + "m" * 2990)
             return
@@ -330,6 +451,13 @@ def main():
                     help="comma-separated: " + ", ".join(MODES))
     ap.add_argument("--dribble", type=float, nargs="?", const=1.0, default=0.0,
                     help="send replies one byte at a time, MS apart (default 1)")
+    ap.add_argument("--implicit", action="store_true",
+                    help="TLS from the first byte (port 465 style)")
+    ap.add_argument("--auth-user")
+    ap.add_argument("--auth-pass")
+    ap.add_argument("--auth-token-file")
+    ap.add_argument("--auth-mechs")
+    ap.add_argument("--client-ca")
     ap.add_argument("--pidfile")
     ap.add_argument("--max-seconds", type=float, default=900.0,
                     help="exit after this long (0: never; default %(default)s)")
@@ -346,6 +474,9 @@ def main():
     if "tls12" in opts.modes:
         ctx.maximum_version = ssl.TLSVersion.TLSv1_2
     ctx.load_cert_chain(opts.cert, opts.key)
+    if opts.client_ca:
+        ctx.verify_mode = ssl.CERT_REQUIRED
+        ctx.load_verify_locations(opts.client_ca)
     sni_seen = threading.local()
 
     def on_sni(sslobj, name, context):

@@ -1527,6 +1527,66 @@ test_authenticated_delivery(void)
 	    "only refuse; use tls = may\n");
 }
 
+/* Smarthost keys (issue 13): relay_tls, auth_mechanisms, client
+ * certificate, session reuse, listen_tls; what each needs. */
+static void
+test_smarthost(void)
+{
+	config_t *cfg = load_ok("[outbound]\nlisten = 127.0.0.1:10587\n"
+	    "mode = relay\nrelay = smtp.example.net:465\ntls = verify\n"
+	    "relay_tls = implicit\nauth_file = /run/a\n"
+	    "auth_mechanisms = LOGIN, xoauth2\nclient_cert = /c.pem\n"
+	    "client_key = /c.key\nsession_cache_timeout = 5m\n"
+	    "listen_tls = starttls\ncert = /s.pem\nkey = /s.key\n"
+	    "listen_min_tls = 1.0\n"
+	    "[outbound:t]\nlisten = 127.0.0.1:10588\nmode = transparent\n");
+
+	if (cfg != NULL) {
+		const config_listener_t *l = &cfg->listeners[0];
+
+		CHECK_EQ_INT(l->relay_tls, RELAY_TLS_IMPLICIT);
+		CHECK_STR(l->auth_file, "/run/a");
+		CHECK_EQ_INT(l->nauth_mechs, 2);
+		CHECK_EQ_INT(l->auth_mechs[0], AUTH_MECH_LOGIN);
+		CHECK_EQ_INT(l->auth_mechs[1], AUTH_MECH_XOAUTH2);
+		CHECK_STR(l->client_cert, "/c.pem");
+		CHECK_STR(l->client_key, "/c.key");
+		CHECK_EQ_INT(l->session_cache_timeout_ms, 300000);
+		CHECK_EQ_INT(l->listen_tls, IN_TLS_STARTTLS);
+		CHECK_EQ_INT(l->listen_min_tls, 0x0301);
+		CHECK_EQ_INT(l->ncerts, 1);
+		/* Defaults. */
+		l = &cfg->listeners[1];
+		CHECK_EQ_INT(l->relay_tls, RELAY_TLS_STARTTLS);
+		CHECK(l->auth_file == NULL);
+		CHECK_EQ_INT(l->nauth_mechs, 0);
+		CHECK_EQ_INT(l->session_cache_timeout_ms, 3600000);
+		CHECK_EQ_INT(l->listen_tls, IN_TLS_OFF);
+		CHECK_EQ_INT(l->listen_min_tls, 0x0303);
+	}
+	config_free(cfg);
+
+	load_bad("[outbound]\nlisten = 127.0.0.1:10587\n"
+	    "mode = relay\nrelay = 127.0.0.1:465\n"
+	    "relay_tls = implicit\n"                       /* 5 */
+	    "auth_file = /a\n"                             /* 6 */
+	    "auth_mechanisms = plain plain\n"              /* 7 */
+	    "client_cert = /c\n"                           /* 8 */
+	    "listen_min_tls = 1.0\n"                       /* 9 */
+	    "[outbound:t]\nlisten = 127.0.0.1:10588\n"
+	    "mode = transparent\nauth_file = /a\n"        /* 13 */
+	    "relay_tls = starttls\n", 0,                   /* 14 */
+	    "F:5: relay_tls = implicit needs tls = encrypt or tls = verify\n"
+	    "F:6: auth_file needs tls = encrypt or tls = verify: credentials "
+	    "never cross an unencrypted leg\n"
+	    "F:7: bad value for auth_mechanisms: 'plain plain' (expected "
+	    "plain, login and xoauth2, in order, each once)\n"
+	    "F:8: client_cert and client_key go together\n"
+	    "F:9: listen_min_tls without listen_tls\n"
+	    "F:13: auth_file is only allowed with mode = relay\n"
+	    "F:14: relay_tls is only allowed with mode = relay\n");
+}
+
 int
 main(void)
 {
@@ -1562,6 +1622,7 @@ main(void)
 	RUN(test_party);
 	RUN(test_ticket_key_files);
 	RUN(test_example_file);
+	RUN(test_smarthost);
 	test_cleanup();
 	return CHECK_DONE();
 }
