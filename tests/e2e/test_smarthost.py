@@ -38,10 +38,12 @@ MESSAGE = (b"From: <printer@legacy.example>\r\n"
 
 
 def metric(text, name, **labels):
-    sel = ",".join('%s="%s"' % kv for kv in sorted(labels.items()))
-    pat = r"^%s\{%s\} (\d+)$" % (re.escape(name), re.escape(sel))
-    m = re.search(pat, text, re.M)
-    return int(m.group(1)) if m else None
+    """The value of the series name{labels} (labels in any order), or None."""
+    for m in re.finditer(r"^%s\{([^}]*)\} (\d+)$" % re.escape(name), text, re.M):
+        have = dict(re.findall(r'(\w+)="([^"]*)"', m.group(1)))
+        if have == labels:
+            return int(m.group(2))
+    return None
 
 
 class Env:
