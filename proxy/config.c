@@ -19,6 +19,7 @@
 #include <strings.h>
 #include <sys/stat.h>
 #include <sys/types.h>
+#include <sys/un.h>
 #include <unistd.h>
 #include <arpa/inet.h>
 #include <netinet/in.h>
@@ -113,6 +114,7 @@ enum {
 	K_DANE,
 	K_MTA_STS,
 	K_RELAY_DANE,
+	K_TLSRPT_SOCKET,
 	K_COUNT
 };
 
@@ -1263,6 +1265,20 @@ set_sts_ca_file(cfg_parse_t *p, const char *v)
 	return 0;
 }
 
+/* An absolute name that fits sockaddr_un.sun_path; the collector need not
+ * exist yet (it may start after the proxy): datagrams wait for nobody. */
+static int
+set_tlsrpt_socket(cfg_parse_t *p, const char *v)
+{
+	struct sockaddr_un un;
+
+	if (*v != '/' || strlen(v) >= sizeof(un.sun_path))
+		return -1;
+	free(p->cfg->tlsrpt_socket);
+	p->cfg->tlsrpt_socket = cfg_strdup(p, v);
+	return 0;
+}
+
 static int
 set_dane(cfg_parse_t *p, const char *v)
 {
@@ -1377,6 +1393,8 @@ static const cfg_key_t cfg_keys[K_COUNT] = {
 	[K_MTA_STS] = { "mta_sts", OUT, set_mta_sts, cfg_bool_expected, 0 },
 	[K_RELAY_DANE] = { "relay_dane", OUT, set_relay_dane,
 	    cfg_bool_expected, 0 },
+	[K_TLSRPT_SOCKET] = { "tlsrpt_socket", G, set_tlsrpt_socket,
+	    "an absolute socket name of at most 107 octets", 0 },
 	[K_TLS_RATE_LIMIT] = { "tls_rate_limit", IN, set_tls_rate_limit,
 	    "new TLS handshakes per client address per minute, 0 to 1000000; "
 	    "0: no limit", 0 },
@@ -1964,6 +1982,7 @@ config_free(config_t *cfg)
 	free(cfg->dnssec_probe_name);
 	free(cfg->state_dir);
 	free(cfg->mta_sts_ca_file);
+	free(cfg->tlsrpt_socket);
 	free(cfg->path);
 	free(cfg);
 }

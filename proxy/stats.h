@@ -98,6 +98,11 @@ typedef enum {
 #define STATS_DANE 9
 extern const char *const stats_dane_names[STATS_DANE];
 
+/* TLS-RPT policy types and results (tlsrpt_policy_t, tlsrpt_result_t;
+ * outbound_auth.c checks the counts). */
+#define STATS_TLSRPT_POLICIES 3
+#define STATS_TLSRPT_RESULTS 12
+
 /* Handshake duration histogram upper bounds, seconds; then +Inf. */
 #define STATS_HS_BUCKETS 12
 
@@ -133,6 +138,13 @@ typedef struct {
 	stats_counter_t sts_decisions[3][STATS_OUTCOMES]; /* sts_mode_t,
 	                                                 policy_outcome_t */
 	stats_counter_t sni_learned;
+	/* TLS-RPT (outbound_auth.c): one result per upstream session and
+	 * policy domain, whether or not a collector is configured. */
+	stats_counter_t tlsrpt_results[STATS_TLSRPT_POLICIES]
+	                              [STATS_TLSRPT_RESULTS];
+	stats_counter_t tlsrpt_sent;    /* datagrams the collector took */
+	stats_counter_t tlsrpt_dropped; /* collector absent, full, or the
+	                                   result too large */
 } stats_t;
 
 /* Slot names, owned by the main thread (append-only). */
