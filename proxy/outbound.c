@@ -62,6 +62,7 @@ static const char R_AUTH_PLAIN[] =
 /* RFC 8689 4.2.1: REQUIRETLS asked of a session where it was not offered
  * is a permanent failure (not 555 or 501), so the legacy server returns
  * the message to its sender instead of retrying it. */
+static const char R_NO_MAIL[] = "503 5.5.1 MAIL first\r\n";
 static const char R_REQUIRETLS_NOT_OFFERED[] =
     "550 5.7.30 REQUIRETLS support required: not available over this "
     "connection\r\n";
@@ -211,6 +212,7 @@ outbound_helo(session_t *s, const smtp_cmd_info_t *ci, const uint8_t *text)
 	 * EHLO reply sets it again). */
 	s->requiretls_offered = 0;
 	s->tx_requiretls = 0;
+	s->tx_refused = 0;
 	memcpy(s->helo_line, text + ci->arg_off, ci->arg_len);
 	s->helo_len = ci->arg_len;
 	if (s->helo_len == 0)
@@ -240,6 +242,7 @@ outbound_mail(session_t *s, const smtp_cmd_info_t *ci, const uint8_t *text)
 	int rt = smtp_mail_requiretls(text + ci->arg_off, ci->arg_len);
 
 	s->tx_requiretls = rt != 0;
+	s->tx_refused = 0;
 	if (rt == 0 || s->requiretls_offered)
 		return 0;
 	log_event(LOG_WARN, "requiretls", "session", s->id, "outcome",
@@ -247,6 +250,7 @@ outbound_mail(session_t *s, const smtp_cmd_info_t *ci, const uint8_t *text)
 	    policy_verify_name(outbound_verify(s)), "dest", s->dest_str,
 	    NULL);
 	s->tx_requiretls = 0;
+	s->tx_refused = 1;
 	session_local(s, R_REQUIRETLS_NOT_OFFERED);
 	return 1;
 }
@@ -285,7 +289,18 @@ outbound_command(session_t *s, const smtp_cmd_info_t *ci, const uint8_t *text)
 	default:
 		break;
 	}
+	if (s->tx_refused && (ci->cmd == SMTP_CMD_RCPT ||
+	    ci->cmd == SMTP_CMD_DATA)) {
+		/* The upstream has no transaction, and this one must not
+		 * reach it in parts. (BDAT closes the session anyway.) */
+		session_local(s, R_NO_MAIL);
+		return;
+	}
 	switch (ci->cmd) {
+	case SMTP_CMD_RSET:
+		s->tx_refused = 0;
+		s->tx_requiretls = 0;
+		break;
 	case SMTP_CMD_BDAT:
 		session_bdat(s);
 		return;

@@ -154,6 +154,8 @@ typedef struct session {
 	                                in the last EHLO reply (RFC 8689) */
 	int tx_requiretls;           /* the current MAIL has REQUIRETLS: every
 	                                RCPT needs an authenticated upstream */
+	int tx_refused;              /* the current MAIL was refused here: its
+	                                RCPT and DATA never go upstream */
 
 	uint64_t start_ms;
 	uint64_t active_ms;          /* last progress, for the timer */
