@@ -864,8 +864,9 @@ oa_sts_cb(void *arg, const mtasts_result_t *r)
 		    o == POLICY_OK ? NULL : why);
 	}
 	/* A matching certificate authenticates the upstream for REQUIRETLS
-	 * in testing mode as well: RFC 8689 4.2.1 treats testing as
-	 * enforce for such messages, and the check is the same. */
+	 * in testing mode as well (the check is enforce's); a failing one
+	 * does not, so a REQUIRETLS message meets a testing policy as an
+	 * enforce one (550 5.7.30 in oa_decide). */
 	j->auth = o == POLICY_OK;
 	if (r->policy->mode == STS_MODE_TESTING || o == POLICY_OK) {
 		/* testing: decided, logged and counted, never refused. */
