@@ -13,8 +13,10 @@
 #include "stsfetch.h"
 #include "tlsrpt.h"
 
-_Static_assert(STATS_TLSRPT_POLICIES == TLSRPT_POLICY_COUNT, "tlsrpt policies");
-_Static_assert(STATS_TLSRPT_RESULTS == TLSRPT_RESULT_COUNT, "tlsrpt results");
+_Static_assert(STATS_TLSRPT_POLICIES == TLSRPT_POLICY_COUNT,
+    "stats_t.tlsrpt_results and tlsrpt_policy_t");
+_Static_assert(STATS_TLSRPT_RESULTS == TLSRPT_RESULT_COUNT,
+    "stats_t.tlsrpt_results and tlsrpt_result_t");
 
 _Static_assert(STATS_DNS_TYPES == DNS_QT_COUNT, "dns query types");
 _Static_assert(STATS_DNS_RESULTS == DNS_STATUS_COUNT, "dns results");
