@@ -878,6 +878,9 @@ oa_sts_cb(void *arg, const mtasts_result_t *r)
 		oa_decide(j, NULL, SRC_STS, why);
 		return;
 	}
+	if (j->pol != NULL && j->pol->tls == OUT_TLS_DANE)
+		oa_rpt(j, TLSRPT_POLICY_TLSA, TLSRPT_DANE_REQUIRED,
+		    s->dest_name, "tls = dane, no secure TLSA");
 	oa_decide(j, o == POLICY_NO_TLS ? R_STS_NO_TLS : R_STS_NOMATCH,
 	    SRC_STS, why);
 }

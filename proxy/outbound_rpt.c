@@ -204,8 +204,10 @@ outbound_rpt_tlsa(outbound_rpt_res_t *e, const dane_tlsa_t *recs, size_t n)
 	if (e == NULL || e->nstrings > 0)
 		return;
 	for (size_t i = 0; i < n; i++) {
-		size_t k = 0, cap = 16 + 2 * recs[i].len;
+		/* "255 255 255 " and the hex digits and the NUL. */
+		size_t k, cap = 16 + 2 * recs[i].len;
 		char *t = malloc(cap);
+		int rc;
 
 		if (t == NULL)
 			return;
@@ -216,10 +218,10 @@ outbound_rpt_tlsa(outbound_rpt_res_t *e, const dane_tlsa_t *recs, size_t n)
 			t[k++] = hex[recs[i].data[j] & 15];
 		}
 		t[k] = '\0';
-		k = (size_t)outbound_rpt_pack(&e->strings, &e->nstrings,
+		rc = outbound_rpt_pack(&e->strings, &e->nstrings,
 		    &e->strings_len, t);
 		free(t);
-		if (k != 0)
+		if (rc == -1)
 			return;
 	}
 }
