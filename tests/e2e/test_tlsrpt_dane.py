@@ -11,8 +11,11 @@ that reporting never holds up delivery.
 """
 
 import os
+import subprocess
 
 import pytest
+
+import stplib
 
 from dnslab import dane_pki  # noqa: F401
 from outlib import netns_up, policy  # noqa: F401
@@ -233,6 +236,51 @@ def test_missing_collector_costs_nothing(world):
     assert metric(m, "stp_tlsrpt_datagrams_dropped_total") == 2
     assert metric(m, "stp_tlsrpt_datagrams_sent_total") == 0
     assert metric(m, "stp_tlsrpt_results_total", policy_type="tlsa", result="success") == 1
+
+
+# A collector that reads nothing, bound inside the pod.
+STUCK = r"""
+import socket, sys, time
+s = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+s.bind(sys.argv[1])
+print("ready", flush=True)
+time.sleep(120)
+"""
+
+
+def test_full_collector_costs_nothing(world):
+    """A collector that does not keep up: its queue fills (the pod's
+    net.unix.max_dgram_qlen at 1, inherited by the socket made there),
+    the rest is dropped and counted, and every message is delivered."""
+    pki = world.pki
+    world.dns.set_zone(zone(tlsa_lab=[pki.tlsa("mx1", 3, 1, 1)], extra=RECORDS))
+    old = stplib.run(["ip", "netns", "exec", world.pod, "sysctl", "-n",
+                      "net.unix.max_dgram_qlen"], timeout=30).stdout.strip()
+    path = os.path.join(world.workdir, "stuck-%d.sock" % world.seq)
+    stplib.run(["ip", "netns", "exec", world.pod, "sysctl", "-w",
+                "net.unix.max_dgram_qlen=1"], timeout=30)
+    stuck = subprocess.Popen(["ip", "netns", "exec", world.pod, stplib.PYTHON, "-c", STUCK,
+                              path], stdout=subprocess.PIPE, text=True)
+    try:
+        assert stuck.stdout.readline().strip() == "ready"
+        mx = world.mx(pki)
+        px = world.proxy(global_keys={"tlsrpt_socket": path})
+        for _ in range(2):
+            out = world.send(["b@lab.test", "c@plain.test"])
+            assert codes(out["replies"]) == ["250 2.1.0", "250 2.1.5", "250 2.1.5"], out
+            assert out["eod"][-1].startswith("250"), out
+        assert mx.wait_closed(min_conns=2)
+        assert mx.messages() == [MESSAGE, MESSAGE]
+        px.wait_event("session_close", count=2)
+        m = world.metrics()
+        sent = metric(m, "stp_tlsrpt_datagrams_sent_total")
+        dropped = metric(m, "stp_tlsrpt_datagrams_dropped_total")
+        assert sent + dropped == 4 and sent >= 1 and dropped >= 1, (sent, dropped)
+    finally:
+        stplib.stop_process(stuck)
+        stuck.stdout.close()
+        stplib.run(["ip", "netns", "exec", world.pod, "sysctl", "-w",
+                    "net.unix.max_dgram_qlen=%s" % (old or "10")], timeout=30)
 
 
 def test_metrics_without_a_collector(world):
