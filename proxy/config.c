@@ -19,6 +19,7 @@
 #include <strings.h>
 #include <sys/stat.h>
 #include <sys/types.h>
+#include <sys/un.h>
 #include <unistd.h>
 #include <arpa/inet.h>
 #include <netinet/in.h>
@@ -133,6 +134,7 @@ enum {
 	K_SESSION_CACHE_TIMEOUT,
 	K_LISTEN_TLS,
 	K_LISTEN_MIN_TLS,
+	K_TLSRPT_SOCKET,
 	K_COUNT
 };
 
@@ -1519,6 +1521,20 @@ set_sts_ca_file(cfg_parse_t *p, const char *v)
 	return 0;
 }
 
+/* An absolute name that fits sockaddr_un.sun_path; the collector need not
+ * exist yet (it may start after the proxy): datagrams wait for nobody. */
+static int
+set_tlsrpt_socket(cfg_parse_t *p, const char *v)
+{
+	struct sockaddr_un un;
+
+	if (*v != '/' || strlen(v) >= sizeof(un.sun_path))
+		return -1;
+	free(p->cfg->tlsrpt_socket);
+	p->cfg->tlsrpt_socket = cfg_strdup(p, v);
+	return 0;
+}
+
 static int
 set_dane(cfg_parse_t *p, const char *v)
 {
@@ -1763,6 +1779,8 @@ static const cfg_key_t cfg_keys[K_COUNT] = {
 	    "starttls, implicit or off", 0 },
 	[K_LISTEN_MIN_TLS] = { "listen_min_tls", OUT, set_listen_min_tls,
 	    "1.0, 1.1, 1.2 or 1.3", 0 },
+	[K_TLSRPT_SOCKET] = { "tlsrpt_socket", G, set_tlsrpt_socket,
+	    "an absolute socket name of at most 107 octets", 0 },
 	[K_TLS_RATE_LIMIT] = { "tls_rate_limit", IN, set_tls_rate_limit,
 	    "new TLS handshakes per client address per minute, 0 to 1000000; "
 	    "0: no limit", 0 },
@@ -2596,6 +2614,7 @@ config_free(config_t *cfg)
 	free(cfg->dnssec_probe_name);
 	free(cfg->state_dir);
 	free(cfg->mta_sts_ca_file);
+	free(cfg->tlsrpt_socket);
 	free(cfg->path);
 	free(cfg);
 }

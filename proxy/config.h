@@ -221,6 +221,8 @@ typedef struct {
 	uint64_t policy_lookup_timeout_ms; /* RCPT decision; default 15 s */
 	uint64_t mta_sts_fetch_timeout_ms; /* whole fetch; default 10 s */
 	char *mta_sts_ca_file;          /* NULL: the system bundle; owned */
+	char *tlsrpt_socket;            /* TLS-RPT collector's datagram
+	                                   socket; NULL: none; owned */
 } config_t;
 
 /*

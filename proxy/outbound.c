@@ -90,6 +90,13 @@ static const char R_AUTH_ALREADY[] = "503 5.5.1 Already authenticated\r\n";
 static const char R_AUTH_PLAIN[] =
     "454 4.7.0 AUTH refused: the remote server connection is not "
     "encrypted\r\n";
+/* RFC 8689 4.2.1: REQUIRETLS asked of a session where it was not offered
+ * is a permanent failure (not 555 or 501), so the legacy server returns
+ * the message to its sender instead of retrying it. */
+static const char R_NO_MAIL[] = "503 5.5.1 MAIL first\r\n";
+static const char R_REQUIRETLS_NOT_OFFERED[] =
+    "550 5.7.30 REQUIRETLS support required: not available over this "
+    "connection\r\n";
 policy_verify_t
 outbound_verify(const session_t *s)
 {
@@ -349,6 +356,11 @@ outbound_helo(session_t *s, const smtp_cmd_info_t *ci, const uint8_t *text)
 	}
 	s->need_helo = 0;
 	s->helo_is_ehlo = ci->cmd == SMTP_CMD_EHLO;
+	/* A new EHLO/HELO ends the transaction and the last offer (the
+	 * EHLO reply sets it again). */
+	s->requiretls_offered = 0;
+	s->tx_requiretls = 0;
+	s->tx_refused = 0;
 	memcpy(s->helo_line, text + ci->arg_off, ci->arg_len);
 	s->helo_len = ci->arg_len;
 	if (s->helo_len == 0)
@@ -367,6 +379,33 @@ outbound_helo(session_t *s, const smtp_cmd_info_t *ci, const uint8_t *text)
 	}
 	outbound_send_helo(s, "EHLO", PEND_INTERNAL, STEP_EHLO1);
 	session_enter(s, SS_UPGRADE);
+}
+
+/*
+ * MAIL FROM: a REQUIRETLS transaction (RFC 8689) needs REQUIRETLS to have
+ * been offered; its RCPTs are then held to an authenticated upstream
+ * (outbound_auth_rcpt). The parameter itself goes upstream unchanged.
+ * A parameter that cannot be read ("REQUIRETLS=x", an unterminated path)
+ * counts as a demand: the proxy never forwards a REQUIRETLS it did not
+ * understand as a plain message. Returns 1 when answered.
+ */
+static int
+outbound_mail(session_t *s, const smtp_cmd_info_t *ci, const uint8_t *text)
+{
+	int rt = smtp_mail_requiretls(text + ci->arg_off, ci->arg_len);
+
+	s->tx_requiretls = rt != 0;
+	s->tx_refused = 0;
+	if (rt == 0 || s->requiretls_offered)
+		return 0;
+	log_event(LOG_WARN, "requiretls", "session", s->id, "outcome",
+	    "refused", "reason", "not offered", "verify",
+	    policy_verify_name(outbound_verify(s)), "dest", s->dest_str,
+	    NULL);
+	s->tx_requiretls = 0;
+	s->tx_refused = 1;
+	session_local(s, R_REQUIRETLS_NOT_OFFERED);
+	return 1;
 }
 
 static void
@@ -424,10 +463,25 @@ outbound_command(session_t *s, const smtp_cmd_info_t *ci, const uint8_t *text)
 	default:
 		break;
 	}
+	if (s->tx_refused && (ci->cmd == SMTP_CMD_RCPT ||
+	    ci->cmd == SMTP_CMD_DATA)) {
+		/* The upstream has no transaction, and this one must not
+		 * reach it in parts. (BDAT closes the session anyway.) */
+		session_local(s, R_NO_MAIL);
+		return;
+	}
 	switch (ci->cmd) {
+	case SMTP_CMD_RSET:
+		s->tx_refused = 0;
+		s->tx_requiretls = 0;
+		break;
 	case SMTP_CMD_BDAT:
 		session_bdat(s);
 		return;
+	case SMTP_CMD_MAIL:
+		if (outbound_mail(s, ci, text))
+			return;
+		break;
 	case SMTP_CMD_RCPT:
 		if (outbound_auth_rcpt(s, ci, text))
 			return;
@@ -741,13 +795,36 @@ outbound_server_failed(session_t *s)
 	return 1;
 }
 
+/*
+ * REQUIRETLS goes to the legacy server only when the upstream offered it
+ * inside TLS and the session can be authenticated: in relay mode the relay
+ * itself (a DANE match, or its certificate verified for its name); in
+ * transparent mode each recipient domain at RCPT (DANE or MTA-STS), so the
+ * offer needs dane or mta_sts on the listener or [policy:] sections, and
+ * a RCPT that turns out unauthenticated gets 550 5.7.30.
+ */
+static int
+outbound_requiretls_ok(const session_t *s)
+{
+	const config_listener_t *lc = s->lc;
+
+	if (!s->tls || !(smtp_ehlo_caps(s->ehlo, s->ehlo_len) &
+	    SMTP_CAP_REQUIRETLS))
+		return 0;
+	if (lc->out_mode == OUT_MODE_RELAY)
+		return s->dane_ok || s->name_ok;
+	return lc->dane || lc->mta_sts || s->rt->cfg->npolicies > 0;
+}
+
 static unsigned
 outbound_ehlo_flags(session_t *s)
 {
+	s->requiretls_offered = outbound_requiretls_ok(s);
 	/* Credentials never cross an unencrypted upstream leg, and once the
 	 * proxy authenticated itself the legacy server has nothing to do. */
 	return (s->tls && outbound_creds(s) == NULL ? SMTP_EHLO_KEEP_AUTH : 0) |
-	    outbound_offer_starttls(s);
+	    outbound_offer_starttls(s) |
+	    (s->requiretls_offered ? SMTP_EHLO_KEEP_REQUIRETLS : 0);
 }
 
 static void

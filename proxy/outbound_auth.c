@@ -93,6 +93,11 @@ static const char R_STS_NO_TLS[] =
 static const char R_STS_NOMATCH[] =
     "450 4.7.5 Certificate does not match the MTA-STS policy of this "
     "recipient's domain\r\n";
+/* RFC 8689 4.2.1: a permanent failure, so the message comes back to its
+ * sender rather than waiting in the legacy server's queue. */
+static const char R_REQUIRETLS[] =
+    "550 5.7.30 REQUIRETLS support required: no authenticated TLS to "
+    "this recipient's domain\r\n";
 
 /* Relay mode (session level). */
 static const char R_RELAY_DNS[] =
@@ -153,11 +158,16 @@ struct oa_job {
 	int sync;                         /* inside outbound_auth_rcpt: the
 	                                     engine's own loop reads on, no
 	                                     kick from here */
+	int auth;                         /* the upstream is authenticated for
+	                                     this domain (REQUIRETLS) */
+	outbound_rpt_res_t *rpt;          /* its TLS-RPT result, or NULL;
+	                                     borrowed from the state */
 };
 
 typedef struct {
 	char domain[DNSMSG_NAME_TEXT_MAX];
 	const char *reply;                /* NULL: forward */
+	int auth;                         /* oa_job_t.auth */
 } oa_memo_t;
 
 /* The session's outbound state (s->dirstate). */
@@ -174,6 +184,7 @@ typedef struct {
 	oa_memo_t memo[OA_MEMO_MAX];
 	unsigned nmemo;
 	char sni[DNSMSG_NAME_TEXT_MAX];
+	outbound_rpt_t *rpt;              /* TLS-RPT results; owned */
 } oa_state_t;
 
 /* Per-worker map: destination address -> MX name, for SNI. */
@@ -393,12 +404,60 @@ oa_job_free(oa_job_t *j)
 }
 
 static void
-oa_memo_add(oa_state_t *st, const char *domain, const char *reply)
+oa_memo_add(oa_state_t *st, const char *domain, const char *reply, int auth)
 {
 	oa_memo_t *m = &st->memo[st->nmemo++ % OA_MEMO_MAX];
 
 	snprintf(m->domain, sizeof(m->domain), "%s", domain);
 	m->reply = reply;
+	m->auth = auth;
+}
+
+/*
+ * Relay mode: the relay itself is authenticated (a DANE match, or its
+ * certificate verified for its name), for every recipient behind it.
+ * In transparent mode authentication is per recipient domain (oa_job_t).
+ */
+static int
+oa_session_auth(const session_t *s)
+{
+	return s->tls && s->lc->out_mode == OUT_MODE_RELAY &&
+	    (s->dane_ok || s->name_ok);
+}
+
+/*
+ * REQUIRETLS (RFC 8689 4.2.1): in such a transaction a RCPT goes upstream
+ * only over a session authenticated for its domain. Returns 1 when it was
+ * answered 550 5.7.30, 0 to go on.
+ */
+static int
+oa_requiretls_refused(session_t *s, const char *domain, int auth)
+{
+	if (!s->tx_requiretls || auth || oa_session_auth(s))
+		return 0;
+	log_event(LOG_WARN, "requiretls", "session", s->id, "domain",
+	    domain != NULL ? domain : "-", "outcome", "refused", "verify",
+	    policy_verify_name(outbound_verify(s)), "dest", s->dest_str,
+	    NULL);
+	session_local(s, R_REQUIRETLS);
+	return 1;
+}
+
+/* The job's TLS-RPT result (the first one set counts). */
+static void
+oa_rpt(oa_job_t *j, tlsrpt_policy_t type, tlsrpt_result_t r, const char *mx,
+    const char *info)
+{
+	outbound_rpt_set(j->rpt, type, r, mx, info);
+}
+
+/* No DANE, no MTA-STS: whether the session was encrypted at all. */
+static void
+oa_rpt_none(oa_job_t *j)
+{
+	oa_rpt(j, TLSRPT_POLICY_NONE, j->s->tls ? TLSRPT_SUCCESS :
+	    TLSRPT_STARTTLS_NOT_SUPPORTED, j->s->dest_name, j->s->tls ?
+	    NULL : j->s->tls_fail);
 }
 
 static const oa_memo_t *
@@ -429,12 +488,12 @@ oa_decide(oa_job_t *j, const char *reply, int source, const char *reason)
 		    oa_source_names[source], "outcome", reply != NULL ?
 		    "refused" : "ok", "reason", reason, "dest", s->dest_str,
 		    NULL);
-	oa_memo_add(st, j->domain, reply);
+	oa_memo_add(st, j->domain, reply, j->auth);
 	st->job = NULL;
 	session_enter(s, SS_COMMAND);
 	if (reply != NULL)
 		session_local(s, reply);
-	else
+	else if (!oa_requiretls_refused(s, j->domain, j->auth))
 		session_forward(s, &j->ci, j->line, PEND_RELAY);
 	oa_job_free(j);
 	if (kick)
@@ -496,12 +555,16 @@ oa_dane_decide(oa_job_t *j)
 		 * server's own, unvalidated lookup). */
 		if (usable_elsewhere) {
 			oa_dane_log(j, "-", "secure", OA_DANE_NOT_MX, NULL);
+			oa_rpt(j, TLSRPT_POLICY_TLSA, TLSRPT_VALIDATION_FAILURE,
+			    NULL, "destination is not a secure MX address");
 			oa_decide(j, R_DANE_NOT_MX, SRC_DANE,
 			    "destination is not a secure MX address");
 			return;
 		}
 		if (bogus) {
 			oa_dane_log(j, "-", "bogus", OA_DANE_BOGUS, NULL);
+			oa_rpt(j, TLSRPT_POLICY_TLSA, TLSRPT_DNSSEC_INVALID,
+			    NULL, "bogus MX host data");
 			oa_decide(j, R_DANE_BOGUS, SRC_DANE, "bogus MX data");
 			return;
 		}
@@ -518,6 +581,8 @@ oa_dane_decide(oa_job_t *j)
 	switch (h->tlsa.status) {
 	case DNS_SERVFAIL:
 		oa_dane_log(j, h->name, "bogus", OA_DANE_BOGUS, NULL);
+		oa_rpt(j, TLSRPT_POLICY_TLSA, TLSRPT_DNSSEC_INVALID, h->name,
+		    "TLSA lookup SERVFAIL");
 		oa_decide(j, R_DANE_BOGUS, SRC_DANE, "TLSA lookup SERVFAIL");
 		return;
 	case DNS_TIMEOUT:
@@ -538,8 +603,11 @@ oa_dane_decide(oa_job_t *j)
 		oa_sts_start(j);
 		return;
 	}
+	outbound_rpt_tlsa(j->rpt, h->tlsa.recs, h->tlsa.n);
 	if (!s->tls) {
 		oa_dane_log(j, h->name, "secure", OA_DANE_NO_TLS, NULL);
+		oa_rpt(j, TLSRPT_POLICY_TLSA, TLSRPT_STARTTLS_NOT_SUPPORTED,
+		    h->name, s->tls_fail);
 		oa_decide(j, R_DANE_NO_TLS, SRC_DANE, "no TLS to a DANE MX");
 		return;
 	}
@@ -552,6 +620,9 @@ oa_dane_decide(oa_job_t *j)
 		switch (r) {
 		case DANE_MATCH:
 			oa_dane_log(j, h->name, "secure", OA_DANE_MATCH, &info);
+			oa_rpt(j, TLSRPT_POLICY_TLSA, TLSRPT_SUCCESS, h->name,
+			    NULL);
+			j->auth = 1;
 			oa_decide(j, NULL, SRC_DANE, info.usage == 3 ?
 			    "Verified dane=ee" : "Verified dane=ta");
 			return;
@@ -559,12 +630,20 @@ oa_dane_decide(oa_job_t *j)
 			/* TLS was the whole demand. */
 			oa_dane_log(j, h->name, "secure", OA_DANE_UNUSABLE,
 			    &info);
+			oa_rpt(j, TLSRPT_POLICY_TLSA, TLSRPT_TLSA_INVALID,
+			    h->name, "no usable TLSA record");
 			oa_decide(j, NULL, SRC_DANE,
 			    "TLSA unusable, encrypted");
 			return;
 		default:
 			oa_dane_log(j, h->name, "secure", OA_DANE_NOMATCH,
 			    &info);
+			/* dane.c's reasons: only the DANE-TA name check says
+			 * which kind; the rest is a plain mismatch. */
+			oa_rpt(j, TLSRPT_POLICY_TLSA, info.reason != NULL &&
+			    strstr(info.reason, "reference name") != NULL ?
+			    TLSRPT_CERT_HOST_MISMATCH :
+			    TLSRPT_VALIDATION_FAILURE, h->name, info.reason);
 			oa_decide(j, R_DANE_NOMATCH, SRC_DANE,
 			    info.reason != NULL ? info.reason : "no match");
 			return;
@@ -643,6 +722,8 @@ oa_mx_cb(void *arg, const dns_result_t *r)
 	switch (r->status) {
 	case DNS_SERVFAIL:
 		oa_dane_log(j, "-", "bogus", OA_DANE_BOGUS, NULL);
+		oa_rpt(j, TLSRPT_POLICY_TLSA, TLSRPT_DNSSEC_INVALID, NULL,
+		    "MX lookup SERVFAIL");
 		oa_decide(j, R_DANE_BOGUS, SRC_DANE, "MX lookup SERVFAIL");
 		return;
 	case DNS_TIMEOUT:
@@ -706,33 +787,72 @@ oa_sts_count(session_t *s, sts_mode_t mode, policy_outcome_t o)
 	STATS_INC(s->px->stats->sts_decisions[mode][o]);
 }
 
+/* What a failed fetch, with no cached policy to fall back on, is in
+ * RFC 8460's terms (4.3.2.1). */
+static tlsrpt_result_t
+oa_sts_fetch_result(stsfetch_result_t f)
+{
+	switch (f) {
+	case STSFETCH_POLICY_INVALID:
+		return TLSRPT_STS_INVALID;
+	case STSFETCH_CERT:
+		return TLSRPT_STS_WEBPKI_INVALID;
+	default:
+		return TLSRPT_STS_FETCH_ERROR;
+	}
+}
+
+/* tls = dane with no secure TLSA: nothing else will do. */
+static void
+oa_dane_required(oa_job_t *j)
+{
+	oa_rpt(j, TLSRPT_POLICY_TLSA, TLSRPT_DANE_REQUIRED, j->s->dest_name,
+	    "tls = dane, no secure TLSA");
+	oa_decide(j, R_DANE_REQUIRED, SRC_CONFIG,
+	    "tls = dane, no secure TLSA");
+}
+
 static void
 oa_sts_cb(void *arg, const mtasts_result_t *r)
 {
 	oa_job_t *j = arg;
 	session_t *s = j->s;
 	policy_outcome_t o = POLICY_OK;
+	tlsrpt_result_t rr = TLSRPT_SUCCESS;
 	X509 *leaf;
 	char why[96];
 
 	j->stsq = NULL;
 	if (!r->have_policy || r->policy->mode == STS_MODE_NONE) {
 		if (j->pol != NULL && j->pol->tls == OUT_TLS_DANE) {
-			oa_decide(j, R_DANE_REQUIRED, SRC_CONFIG,
-			    "tls = dane, no secure TLSA");
+			oa_dane_required(j);
 			return;
 		}
+		if (!r->have_policy && r->fetched &&
+		    r->fetch_result != STSFETCH_OK)
+			/* A record, but no policy could be had. */
+			oa_rpt(j, TLSRPT_POLICY_STS,
+			    oa_sts_fetch_result(r->fetch_result),
+			    s->dest_name, r->why);
+		else if (!r->temporary)
+			oa_rpt_none(j);
 		oa_decide(j, NULL, SRC_CONFIG, "no published policy");
 		return;
 	}
-	if (!s->tls)
+	if (!s->tls) {
 		o = POLICY_NO_TLS;
-	else if (!s->verified ||
-	    (leaf = SSL_get_peer_certificate(s->server->ssl)) == NULL)
+		rr = TLSRPT_STARTTLS_NOT_SUPPORTED;
+	} else if (!s->verified ||
+	    (leaf = SSL_get_peer_certificate(s->server->ssl)) == NULL) {
 		o = POLICY_NOT_VERIFIED;
-	else {
-		if (!sts_cert_matches(r->policy, leaf))
+		rr = SSL_get_verify_result(s->server->ssl) ==
+		    X509_V_ERR_CERT_HAS_EXPIRED ? TLSRPT_CERT_EXPIRED :
+		    TLSRPT_CERT_NOT_TRUSTED;
+	} else {
+		if (!sts_cert_matches(r->policy, leaf)) {
 			o = POLICY_NOT_VERIFIED;
+			rr = TLSRPT_CERT_HOST_MISMATCH;
+		}
 		X509_free(leaf);
 	}
 	oa_sts_count(s, r->policy->mode, o);
@@ -741,16 +861,31 @@ oa_sts_cb(void *arg, const mtasts_result_t *r)
 	    o == POLICY_OK ? "certificate matches" :
 	    o == POLICY_NO_TLS ? "no TLS" : !s->verified ?
 	    "certificate not trusted" : "no mx pattern matches");
+	if (j->pol == NULL || j->pol->tls != OUT_TLS_DANE) {
+		/* testing mode reports its failures too: that is what it is
+		 * for (RFC 8461 5). */
+		outbound_rpt_sts(j->rpt, r->policy);
+		oa_rpt(j, TLSRPT_POLICY_STS, rr, s->dest_name,
+		    o == POLICY_OK ? NULL : why);
+	}
+	/* A matching certificate authenticates the upstream for REQUIRETLS
+	 * in testing mode as well (the check is enforce's); a failing one
+	 * does not, so a REQUIRETLS message meets a testing policy as an
+	 * enforce one (550 5.7.30 in oa_decide). */
+	j->auth = o == POLICY_OK;
 	if (r->policy->mode == STS_MODE_TESTING || o == POLICY_OK) {
 		/* testing: decided, logged and counted, never refused. */
 		if (j->pol != NULL && j->pol->tls == OUT_TLS_DANE) {
-			oa_decide(j, R_DANE_REQUIRED, SRC_CONFIG,
-			    "tls = dane, no secure TLSA");
+			j->auth = 0;
+			oa_dane_required(j);
 			return;
 		}
 		oa_decide(j, NULL, SRC_STS, why);
 		return;
 	}
+	if (j->pol != NULL && j->pol->tls == OUT_TLS_DANE)
+		oa_rpt(j, TLSRPT_POLICY_TLSA, TLSRPT_DANE_REQUIRED,
+		    s->dest_name, "tls = dane, no secure TLSA");
 	oa_decide(j, o == POLICY_NO_TLS ? R_STS_NO_TLS : R_STS_NOMATCH,
 	    SRC_STS, why);
 }
@@ -759,12 +894,11 @@ static void
 oa_sts_start(oa_job_t *j)
 {
 	if (j->pol != NULL && j->pol->tls == OUT_TLS_DANE) {
-		/* tls = dane: nothing else will do. */
-		oa_decide(j, R_DANE_REQUIRED, SRC_CONFIG,
-		    "tls = dane, no secure TLSA");
+		oa_dane_required(j);
 		return;
 	}
 	if (!j->want_sts) {
+		oa_rpt_none(j);
 		oa_decide(j, NULL, SRC_CONFIG, "no DANE");
 		return;
 	}
@@ -813,12 +947,12 @@ outbound_auth_rcpt(session_t *s, const smtp_cmd_info_t *ci,
 	want_dane = transparent && lc->dane;
 	want_sts = transparent && lc->mta_sts;
 	if (s->rt->cfg->npolicies == 0 && !want_dane && !want_sts)
-		return 0;
+		return oa_requiretls_refused(s, NULL, 0);
 	if (smtp_addr_domain(args, len, &dom, &domlen) == -1) {
 		/* No domain (<postmaster>) has no policy; an address whose
 		 * domain cannot be read might be hiding one. */
 		if (memchr(args, '@', len) == NULL)
-			return 0;
+			return oa_requiretls_refused(s, NULL, 0);
 		session_local(s, R_RCPT_SYNTAX);
 		return 1;
 	}
@@ -831,7 +965,10 @@ outbound_auth_rcpt(session_t *s, const smtp_cmd_info_t *ci,
 		else if (o == POLICY_NOT_VERIFIED)
 			session_local(s, R_POL_NOT_VERIFIED);
 		else
-			return 0;
+			/* verify met: the certificate names one of the
+			 * section's match names. */
+			return oa_requiretls_refused(s, p->domain,
+			    p->tls == OUT_TLS_VERIFY);
 		return 1;
 	}
 	if (p != NULL) {
@@ -852,7 +989,7 @@ outbound_auth_rcpt(session_t *s, const smtp_cmd_info_t *ci,
 		want_dane = 1;
 	}
 	if (!want_dane && !want_sts)
-		return 0;
+		return oa_requiretls_refused(s, NULL, 0);
 	/* Only a host name can be looked up: an address literal or a
 	 * U-label domain has no published policy the proxy can find. */
 	if (dom[0] == '[' || dnsmsg_name_from_text((const char *)dom, domlen,
@@ -861,7 +998,7 @@ outbound_auth_rcpt(session_t *s, const smtp_cmd_info_t *ci,
 			session_local(s, R_DANE_REQUIRED);
 			return 1;
 		}
-		return 0;
+		return oa_requiretls_refused(s, NULL, 0);
 	}
 	if ((st = oa_state(s)) == NULL)
 		goto oom;
@@ -877,12 +1014,13 @@ outbound_auth_rcpt(session_t *s, const smtp_cmd_info_t *ci,
 
 		free(j);
 		if (reply == NULL)
-			return 0;
+			return oa_requiretls_refused(s, m->domain, m->auth);
 		session_local(s, reply);
 		return 1;
 	}
 	memcpy(j->line, text, ci->arg_off + ci->arg_len);
 	j->ci = *ci;
+	j->rpt = outbound_rpt_begin(s, &st->rpt, j->domain);
 	j->pol = p;
 	j->want_dane = want_dane;
 	j->want_sts = want_sts;
@@ -1111,6 +1249,7 @@ outbound_auth_release(session_t *s)
 		return;
 	oa_job_free(st->job);
 	st->job = NULL;
+	outbound_rpt_finish(s, &st->rpt);
 	if (st->relay_aq != NULL)
 		dns_addrs_cancel(st->relay_aq);
 	if (st->relay_tq != NULL)

@@ -13,6 +13,9 @@
 #include "policy.h"
 #include "proxy.h"
 #include "smtp.h"
+#include "dane.h"
+#include "sts.h"
+#include "tlsrpt.h"
 
 /* Commands awaiting replies before the client is paused (RFC 2920 sets no
  * bound; a window of this size keeps pipelining fast and memory fixed). */
@@ -160,6 +163,12 @@ typedef struct session {
 	/* TLS session reuse toward the relay (tlscache.c): where a new
 	 * session for this leg goes; borrowed by the leg's SSL. */
 	struct tlscache_slot *cache_slot;
+	int requiretls_offered;      /* REQUIRETLS given to the legacy server
+	                                in the last EHLO reply (RFC 8689) */
+	int tx_requiretls;           /* the current MAIL has REQUIRETLS: every
+	                                RCPT needs an authenticated upstream */
+	int tx_refused;              /* the current MAIL was refused here: its
+	                                RCPT and DATA never go upstream */
 
 	uint64_t start_ms;
 	uint64_t active_ms;          /* last progress, for the timer */
@@ -256,6 +265,28 @@ void outbound_auth_sni(session_t *s);
 void outbound_sni_learn(proxy_t *px, const struct sockaddr *dest,
     const char *name);
 const char *outbound_sni_find(proxy_t *px, const struct sockaddr *dest);
+
+/*
+ * TLS-RPT results of a session (outbound_rpt.c; see there for what counts
+ * as one). outbound_rpt_begin opens the entry of a policy domain in *rp
+ * (made on first use; owned by the caller's state) and starts its TLSRPT
+ * record lookup when a collector is configured; NULL when the domain has
+ * an entry already, there is no room, or no memory. The entry is borrowed
+ * until outbound_rpt_finish. outbound_rpt_set fills it once (later calls
+ * do nothing); _tlsa and _sts add the policy strings (recs and p are
+ * copied). outbound_rpt_finish cancels the lookups, counts and sends every
+ * filled entry, frees *rp and sets it to NULL. NULL entries are ignored.
+ */
+typedef struct outbound_rpt outbound_rpt_t;
+typedef struct outbound_rpt_res outbound_rpt_res_t;
+outbound_rpt_res_t *outbound_rpt_begin(session_t *s, outbound_rpt_t **rp,
+    const char *domain);
+void outbound_rpt_set(outbound_rpt_res_t *e, tlsrpt_policy_t type,
+    tlsrpt_result_t result, const char *mx, const char *info);
+void outbound_rpt_tlsa(outbound_rpt_res_t *e, const dane_tlsa_t *recs,
+    size_t n);
+void outbound_rpt_sts(outbound_rpt_res_t *e, const sts_policy_t *p);
+void outbound_rpt_finish(session_t *s, outbound_rpt_t **rp);
 
 extern const session_dir_t inbound_dir;
 extern const session_dir_t outbound_dir;

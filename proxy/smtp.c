@@ -433,6 +433,31 @@ smtp_mail_size(const uint8_t *args, size_t len, uint64_t *size)
 	return found;
 }
 
+int
+smtp_mail_requiretls(const uint8_t *args, size_t len)
+{
+	size_t ps, pe, at, i, start;
+	int found = 0;
+
+	if (smtp_path_find(args, len, &ps, &pe, &at, &i) == -1)
+		return -1;
+	while (i < len) {
+		if (args[i] == SMTP_SP || args[i] == SMTP_HTAB) {
+			i++;
+			continue;
+		}
+		start = i;
+		while (i < len && args[i] != SMTP_SP && args[i] != SMTP_HTAB)
+			i++;
+		if (smtp_ieq(args + start, i - start, "REQUIRETLS"))
+			found = 1;
+		else if (i - start > 10 && smtp_ieq(args + start, 11,
+		    "REQUIRETLS="))
+			return -1;  /* RFC 8689 2: no value */
+	}
+	return found;
+}
+
 /* EHLO capabilities --------------------------------------------------- */
 
 #define SMTP_EHLO_CODE 250
@@ -515,6 +540,7 @@ static const struct {
 	{ "VRFY", SMTP_CAP_VRFY, CAP_PARAM_NONE },
 	{ "EXPN", SMTP_CAP_EXPN, CAP_PARAM_NONE },
 	{ "XFORWARD", SMTP_CAP_XFORWARD, CAP_PARAM_NONE },
+	{ "REQUIRETLS", SMTP_CAP_REQUIRETLS, CAP_PARAM_NONE },
 };
 
 #define SMTP_CAP_PARAM_MAX 20 /* digits of SIZE, octets of a mechanism */
@@ -752,6 +778,8 @@ smtp_ehlo_rewrite(const uint8_t *in, size_t inlen, unsigned flags,
 		carried |= SMTP_CAP_AUTH;
 	if (flags & SMTP_EHLO_DEL_PIPELINING)
 		carried &= ~SMTP_CAP_PIPELINING;
+	if (flags & SMTP_EHLO_KEEP_REQUIRETLS)
+		carried |= SMTP_CAP_REQUIRETLS;
 	/* The greeting: domain and text, control octets made SP. */
 	if ((r = smtp_ehlo_next(&it, &line)) != 1)
 		return -1;

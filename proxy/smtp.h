@@ -139,6 +139,14 @@ const char *smtp_cmd_name(smtp_cmd_t cmd);
 int smtp_mail_size(const uint8_t *args, size_t len, uint64_t *size);
 
 /*
+ * smtp_mail_requiretls says whether MAIL FROM arguments carry the
+ * REQUIRETLS parameter (RFC 8689 2, case-insensitive, after the path only,
+ * as smtp_mail_size looks). Returns 1 when present, 0 when absent, -1 when
+ * the path is unterminated or REQUIRETLS has a value ("REQUIRETLS=x").
+ */
+int smtp_mail_requiretls(const uint8_t *args, size_t len);
+
+/*
  * smtp_addr_domain extracts the domain of a MAIL FROM:/RCPT TO: argument
  * ("TO:<user@Example.ORG.> NOTIFY=..."). The domain is what follows the last
  * '@' of the path between '<' and '>' (so quoted local parts and source
@@ -171,6 +179,7 @@ int smtp_addr_domain(const uint8_t *args, size_t len, const uint8_t **dom,
 #define SMTP_CAP_VRFY 0x2000
 #define SMTP_CAP_EXPN 0x4000
 #define SMTP_CAP_XFORWARD 0x8000
+#define SMTP_CAP_REQUIRETLS 0x10000  /* RFC 8689; never in CARRIED */
 
 /*
  * The capabilities the proxy knows how to carry: their commands and
@@ -197,6 +206,9 @@ unsigned smtp_ehlo_caps(const uint8_t *in, size_t inlen);
 #define SMTP_EHLO_ADD_STARTTLS 0x1  /* advertise STARTTLS (last line) */
 #define SMTP_EHLO_KEEP_AUTH 0x2     /* carry AUTH (the mechanisms) */
 #define SMTP_EHLO_DEL_PIPELINING 0x4
+/* carry REQUIRETLS (RFC 8689): outbound only, over an authenticated
+ * upstream; inbound never (the legacy backend cannot keep the promise). */
+#define SMTP_EHLO_KEEP_REQUIRETLS 0x8
 
 /* Extension keywords an operator added (allow_commands), upper case. */
 typedef struct {

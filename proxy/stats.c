@@ -12,6 +12,12 @@
 #include "dns.h"
 #include "stats.h"
 #include "stsfetch.h"
+#include "tlsrpt.h"
+
+_Static_assert(STATS_TLSRPT_POLICIES == TLSRPT_POLICY_COUNT,
+    "stats_t.tlsrpt_results and tlsrpt_policy_t");
+_Static_assert(STATS_TLSRPT_RESULTS == TLSRPT_RESULT_COUNT,
+    "stats_t.tlsrpt_results and tlsrpt_result_t");
 
 _Static_assert(STATS_DNS_TYPES == DNS_QT_COUNT, "dns query types");
 _Static_assert(STATS_DNS_RESULTS == DNS_STATUS_COUNT, "dns results");
@@ -380,6 +386,26 @@ stats_render(stats_buf_t *b, stats_t *const *workers, int n,
 		    "(transparent mode).");
 		stats_buf_printf(b, "stp_sni_learned_total %llu\n",
 		    (unsigned long long)SUM(sni_learned));
+		stats_head(b, "stp_tlsrpt_results_total", "counter",
+		    "TLS-RPT results (RFC 8460), one per upstream session and "
+		    "policy domain, by policy type and result.");
+		for (int t = 0; t < STATS_TLSRPT_POLICIES; t++)
+			for (int r = 0; r < STATS_TLSRPT_RESULTS; r++)
+				stats_buf_printf(b, "stp_tlsrpt_results_total{"
+				    "policy_type=\"%s\",result=\"%s\"} %llu\n",
+				    tlsrpt_policy_names[t],
+				    tlsrpt_result_names[r],
+				    (unsigned long long)SUM(
+				    tlsrpt_results[t][r]));
+		stats_head(b, "stp_tlsrpt_datagrams_sent_total", "counter",
+		    "TLS-RPT datagrams the collector's socket took.");
+		stats_buf_printf(b, "stp_tlsrpt_datagrams_sent_total %llu\n",
+		    (unsigned long long)SUM(tlsrpt_sent));
+		stats_head(b, "stp_tlsrpt_datagrams_dropped_total", "counter",
+		    "TLS-RPT datagrams dropped: no collector, collector full, "
+		    "or a result too large.");
+		stats_buf_printf(b, "stp_tlsrpt_datagrams_dropped_total "
+		    "%llu\n", (unsigned long long)SUM(tlsrpt_dropped));
 	}
 	{
 		static const char *const mechs[STATS_AUTH_MECHS] = {

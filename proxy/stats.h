@@ -108,6 +108,10 @@ extern const char *const stats_dane_names[STATS_DANE];
 #define STATS_AUTH_NONE 3
 #define STATS_AUTH_OK 0
 #define STATS_AUTH_FAILED 1
+/* TLS-RPT policy types and results (tlsrpt_policy_t, tlsrpt_result_t;
+ * outbound_auth.c checks the counts). */
+#define STATS_TLSRPT_POLICIES 3
+#define STATS_TLSRPT_RESULTS 12
 
 /* Handshake duration histogram upper bounds, seconds; then +Inf. */
 #define STATS_HS_BUCKETS 12
@@ -154,6 +158,13 @@ typedef struct {
 	/* Smarthost authentication (outbound.c): by auth_mech_t, then
 	 * STATS_AUTH_NONE for no common mechanism; ok or failed. */
 	stats_counter_t relay_auth[STATS_AUTH_MECHS][2];
+	/* TLS-RPT (outbound_auth.c): one result per upstream session and
+	 * policy domain, whether or not a collector is configured. */
+	stats_counter_t tlsrpt_results[STATS_TLSRPT_POLICIES]
+	                              [STATS_TLSRPT_RESULTS];
+	stats_counter_t tlsrpt_sent;    /* datagrams the collector took */
+	stats_counter_t tlsrpt_dropped; /* collector absent, full, or the
+	                                   result too large */
 } stats_t;
 
 /* Slot names, owned by the main thread (append-only). */

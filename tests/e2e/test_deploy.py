@@ -294,7 +294,8 @@ def test_kustomize_builds():
 def test_deployment_has_legacy_server_proxy_and_net_admin_init():
     spec = pod()["spec"]
     cs = containers()
-    assert set(cs) == {"legacy-mta", "starttls-proxy", "resolver"}
+    assert set(cs) == {"legacy-mta", "starttls-proxy", "resolver", "tlsrpt-collectd",
+                       "tlsrpt-reportd"}
     inits = spec["initContainers"]
     assert len(inits) == 1
     caps = inits[0]["securityContext"]["capabilities"]
@@ -498,6 +499,36 @@ def unit_settings():
                 k, _, v = s.partition("=")
                 out.append((k, v))
     return out
+
+
+def test_tlsrpt_collector_listens_where_the_proxy_sends():
+    """The ini's tlsrpt_socket is the collector sidecar's socketname, in a
+    volume both containers mount at its directory; the socket is made
+    writable for the proxy's group; reportd reads the collector's
+    storage."""
+    m = re.search(r"^\s*tlsrpt_socket\s*=\s*(\S+)", configmap()["data"][CONFIGMAP_KEY], re.M)
+    assert m, "the ConfigMap's ini sets no tlsrpt_socket"
+    path = m.group(1)
+    cs = containers()
+    col, rep, px = cs["tlsrpt-collectd"], cs["tlsrpt-reportd"], proxy_container()
+    env = {e["name"]: e["value"] for e in col["env"]}
+    assert env["TLSRPT_COLLECTD_SOCKETNAME"] == path
+    sockdir = os.path.dirname(path)
+
+    def volume_at(c, d):
+        vols = [v["name"] for v in c["volumeMounts"] if v["mountPath"] == d]
+        assert vols, "%s mounts nothing at %s" % (c["name"], d)
+        return vols[0]
+
+    assert volume_at(col, sockdir) == volume_at(px, sockdir)
+    assert "umask 0007" in " ".join(col.get("args", []))
+    assert col["securityContext"]["runAsGroup"] == px["securityContext"]["runAsGroup"]
+    storage = env["TLSRPT_COLLECTD_STORAGE"]
+    assert storage.startswith("sqlite://")
+    renv = {e["name"]: e["value"] for e in rep["env"]}
+    assert storage in renv["TLSRPT_REPORTD_FETCHERS"]
+    dbdir = os.path.dirname(storage[len("sqlite://"):])
+    assert volume_at(col, dbdir) == volume_at(rep, dbdir)
 
 
 def test_systemd_unit_settings():

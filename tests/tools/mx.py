@@ -49,6 +49,8 @@ Modes (--mode, several may be given separated by commas):
   die-at-rcpt       the connection is closed when RCPT arrives, no reply
   no-eod-reply      the message is collected but end-of-data gets no reply
   tls12             TLS 1.2 at most
+  requiretls        REQUIRETLS (RFC 8689) in every EHLO reply, before and
+                    inside TLS (a proxy may pass on only the one inside TLS)
 The EHLO reply carries X-PLAIN-ONLY before TLS and X-TLS-ONLY inside TLS, so
 a test can tell which one the proxy relayed; both offer AUTH and CHUNKING.
 
@@ -86,7 +88,7 @@ from peerlib import Counters, PeerSession, escape, serve
 MODES = ("normal", "no-starttls", "refuse-starttls", "refuse-starttls-5xx",
          "long-5xx-mail", "long-5xx-rcpt", "abort-handshake",
          "garbage-handshake", "stall-handshake", "inject", "inject-late", "starttls-in-tls", "split",
-         "die-in-data", "die-at-rcpt", "no-eod-reply", "tls12")
+         "die-in-data", "die-at-rcpt", "no-eod-reply", "tls12", "requiretls")
 MAX_LINE = 64 * 1024      # far above RFC 5321's 1000: a longer line is an error
 IO_TIMEOUT = 60.0         # no single read waits longer than this
 STALL_SECONDS = 30.0      # stall-handshake waits at most this long
@@ -194,6 +196,8 @@ class Session(PeerSession):
             lines.append("X-TLS-ONLY")
             if "starttls-in-tls" in self.modes:
                 lines.append("STARTTLS")
+        if "requiretls" in self.modes:
+            lines.append("REQUIRETLS")
         self.reply("\n".join(("250-" if i < len(lines) - 1 else "250 ") + l
                              for i, l in enumerate(lines)))
 

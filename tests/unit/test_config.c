@@ -1442,6 +1442,52 @@ test_cleanup(void)
 		fprintf(stderr, "note: could not remove %s\n", test_dir);
 }
 
+/* tlsrpt_socket: an absolute name that fits sun_path (107 octets and the
+ * NUL); off by default; the collector need not exist at load. */
+static void
+test_tlsrpt_socket(void)
+{
+#define RPT_LST "[outbound]\nlisten = 127.0.0.1:10587\nmode = relay\n" \
+	"relay = 127.0.0.1:25\n"
+	char ok[220], bad[260];
+	config_t *cfg;
+
+	cfg = load_ok("[global]\n" RPT_LST);
+	if (cfg != NULL)
+		CHECK(cfg->tlsrpt_socket == NULL);
+	config_free(cfg);
+	memset(ok, 'a', sizeof(ok));
+	memcpy(ok, "[global]\ntlsrpt_socket = /", 26);
+	memcpy(ok + 26 + 106, "\n" RPT_LST, sizeof(RPT_LST) + 1);
+	/* "/" and 106 octets: 107 */
+	cfg = load_ok(ok);
+	if (cfg != NULL)
+		CHECK_EQ_INT((int)strlen(cfg->tlsrpt_socket), 107);
+	config_free(cfg);
+	cfg = load_ok("[global]\ntlsrpt_socket = /nonexistent/collectd.sock\n"
+	    RPT_LST);
+	if (cfg != NULL)
+		CHECK_STR(cfg->tlsrpt_socket, "/nonexistent/collectd.sock");
+	config_free(cfg);
+	memset(bad, 'a', sizeof(bad));
+	memcpy(bad, "[global]\ntlsrpt_socket = /", 26);
+	memcpy(bad + 26 + 107, "\n" RPT_LST, sizeof(RPT_LST) + 1);
+	/* 108 octets: too long */
+	{
+		char *errs;
+		config_t *c = load(bad, 0, &errs);
+
+		CHECK(c == NULL);
+		CHECK(strstr(errs, "F:2: bad value for tlsrpt_socket") != NULL);
+		config_free(c);
+		free(errs);
+	}
+	load_bad("[global]\ntlsrpt_socket = run/collectd.sock\n" RPT_LST, 0,
+	    "F:2: bad value for tlsrpt_socket: 'run/collectd.sock' (expected "
+	    "an absolute socket name of at most 107 octets)\n");
+#undef RPT_LST
+}
+
 static void
 test_authenticated_delivery(void)
 {
@@ -1615,6 +1661,7 @@ main(void)
 	RUN(test_authenticated_delivery);
 	RUN(test_allow_commands);
 	RUN(test_tls_rate_limit);
+	RUN(test_tlsrpt_socket);
 	RUN(test_duplicates);
 	RUN(test_syntax);
 	RUN(test_unreadable);

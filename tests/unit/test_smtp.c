@@ -616,6 +616,48 @@ test_ehlo_rewrite_add(void)
 	REWRITE("250-mx\r\n250 STARTTLS\r\n", 0, "250 mx\r\n");
 }
 
+/*
+ * REQUIRETLS (RFC 8689) only with SMTP_EHLO_KEEP_REQUIRETLS (outbound, over
+ * an authenticated upstream): inbound flags never carry it, and an
+ * operator's allow_commands cannot add it either.
+ */
+static void
+test_ehlo_rewrite_requiretls(void)
+{
+	static const char in[] = "250-mx\r\n250-REQUIRETLS\r\n250 SIZE 10\r\n";
+	static const char words[1][SMTP_VERB_MAX + 1] = { "REQUIRETLS" };
+	smtp_words_t w = { words, 1 };
+
+	CHECK(smtp_ehlo_caps(U(in), strlen(in)) & SMTP_CAP_REQUIRETLS);
+	REWRITE(in, 0, "250-mx\r\n250 SIZE 10\r\n");
+	REWRITE(in, SMTP_EHLO_ADD_STARTTLS | SMTP_EHLO_KEEP_AUTH,
+	    "250-mx\r\n250-SIZE 10\r\n250 STARTTLS\r\n");
+	rewrite_check(in, SMTP_EHLO_ADD_STARTTLS, &w,
+	    "250-mx\r\n250-SIZE 10\r\n250 STARTTLS\r\n", __LINE__);
+	REWRITE(in, SMTP_EHLO_KEEP_REQUIRETLS,
+	    "250-mx\r\n250-REQUIRETLS\r\n250 SIZE 10\r\n");
+	REWRITE("250-mx\r\n250 requiretls\r\n", SMTP_EHLO_KEEP_REQUIRETLS,
+	    "250-mx\r\n250 REQUIRETLS\r\n");
+}
+
+static void
+test_mail_requiretls(void)
+{
+#define RT(s) smtp_mail_requiretls(U(s), strlen(s))
+	CHECK_EQ_INT(RT("FROM:<a@b.example> REQUIRETLS"), 1);
+	CHECK_EQ_INT(RT("FROM:<a@b.example> SIZE=10 requiretls BODY=8BITMIME"),
+	    1);
+	CHECK_EQ_INT(RT("FROM:<a@b.example>"), 0);
+	CHECK_EQ_INT(RT("FROM:<a@b.example> REQUIRETLSX"), 0);
+	CHECK_EQ_INT(RT("FROM:<a@b.example> XREQUIRETLS"), 0);
+	/* Only after the path: a quoted local part cannot fake it. */
+	CHECK_EQ_INT(RT("FROM:<\" REQUIRETLS\"@b.example>"), 0);
+	CHECK_EQ_INT(RT("FROM:<> REQUIRETLS"), 1);
+	CHECK_EQ_INT(RT("FROM:<a@b.example> REQUIRETLS=yes"), -1);
+	CHECK_EQ_INT(RT("FROM:<a@b.example REQUIRETLS"), -1);
+#undef RT
+}
+
 /* Only what the proxy knows how to carry is shown, rebuilt. */
 static void
 test_ehlo_rewrite_allowlist(void)
@@ -1593,6 +1635,8 @@ main(void)
 	RUN(test_ehlo_caps);
 	RUN(test_ehlo_rewrite_add);
 	RUN(test_ehlo_rewrite_allowlist);
+	RUN(test_ehlo_rewrite_requiretls);
+	RUN(test_mail_requiretls);
 	RUN(test_ehlo_rewrite_reject);
 	RUN(test_ehlo_rewrite_outcap);
 	RUN(test_body_end_of_data);
