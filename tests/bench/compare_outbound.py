@@ -8,7 +8,10 @@ On loopback, afresh for every run:
                 Postfix's smtp-sink (its CPU is not measured: it is the
                 remote MX)
   the relay     one of
-    stp         starttls-proxy, [outbound] mode = relay, tls = encrypt
+    stp         starttls-proxy, [outbound] mode = relay, tls = encrypt, with
+                its outbound TLS session reuse (the default)
+    stp-full    the same with session_cache_timeout = 1ms: a full handshake
+                every session, as the other two do
     stunnel     stunnel4 in client mode with protocol = smtp (it answers the
                 sender's EHLO only after its own STARTTLS to the MX)
     postfix     a Postfix instance with relayhost = the MX and
@@ -47,7 +50,7 @@ import compare as C
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 REPO = os.path.dirname(os.path.dirname(HERE))
-PEERS = ("stp", "stunnel", "postfix")
+PEERS = ("stp", "stp-full", "stunnel", "postfix")
 
 
 def log(msg):
@@ -62,12 +65,13 @@ def mx_config(path, a):
                 f"cert = {a.cert}\nkey = {a.key}\n")
 
 
-def stp_relay_config(path, a, port):
+def stp_relay_config(path, a, port, resume=True):
     with open(path, "w") as f:
         f.write("[global]\nlog_level = warn\nworkers = 1\nmax_sessions = 20000\n"
                 "dnssec_probe = no\n"
                 f"[outbound]\nlisten = 127.0.0.1:{port}\nmode = relay\n"
-                f"relay = 127.0.0.1:{a.mx_port}\ntls = encrypt\n")
+                f"relay = 127.0.0.1:{a.mx_port}\ntls = encrypt\n"
+                + ("" if resume else "session_cache_timeout = 1ms\n"))
 
 
 def stunnel_config(path, a, port):
@@ -165,9 +169,9 @@ def proc_cpu_with_reaped(pid):
 def one_run(a, procs, conc, n, peer):
     port = C.free_port()
     pf_dir = None
-    if peer == "stp":
+    if peer in ("stp", "stp-full"):
         cfg = os.path.join(a.work, "relay.ini")
-        stp_relay_config(cfg, a, port)
+        stp_relay_config(cfg, a, port, resume=peer == "stp")
         p = procs.start([a.proxy, "-c", cfg], os.path.join(a.work, "relay.log"),
                         cpus=a.cpus_proxy)
         pids = [p.pid]
