@@ -54,27 +54,46 @@ tlscache_free(tlscache_t *c)
 	free(c);
 }
 
+/*
+ * The newest entry under key (dropping the expired ones met on the way),
+ * or NULL; *n gets how many are left under key and *oldest the least
+ * recently used of them.
+ */
 static tlscache_entry_t *
-tlscache_find(tlscache_t *c, const char *key)
+tlscache_find(tlscache_t *c, const char *key, time_t now, int *n,
+    tlscache_entry_t **oldest)
 {
-	for (int i = 0; i < TLSCACHE_MAX; i++)
-		if (c->e[i].sess != NULL && strcmp(c->e[i].key, key) == 0)
-			return &c->e[i];
-	return NULL;
+	tlscache_entry_t *best = NULL;
+
+	*n = 0;
+	*oldest = NULL;
+	for (int i = 0; i < TLSCACHE_MAX; i++) {
+		tlscache_entry_t *e = &c->e[i];
+
+		if (e->sess == NULL || strcmp(e->key, key) != 0)
+			continue;
+		if (now >= e->expires) {
+			tlscache_drop(e);
+			continue;
+		}
+		(*n)++;
+		if (best == NULL || e->used > best->used)
+			best = e;
+		if (*oldest == NULL || e->used < (*oldest)->used)
+			*oldest = e;
+	}
+	return best;
 }
 
 SSL_SESSION *
 tlscache_take(tlscache_t *c, const char *key, time_t now)
 {
-	tlscache_entry_t *e;
+	tlscache_entry_t *e, *oldest;
 	SSL_SESSION *s;
+	int n;
 
-	if (c == NULL || (e = tlscache_find(c, key)) == NULL)
+	if (c == NULL || (e = tlscache_find(c, key, now, &n, &oldest)) == NULL)
 		return NULL;
-	if (now >= e->expires) {
-		tlscache_drop(e);
-		return NULL;
-	}
 	s = e->sess;
 	if (SSL_SESSION_should_be_single_use(s)) {
 		/* The cache's reference goes to the caller. */
@@ -91,8 +110,9 @@ void
 tlscache_put(tlscache_t *c, const char *key, SSL_SESSION *sess, time_t now,
     uint64_t timeout_s)
 {
-	tlscache_entry_t *e;
+	tlscache_entry_t *e, *oldest;
 	uint64_t life = SSL_SESSION_get_timeout(sess);
+	int n;
 
 	if (c == NULL || strlen(key) >= TLSCACHE_KEY_MAX) {
 		SSL_SESSION_free(sess);
@@ -100,7 +120,18 @@ tlscache_put(tlscache_t *c, const char *key, SSL_SESSION *sess, time_t now,
 	}
 	if (life == 0 || life > timeout_s)
 		life = timeout_s;
-	if ((e = tlscache_find(c, key)) == NULL) {
+	e = tlscache_find(c, key, now, &n, &oldest);
+	if (!SSL_SESSION_should_be_single_use(sess)) {
+		/* Reusable: one is enough; the others under key go. */
+		for (int i = 0; i < TLSCACHE_MAX; i++)
+			if (c->e[i].sess != NULL && &c->e[i] != e &&
+			    strcmp(c->e[i].key, key) == 0)
+				tlscache_drop(&c->e[i]);
+	} else if (n >= TLSCACHE_PER_KEY)
+		e = oldest;
+	else
+		e = NULL;
+	if (e == NULL) {
 		tlscache_entry_t *old = &c->e[0];
 
 		for (int i = 0; i < TLSCACHE_MAX; i++) {

@@ -20,6 +20,17 @@
 #include <openssl/ssl.h>
 
 #define TLSCACHE_MAX 256          /* sessions per worker */
+/*
+ * Single-use sessions (TLS 1.3 tickets) kept per key: each is used once,
+ * so sessions that start at the same time toward one relay each need
+ * their own. A TLS 1.3 server sends two per handshake (BoringSSL, OpenSSL),
+ * so a relay leg with up to this many sessions at once keeps resuming
+ * (measured: at 64 concurrent sessions, 16 left a third of them doing full
+ * handshakes). A session holds the peer's chain, a few KB: 64 per key, and
+ * TLSCACHE_MAX in all, bound the memory. A reusable (TLS 1.2) session is
+ * kept once per key.
+ */
+#define TLSCACHE_PER_KEY 64
 #define TLSCACHE_KEY_MAX 384
 
 typedef struct tlscache tlscache_t;
@@ -38,8 +49,8 @@ tlscache_t *tlscache_new(void);
 void tlscache_free(tlscache_t *c);
 
 /*
- * tlscache_take returns the session cached under key, not expired at now,
- * with a reference the caller drops (SSL_SESSION_free after
+ * tlscache_take returns the newest session cached under key, not expired
+ * at now, with a reference the caller drops (SSL_SESSION_free after
  * SSL_set_session), or NULL. A session meant for one use (a TLS 1.3
  * ticket, SSL_SESSION_should_be_single_use) leaves the cache here.
  */
@@ -47,8 +58,10 @@ SSL_SESSION *tlscache_take(tlscache_t *c, const char *key, time_t now);
 
 /*
  * tlscache_put keeps sess under key until now + timeout_s (or the
- * session's own lifetime, if shorter), replacing an older one and evicting
- * the least recently used entry when full. Takes ownership of sess.
+ * session's own lifetime, if shorter). A reusable session replaces the
+ * key's others; a single-use one joins them, up to TLSCACHE_PER_KEY (then
+ * it replaces the key's oldest). A new key evicts the least recently used
+ * entry when full. Takes ownership of sess.
  */
 void tlscache_put(tlscache_t *c, const char *key, SSL_SESSION *sess,
     time_t now, uint64_t timeout_s);

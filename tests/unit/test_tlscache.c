@@ -66,6 +66,55 @@ test_take(void)
 	SSL_CTX_free(ctx);
 }
 
+/* TLS 1.3 tickets are single use: several wait under one key, so that
+ * sessions starting together toward one relay each resume. */
+static void
+test_tickets_per_key(void)
+{
+	SSL_CTX *ctx = SSL_CTX_new(TLS_method());
+	tlscache_t *c = tlscache_new();
+	SSL_SESSION *t[TLSCACHE_PER_KEY + 2], *got, *r;
+	int i;
+
+	for (i = 0; i < 2; i++) {
+		t[i] = session(ctx, TLS1_3_VERSION);
+		tlscache_put(c, "k", t[i], 1000 + i, 3600);
+	}
+	CHECK_EQ_INT(tlscache_count(c), 2);
+	/* The newest first, each once. */
+	got = tlscache_take(c, "k", 1010);
+	CHECK(got == t[1]);
+	SSL_SESSION_free(got);
+	got = tlscache_take(c, "k", 1010);
+	CHECK(got == t[0]);
+	SSL_SESSION_free(got);
+	CHECK(tlscache_take(c, "k", 1010) == NULL);
+
+	/* At most TLSCACHE_PER_KEY: then the key's oldest goes. */
+	for (i = 0; i < TLSCACHE_PER_KEY + 2; i++) {
+		t[i] = session(ctx, TLS1_3_VERSION);
+		tlscache_put(c, "k", t[i], 2000 + i, 3600);
+	}
+	CHECK_EQ_INT(tlscache_count(c), TLSCACHE_PER_KEY);
+	for (i = TLSCACHE_PER_KEY + 1; i >= 2; i--) {
+		got = tlscache_take(c, "k", 3000);
+		CHECK(got == t[i]);
+		SSL_SESSION_free(got);
+	}
+	CHECK(tlscache_take(c, "k", 3000) == NULL);
+
+	/* A reusable (TLS 1.2) session replaces the key's tickets. */
+	tlscache_put(c, "k", session(ctx, TLS1_3_VERSION), 4000, 3600);
+	r = session(ctx, TLS1_2_VERSION);
+	tlscache_put(c, "k", r, 4001, 3600);
+	CHECK_EQ_INT(tlscache_count(c), 1);
+	got = tlscache_take(c, "k", 4002);
+	CHECK(got == r);
+	SSL_SESSION_free(got);
+	tlscache_free(c);
+	SSL_CTX_free(ctx);
+}
+
 static void
 test_bound(void)
 {
@@ -99,6 +148,7 @@ int
 main(void)
 {
 	RUN(test_take);
+	RUN(test_tickets_per_key);
 	RUN(test_bound);
 	return CHECK_DONE();
 }
