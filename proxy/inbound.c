@@ -81,7 +81,6 @@ static void inbound_internal_reply(session_t *s, int step, int code);
 
 static const char R_BACKEND_DNS[] =
     "421 4.3.0 Service not available, try again later\r\n";
-static const char R_STARTTLS_GO[] = "220 2.0.0 Ready to start TLS\r\n";
 static const char R_STARTTLS_ARG[] =
     "501 5.5.4 Syntax error: STARTTLS takes no parameters\r\n";
 static const char R_STARTTLS_AGAIN[] = "503 5.5.1 TLS already active\r\n";
@@ -301,8 +300,6 @@ inbound_ehlo_flags(session_t *s)
 static void
 inbound_starttls_go(session_t *s)
 {
-	size_t discarded = 0;
-
 	/*
 	 * The plaintext part's backend connection ends here, before the
 	 * handshake: whatever it says from now on (its 221, a timeout 421)
@@ -317,22 +314,7 @@ inbound_starttls_go(session_t *s)
 		session_close(s, CR_INTERNAL, "out of memory", 1);
 		return;
 	}
-	session_reply(s, R_STARTTLS_GO);
-	conn_flush(s->client);
-	STATS_INC(s->st->tls[TLSEV_ATTEMPTED]);
-	s->hs_start_ms = uv_now(&s->px->loop);
-	if (conn_start_tls(s->client, s->tls_ctx, CONN_TLS_SERVER, NULL,
-	    CONN_TLS_DISCARD, &discarded) == -1) {
-		session_close(s, CR_INTERNAL, "tls setup failed", 0);
-		return;
-	}
-	if (discarded > 0) {
-		char n[24];
-		snprintf(n, sizeof(n), "%zu", discarded);
-		log_event(LOG_WARN, "starttls_discard", "session", s->id,
-		    "client", s->peer, "bytes", n, NULL);
-	}
-	session_enter(s, SS_TLS_HANDSHAKE);
+	session_client_starttls(s, s->tls_ctx);
 }
 
 /*

@@ -82,7 +82,6 @@ static const char R_NO_DEST[] =
 static const char R_HELO_LONG[] = "501 5.5.4 EHLO/HELO argument too long\r\n";
 static const char R_HELO_FIRST[] = "503 5.5.1 Send EHLO/HELO first\r\n";
 static const char R_STARTTLS_LOCAL[] = "454 4.7.0 TLS not available\r\n";
-static const char R_STARTTLS_GO[] = "220 2.0.0 Ready to start TLS\r\n";
 static const char R_STARTTLS_ARG[] = "501 5.5.4 Syntax: STARTTLS\r\n";
 static const char R_AUTH_FAILED[] =
     "421 4.7.0 Relay authentication failed, try again later\r\n";
@@ -867,25 +866,7 @@ outbound_greeting_done(session_t *s)
 static void
 outbound_starttls_go(session_t *s)
 {
-	size_t discarded = 0;
-
-	session_reply(s, R_STARTTLS_GO);
-	conn_flush(s->client);
-	STATS_INC(s->st->tls[TLSEV_ATTEMPTED]);
-	s->hs_start_ms = uv_now(&s->px->loop);
-	if (outbound_listen_ctx(s) == NULL ||
-	    conn_start_tls(s->client, outbound_listen_ctx(s), CONN_TLS_SERVER,
-	    NULL, CONN_TLS_DISCARD, &discarded) == -1) {
-		session_close(s, CR_INTERNAL, "tls setup failed", 0);
-		return;
-	}
-	if (discarded > 0) {
-		char n[24];
-		snprintf(n, sizeof(n), "%zu", discarded);
-		log_event(LOG_WARN, "starttls_discard", "session", s->id,
-		    "client", s->peer, "bytes", n, NULL);
-	}
-	session_enter(s, SS_TLS_HANDSHAKE);
+	session_client_starttls(s, outbound_listen_ctx(s));
 }
 
 /* Outbound relays a message as it is. */

@@ -183,6 +183,29 @@ session_tls_done(session_t *s, const SSL *ssl)
 }
 
 void
+session_client_starttls(session_t *s, SSL_CTX *ctx)
+{
+	size_t discarded = 0;
+
+	session_reply(s, "220 2.0.0 Ready to start TLS\r\n");
+	conn_flush(s->client);
+	STATS_INC(s->st->tls[TLSEV_ATTEMPTED]);
+	s->hs_start_ms = uv_now(&s->px->loop);
+	if (ctx == NULL || conn_start_tls(s->client, ctx, CONN_TLS_SERVER, NULL,
+	    CONN_TLS_DISCARD, &discarded) == -1) {
+		session_close(s, CR_INTERNAL, "tls setup failed", 0);
+		return;
+	}
+	if (discarded > 0) {
+		char n[24];
+		snprintf(n, sizeof(n), "%zu", discarded);
+		log_event(LOG_WARN, "starttls_discard", "session", s->id,
+		    "client", s->peer, "bytes", n, NULL);
+	}
+	session_enter(s, SS_TLS_HANDSHAKE);
+}
+
+void
 session_tls_failed(session_t *s, tls_fail_t why)
 {
 	STATS_INC(s->st->tls[TLSEV_FAILED]);

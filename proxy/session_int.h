@@ -322,6 +322,12 @@ void session_close(session_t *s, close_reason_t cr, const char *detail,
 /* session_tls_done counts an established TLS leg (version, cipher, time). */
 void session_tls_done(session_t *s, const SSL *ssl);
 void session_tls_failed(session_t *s, tls_fail_t why);
+/*
+ * session_client_starttls answers a client's STARTTLS with 220 and starts
+ * the client leg's handshake (server role) with ctx; what the client sent
+ * after STARTTLS is discarded, never read as TLS (logged).
+ */
+void session_client_starttls(session_t *s, SSL_CTX *ctx);
 void session_connect_server(session_t *s, const struct sockaddr *addr,
     uint32_t mark);
 void session_bdat(session_t *s);

@@ -391,6 +391,23 @@ smtp_addr_domain(const uint8_t *args, size_t len, const uint8_t **dom,
 	return 0;
 }
 
+/*
+ * The next ESMTP parameter of a MAIL/RCPT line from *i: skips SP and HTAB,
+ * then sets [*start, *i) to the parameter. Returns 0 at the end.
+ */
+static int
+smtp_param_next(const uint8_t *args, size_t len, size_t *i, size_t *start)
+{
+	while (*i < len && (args[*i] == SMTP_SP || args[*i] == SMTP_HTAB))
+		(*i)++;
+	if (*i == len)
+		return 0;
+	*start = *i;
+	while (*i < len && args[*i] != SMTP_SP && args[*i] != SMTP_HTAB)
+		(*i)++;
+	return 1;
+}
+
 int
 smtp_mail_size(const uint8_t *args, size_t len, uint64_t *size)
 {
@@ -400,14 +417,7 @@ smtp_mail_size(const uint8_t *args, size_t len, uint64_t *size)
 
 	if (smtp_path_find(args, len, &ps, &pe, &at, &i) == -1)
 		return -1;
-	while (i < len) {
-		if (args[i] == SMTP_SP || args[i] == SMTP_HTAB) {
-			i++;
-			continue;
-		}
-		start = i;
-		while (i < len && args[i] != SMTP_SP && args[i] != SMTP_HTAB)
-			i++;
+	while (smtp_param_next(args, len, &i, &start)) {
 		eq = start;
 		while (eq < i && args[eq] != '=')
 			eq++;
@@ -441,14 +451,7 @@ smtp_mail_requiretls(const uint8_t *args, size_t len)
 
 	if (smtp_path_find(args, len, &ps, &pe, &at, &i) == -1)
 		return -1;
-	while (i < len) {
-		if (args[i] == SMTP_SP || args[i] == SMTP_HTAB) {
-			i++;
-			continue;
-		}
-		start = i;
-		while (i < len && args[i] != SMTP_SP && args[i] != SMTP_HTAB)
-			i++;
+	while (smtp_param_next(args, len, &i, &start)) {
 		if (smtp_ieq(args + start, i - start, "REQUIRETLS"))
 			found = 1;
 		else if (i - start > 10 && smtp_ieq(args + start, 11,
