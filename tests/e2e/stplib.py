@@ -265,6 +265,7 @@ class Listener:
         self.name = name
         self.tls = tls
         self.backend = backend
+        self.auto_port = not port  # free_port()'s choice: may be redrawn
         self.port = port or free_port()
         self.keys = keys  # extra "key = value" lines, e.g. require_tls="yes"
 
@@ -276,6 +277,24 @@ class Proxy:
                  argv_prefix=None, extra=""):
         self.workdir = workdir
         self.listeners = listeners
+        # A port free_port() found free may be taken by a parallel test
+        # before the proxy binds it: then the ports are drawn again (only
+        # ports the test did not choose itself).
+        for attempt in range(3):
+            try:
+                self._start(workdir, certs, listeners, global_keys, certpairs, name,
+                            argv_prefix, extra)
+                return
+            except RuntimeError as e:
+                if (attempt == 2 or "Address already in use" not in str(e) or
+                        not all(l.auto_port for l in listeners)):
+                    raise
+                self.err.close()
+                for l in listeners:
+                    l.port = free_port()
+
+    def _start(self, workdir, certs, listeners, global_keys, certpairs, name, argv_prefix,
+               extra):
         if certpairs is None:
             certpairs = [("server.pem", "server.key"), ("server-ec.pem", "server-ec.key")]
         g = {"log_level": "debug", "idle_timeout": "60s", "handshake_timeout": "10s",
