@@ -40,6 +40,9 @@
 #define DNS_QUERY_BUCKETS 256    /* power of two; DNS_INFLIGHT_MAX */
 #define DNS_TRIES 2              /* c-ares tries per query (see dns.h) */
 #define DNS_ID_TRIES 16          /* random ids drawn to avoid one in use */
+/* The hosts file is looked at (stat) at most this often, and read again
+ * only when it changed: not a file read per lookup. */
+#define DNS_HOSTS_RECHECK_MS 1000
 
 #define DNS_CONTAINER(p, type, field) \
 	((type *)(void *)((char *)(p) - offsetof(type, field)))
@@ -173,6 +176,9 @@ struct dns {
 
 	dnsmsg_answer_t parse;     /* dnsmsg_parse's output */
 	dnsmsg_answer_t deliver;   /* what a callback borrows */
+
+	dnsfile_snap_t hosts;      /* the hosts file, as last read */
+	uint64_t hosts_checked;    /* loop time of its last stat */
 };
 
 static void dns_arm(dns_t *d);
@@ -565,8 +571,13 @@ dns_hosts(dns_t *d, const char *name, const uint8_t *qname, size_t qlen,
 	dnsmsg_answer_t *ans = &d->parse;
 	int af = qtype == DNSMSG_TYPE_A ? AF_INET : AF_INET6;
 	size_t alen = af == AF_INET ? 4 : 16, n;
+	uint64_t now = uv_now(d->loop);
 
-	if ((n = dnsfile_hosts(d->cfg.hosts_path, name, af, addrs,
+	if (!d->hosts.seen || now - d->hosts_checked >= DNS_HOSTS_RECHECK_MS) {
+		dnsfile_snap_refresh(&d->hosts, d->cfg.hosts_path);
+		d->hosts_checked = now;
+	}
+	if ((n = dnsfile_hosts_snap(&d->hosts, name, af, addrs,
 	    DNSMSG_RR_MAX)) == 0)
 		return NULL;
 	ans->status = DNSMSG_OK;
@@ -1030,6 +1041,7 @@ dns_teardown(dns_t *d)
 	 * socket (dns_sock_state_cb closes the polls). */
 	ares_destroy(d->channel);
 	dnscache_cleanup(&d->cache);
+	dnsfile_snap_free(&d->hosts);
 	dnscache_unref(d->nomem);
 	d->nomem = NULL;
 	uv_close((uv_handle_t *)&d->timer, dns_handle_close_cb);

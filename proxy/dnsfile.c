@@ -5,6 +5,7 @@
  */
 #include <arpa/inet.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <strings.h>
 
@@ -44,22 +45,20 @@ dnsfile_line(dnsfile_t *r)
 	return 0;
 }
 
-size_t
-dnsfile_hosts(const char *path, const char *name, int af,
+/* The hosts lines of r naming name, as dnsfile_hosts says. */
+static size_t
+dnsfile_hosts_read(dnsfile_t *r, const char *name, int af,
     uint8_t (*out)[16], size_t max)
 {
-	dnsfile_t r;
 	size_t n = 0, nl = strlen(name);
 
-	if (path[0] == '\0' || (r.f = fopen(path, "re")) == NULL)
-		return 0;
-	r.total = 0;
-	while (n < max && dnsfile_line(&r)) {
+	r->total = 0;
+	while (n < max && dnsfile_line(r)) {
 		char *save = NULL, *tok;
 		uint8_t addr[16];
 
 		/* inet_pton refuses a scope ("%eth0"): such lines go. */
-		if ((tok = strtok_r(r.line, " \t\r\n", &save)) == NULL ||
+		if ((tok = strtok_r(r->line, " \t\r\n", &save)) == NULL ||
 		    inet_pton(af, tok, addr) != 1)
 			continue;
 		while ((tok = strtok_r(NULL, " \t\r\n", &save)) != NULL) {
@@ -73,8 +72,80 @@ dnsfile_hosts(const char *path, const char *name, int af,
 			}
 		}
 	}
+	return n;
+}
+
+size_t
+dnsfile_hosts(const char *path, const char *name, int af,
+    uint8_t (*out)[16], size_t max)
+{
+	dnsfile_t r;
+	size_t n;
+
+	if (path[0] == '\0' || (r.f = fopen(path, "re")) == NULL)
+		return 0;
+	n = dnsfile_hosts_read(&r, name, af, out, max);
 	fclose(r.f);
 	return n;
+}
+
+size_t
+dnsfile_hosts_snap(const dnsfile_snap_t *s, const char *name, int af,
+    uint8_t (*out)[16], size_t max)
+{
+	dnsfile_t r;
+	size_t n;
+
+	if (s->buf == NULL || s->len == 0 ||
+	    (r.f = fmemopen(s->buf, s->len, "r")) == NULL)
+		return 0;
+	n = dnsfile_hosts_read(&r, name, af, out, max);
+	fclose(r.f);
+	return n;
+}
+
+void
+dnsfile_snap_free(dnsfile_snap_t *s)
+{
+	free(s->buf);
+	s->buf = NULL;
+	s->len = 0;
+	s->seen = 0;
+}
+
+void
+dnsfile_snap_refresh(dnsfile_snap_t *s, const char *path)
+{
+	struct stat st;
+	FILE *f;
+	char *buf;
+	size_t want, got;
+
+	if (path[0] == '\0' || stat(path, &st) == -1) {
+		dnsfile_snap_free(s);
+		return;
+	}
+	if (s->seen && st.st_dev == s->st.st_dev && st.st_ino == s->st.st_ino &&
+	    st.st_size == s->st.st_size &&
+	    st.st_mtim.tv_sec == s->st.st_mtim.tv_sec &&
+	    st.st_mtim.tv_nsec == s->st.st_mtim.tv_nsec)
+		return;
+	dnsfile_snap_free(s);
+	want = st.st_size < 0 ? 0 : (size_t)st.st_size;
+	if (want > DNSFILE_BYTES_MAX)
+		want = DNSFILE_BYTES_MAX;
+	if ((f = fopen(path, "re")) == NULL)
+		return;
+	if ((buf = malloc(want + 1)) == NULL) {
+		fclose(f);
+		return;
+	}
+	got = fread(buf, 1, want, f);
+	fclose(f);
+	s->buf = buf;
+	s->len = got;
+	s->st = st;
+	s->seen = 1;
 }
 
 int

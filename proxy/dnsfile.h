@@ -14,6 +14,7 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 
 #define DNSFILE_BYTES_MAX (1024 * 1024)
 #define DNSFILE_LINE_MAX 1024
@@ -27,6 +28,28 @@
  * or the file cannot be read).
  */
 size_t dnsfile_hosts(const char *path, const char *name, int af,
+    uint8_t (*out)[16], size_t max);
+
+/*
+ * A hosts file kept in memory, so that a lookup does not read the file:
+ * dnsfile_snap_refresh looks at the file (stat) and reads it again, whole
+ * up to DNSFILE_BYTES_MAX, only when it changed (device, inode, size or
+ * modification time). A file that cannot be read leaves an empty
+ * snapshot. Caller storage, zeroed before first use; dnsfile_snap_free
+ * releases the copy.
+ */
+typedef struct {
+	char *buf;                /* owned; NULL: empty */
+	size_t len;
+	int seen;                 /* st below describes buf */
+	struct stat st;
+} dnsfile_snap_t;
+
+void dnsfile_snap_refresh(dnsfile_snap_t *s, const char *path);
+void dnsfile_snap_free(dnsfile_snap_t *s);
+
+/* dnsfile_hosts_snap is dnsfile_hosts on a snapshot. */
+size_t dnsfile_hosts_snap(const dnsfile_snap_t *s, const char *name, int af,
     uint8_t (*out)[16], size_t max);
 
 /*
