@@ -78,7 +78,7 @@ def reply():
 out = {"banner": reply()}
 s.sendall(b"EHLO legacy.example\r\n")
 out["ehlo"] = reply()
-cmds = ["MAIL FROM:<a@sender.example>"] + ["RCPT TO:<%s>" % r for r in args["rcpts"]]
+cmds = [args.get("mail", "MAIL FROM:<a@sender.example>")] + ["RCPT TO:<%s>" % r for r in args["rcpts"]]
 if args.get("pipeline"):
     s.sendall("".join(c + "\r\n" for c in cmds + ["DATA"]).encode())
     out["replies"] = [reply() for _ in cmds]
@@ -137,9 +137,13 @@ class World:
         self.proxies.append(px)
         return px
 
-    def send(self, rcpts, message=MESSAGE, pipeline=False, host=MX_ADDR):
+    def send(self, rcpts, message=MESSAGE, pipeline=False, host=MX_ADDR, mail=None):
+        """One transaction from the legacy client in the pod; mail: the
+        MAIL line instead of the default one."""
         args = {"host": host, "rcpts": rcpts, "message": dot_stuff(message).decode("latin-1"),
                 "pipeline": pipeline}
+        if mail is not None:
+            args["mail"] = mail
         r = run(["ip", "netns", "exec", self.pod, stplib.PYTHON, "-c", CLIENT,
                  json.dumps(args)], timeout=90)
         assert r.returncode == 0, r.stdout + r.stderr

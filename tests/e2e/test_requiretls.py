@@ -16,15 +16,12 @@ codes, what reached the MX (the MAIL line with REQUIRETLS unchanged, no
 RCPT of a refused recipient, the message byte for byte).
 """
 
-import json
-
 import pytest
 
 import stplib
 from dnslab import dane_pki, fake_dns  # noqa: F401
 from outlib import MX, dot_stuff, make_outproxy, netns_up, outbound  # noqa: F401
-from stplib import run
-from test_dane import (CLIENT, MESSAGE, MX_ADDR, codes, rcpt_seen, relay_zone, world,  # noqa: F401
+from test_dane import (MESSAGE, codes, rcpt_seen, relay_zone, world,  # noqa: F401
                        world_base, zone)
 
 MAIL_RT = "MAIL FROM:<a@sender.example> REQUIRETLS"
@@ -160,18 +157,8 @@ def test_plain_mail_over_an_unauthenticated_relay_is_untouched(relay):
 # --------------------------------------------------------------------------
 # Outbound, transparent mode: per recipient domain
 
-RT_CLIENT = CLIENT.replace('cmds = ["MAIL FROM:<a@sender.example>"]',
-                           'cmds = [args.get("mail", "MAIL FROM:<a@sender.example>")]')
-assert RT_CLIENT != CLIENT
-
-
 def send(world, rcpts, mail=MAIL_RT, message=MESSAGE):
-    args = {"host": MX_ADDR, "rcpts": rcpts, "message": dot_stuff(message).decode("latin-1"),
-            "mail": mail}
-    r = run(["ip", "netns", "exec", world.pod, stplib.PYTHON, "-c", RT_CLIENT,
-             json.dumps(args)], timeout=90)
-    assert r.returncode == 0, r.stdout + r.stderr
-    return json.loads(r.stdout)
+    return world.send(rcpts, message=message, mail=mail)
 
 
 def codes10(replies):
