@@ -45,7 +45,7 @@ dnsfile_line(dnsfile_t *r)
 	return 0;
 }
 
-/* The hosts lines of r naming name, as dnsfile_hosts says. */
+/* The hosts lines of r naming name, as dnsfile_hosts_snap says. */
 static size_t
 dnsfile_hosts_read(dnsfile_t *r, const char *name, int af,
     uint8_t (*out)[16], size_t max)
@@ -72,20 +72,6 @@ dnsfile_hosts_read(dnsfile_t *r, const char *name, int af,
 			}
 		}
 	}
-	return n;
-}
-
-size_t
-dnsfile_hosts(const char *path, const char *name, int af,
-    uint8_t (*out)[16], size_t max)
-{
-	dnsfile_t r;
-	size_t n;
-
-	if (path[0] == '\0' || (r.f = fopen(path, "re")) == NULL)
-		return 0;
-	n = dnsfile_hosts_read(&r, name, af, out, max);
-	fclose(r.f);
 	return n;
 }
 

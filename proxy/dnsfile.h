@@ -20,17 +20,6 @@
 #define DNSFILE_LINE_MAX 1024
 
 /*
- * dnsfile_hosts finds name (text, no final dot; compared with ASCII case
- * folded, a final dot in the file allowed) in the hosts file path and
- * writes the addresses of family af (AF_INET: 4 octets, AF_INET6: 16) of
- * the lines naming it into out[0..max), in file order. Scoped IPv6
- * addresses ("fe80::1%eth0") are skipped. Returns how many (0 when none,
- * or the file cannot be read).
- */
-size_t dnsfile_hosts(const char *path, const char *name, int af,
-    uint8_t (*out)[16], size_t max);
-
-/*
  * A hosts file kept in memory, so that a lookup does not read the file:
  * dnsfile_snap_refresh looks at the file (stat) and reads it again, whole
  * up to DNSFILE_BYTES_MAX, only when it changed (device, inode, size or
@@ -48,7 +37,14 @@ typedef struct {
 void dnsfile_snap_refresh(dnsfile_snap_t *s, const char *path);
 void dnsfile_snap_free(dnsfile_snap_t *s);
 
-/* dnsfile_hosts_snap is dnsfile_hosts on a snapshot. */
+/*
+ * dnsfile_hosts_snap finds name (text, no final dot; compared with ASCII case
+ * folded, a final dot in the file allowed) in the hosts file snapshot s
+ * and writes the addresses of family af (AF_INET: 4 octets, AF_INET6: 16) of
+ * the lines naming it into out[0..max), in file order. Scoped IPv6
+ * addresses ("fe80::1%eth0") are skipped. Returns how many (0 when none,
+ * or the file cannot be read).
+ */
 size_t dnsfile_hosts_snap(const dnsfile_snap_t *s, const char *name, int af,
     uint8_t (*out)[16], size_t max);
 
