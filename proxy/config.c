@@ -2556,6 +2556,22 @@ config_load(const char *path, int check_files, FILE *errs)
 	return cfg;
 }
 
+int
+config_uses_dane(const config_t *cfg)
+{
+	int i;
+
+	for (i = 0; i < cfg->nlisteners; i++) {
+		const config_listener_t *l = &cfg->listeners[i];
+		if (l->dir == DIR_OUTBOUND && (l->dane || l->relay_dane))
+			return 1;
+	}
+	for (i = 0; i < cfg->npolicies; i++)
+		if (cfg->policies[i].tls == OUT_TLS_DANE)
+			return 1;
+	return 0;
+}
+
 static void
 cfg_addr_cleanup(config_addr_t *a)
 {

@@ -237,6 +237,14 @@ config_t *config_load(const char *path, int check_files, FILE *errs);
 void config_free(config_t *cfg);
 
 /*
+ * config_uses_dane: some outbound listener can apply DANE (dane or
+ * relay_dane), or a [policy] demands it. Only then does the AD bit matter:
+ * the DNSSEC probe runs and an untrusted resolver is worth a warning.
+ * Returns 1 or 0.
+ */
+int config_uses_dane(const config_t *cfg);
+
+/*
  * config_cidr_match: addr (AF_INET or AF_INET6 sockaddr; a v4-mapped v6
  * address counts as v4) lies in one of the n networks. Returns 1 or 0.
  */

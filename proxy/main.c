@@ -255,7 +255,8 @@ static void main_reload(main_t *m, const char *why);
 
 /*
  * Which resolver the workers use and whether its AD bit is believed: a
- * warning when it is not, since DANE then never applies.
+ * warning when it is not and some listener or policy wants DANE, which
+ * then never applies.
  */
 static void
 main_log_dns(const runtime_t *rt)
@@ -263,15 +264,16 @@ main_log_dns(const runtime_t *rt)
 	char resolver[ADDR_STR_MAX], timeout[24];
 	const char *why;
 	int trusted = dns_config_trusted(&rt->dns, &why);
+	int warn = !trusted && config_uses_dane(rt->cfg);
 
 	addr_format((const struct sockaddr *)&rt->dns.server, resolver,
 	    sizeof(resolver));
 	snprintf(timeout, sizeof(timeout), "%llu",
 	    (unsigned long long)rt->dns.timeout_ms);
-	log_event(trusted ? LOG_INFO : LOG_WARN, "dns_config", "resolver",
+	log_event(warn ? LOG_WARN : LOG_INFO, "dns_config", "resolver",
 	    resolver, "source", rt->dns_source, "trust_ad",
 	    trusted ? "yes" : "no", "reason", why, "timeout_ms", timeout,
-	    trusted ? NULL : "result", "AD bits ignored: DANE cannot apply",
+	    warn ? "result" : NULL, "AD bits ignored: DANE cannot apply",
 	    NULL);
 }
 

@@ -90,8 +90,10 @@ worker_probe_start(proxy_t *px)
 	px->probe = NULL;
 	if (px->id != 0)
 		return;
+	/* Nothing to learn when no listener can apply DANE: no query
+	 * leaves, and the gauge is absent as with the probe off. */
 	if (cfg->dnssec_probe_type == 0 || cfg->dnssec_probe_name == NULL ||
-	    px->dns == NULL) {
+	    px->dns == NULL || !config_uses_dane(cfg)) {
 		worker_dnssec_set(px, STATS_DNSSEC_OFF);
 		uv_timer_stop(&px->probe_timer);
 		return;

@@ -13,6 +13,7 @@ import socket
 import struct
 import sys
 import threading
+import time
 
 import pytest
 
@@ -89,10 +90,18 @@ def listeners():
     return [stplib.Listener("inbound", "off", "127.0.0.1:%d" % stplib.free_port())]
 
 
-def start(ops_proxy, resolver_port, **keys):
+def dane_listener():
+    """An outbound listener that applies DANE: only with one does the
+    AD bit matter, so only then does the probe run."""
+    return ("\n[outbound]\nlisten = 127.0.0.1:%d\nmode = transparent\n"
+            "tls = may\ndane = yes\n" % stplib.free_port())
+
+
+def start(ops_proxy, resolver_port, extra=None, **keys):
     g = {"dns": "127.0.0.1:%d" % resolver_port, "workers": "2"}
     g.update(keys)
-    return ops_proxy(listeners(), global_keys=g)
+    return ops_proxy(listeners(), global_keys=g,
+                     extra=dane_listener() if extra is None else extra)
 
 
 def test_probe_with_ad_sets_gauge_to_1(ops_proxy, responder):
@@ -122,7 +131,8 @@ def test_probe_without_ad_warns_then_recovers_on_reload(ops_proxy, responder):
     # The resolver starts validating; a reload probes again.
     dns.mode = "ad"
     proxy.rewrite(listeners(), global_keys={"dns": "127.0.0.1:%d" % dns.port,
-                                            "workers": "2", "dns_timeout": "3s"})
+                                            "workers": "2", "dns_timeout": "3s"},
+                  extra=dane_listener())
     proxy.hup()
     proxy.wait_event("reloaded")
     wait_metric(proxy.admin_port, "stp_dnssec_ok", 1, timeout=PROBE_WAIT)
@@ -142,10 +152,28 @@ def test_probe_timeout_is_unavailable(ops_proxy, responder):
     assert len(dns.queries) == 2, dns.queries
 
 
+def test_no_probe_and_no_warning_without_dane(ops_proxy, responder):
+    # Inbound only: nothing needs the AD bit, so no query leaves, no
+    # gauge appears, and an untrusted resolver is only reported.
+    dns = responder("plain")
+    proxy = start(ops_proxy, dns.port, extra="")
+    remote = ops_proxy(listeners(), global_keys={"dns": "192.0.2.53:53"})
+    ev = remote.wait_event("dns_config")[0]
+    assert ev["trust_ad"] == "no" and ev["reason"] == "not-loopback", ev
+    assert ev["level"] == "info" and "result" not in ev, ev
+    proxy.wait_event("dns_config")
+    time.sleep(1.0)
+    assert dns.queries == [], dns.queries
+    assert not scrape(proxy.admin_port).has("stp_dnssec_ok")
+    assert proxy.events("dnssec_unavailable") == []
+    assert remote.events("dnssec_unavailable") == []
+
+
 def test_ad_from_a_remote_resolver_is_ignored_unless_trusted(ops_proxy):
     # Nothing is sent (probe off): only the start-up report is checked.
     proxy = ops_proxy(listeners(), global_keys={"dns": "192.0.2.53:53",
-                                                "dnssec_probe": "no"})
+                                                "dnssec_probe": "no"},
+                      extra=dane_listener())
     ev = proxy.wait_event("dns_config")[0]
     assert ev["resolver"] == "192.0.2.53:53", ev
     assert ev["trust_ad"] == "no" and ev["reason"] == "not-loopback", ev
@@ -154,7 +182,8 @@ def test_ad_from_a_remote_resolver_is_ignored_unless_trusted(ops_proxy):
     assert not scrape(proxy.admin_port).has("stp_dnssec_ok")
     proxy2 = ops_proxy(listeners(), global_keys={"dns": "192.0.2.53:53",
                                                  "dnssec_probe": "no",
-                                                 "dns_trust_ad": "yes"})
+                                                 "dns_trust_ad": "yes"},
+                       extra=dane_listener())
     ev = proxy2.wait_event("dns_config")[0]
     assert ev["trust_ad"] == "yes" and ev["reason"] == "dns_trust_ad", ev
     assert ev["level"] == "info", ev

@@ -195,7 +195,7 @@ class OpsProxy(stplib.Proxy):
     EVENT_TIMEOUT = SOON  # logs: events come within this
 
     def __init__(self, workdir, certs, listeners, global_keys=None, certpairs=None,
-                 name="proxy"):
+                 name="proxy", extra=""):
         self.certs = certs
         self.admin_port = stplib.free_port()
         self.globals = dict(BASE_GLOBALS)
@@ -203,7 +203,7 @@ class OpsProxy(stplib.Proxy):
         self.globals.update(global_keys or {})
         self.stopped_by_test = False
         super().__init__(workdir, certs, listeners, global_keys=self.globals,
-                         certpairs=certpairs, name=name)
+                         certpairs=certpairs, name=name, extra=extra)
         deadline = time.monotonic() + stplib.START_TIMEOUT
         while not stplib.listening(self.admin_port):
             if self.proc.poll() is not None or time.monotonic() > deadline:
@@ -261,14 +261,14 @@ def _track(request, obj):
 
 @pytest.fixture
 def ops_proxy(request, workdir, certs):
-    """factory(listeners, global_keys=None, certpairs=None) -> OpsProxy. A
-    sanitizer report (or, unless the test stopped it, a dead proxy) fails
-    the test at teardown."""
+    """factory(listeners, global_keys=None, certpairs=None, extra="") ->
+    OpsProxy (extra: more sections, as written). A sanitizer report (or,
+    unless the test stopped it, a dead proxy) fails the test at teardown."""
     proxies = []
 
-    def factory(listeners, global_keys=None, certpairs=None):
+    def factory(listeners, global_keys=None, certpairs=None, extra=""):
         p = OpsProxy(workdir, certs, listeners, global_keys=global_keys,
-                     certpairs=certpairs, name="proxy%d" % len(proxies))
+                     certpairs=certpairs, name="proxy%d" % len(proxies), extra=extra)
         proxies.append(p)
         _track(request, p)
         return p
