@@ -19,7 +19,9 @@ On loopback, afresh for every run:
                 every message, which is the point of comparing with it
   the sender    the C load generator (stp-loadgen --plain): the legacy
                 server, plaintext, one message per session, C concurrent
-                sessions
+                sessions; "plain" sends one command at a time, "pipelined"
+                sends MAIL, RCPT and DATA in one write (RFC 2920), as
+                Postfix's SMTP client does when the server offers PIPELINING
 
 For each run: CPU seconds of the relay (utime + stime of its processes, and
 for Postfix of the children its master reaped), messages per second, and the
@@ -28,8 +30,10 @@ is queued, so its latency does not include the delivery to the MX; its CPU
 is read after its queue has drained.
 
 Each workload runs against each relay in turn (A B C A B C ...); the table
-shows medians and the ratios to starttls-proxy. Not part of the test suite;
-every process is started here and stopped by its PID.
+shows medians with the spread (min-max) over the repetitions, the ratio to
+starttls-proxy, and under it starttls-proxy's CPU per message over
+stunnel's (the goal: at most 0.25 with session reuse). Not part of the test
+suite; every process is started here and stopped by its PID.
 
   tests/bench/compare_outbound.py [--quick] [--proxy PATH] [--peers LIST]
 
@@ -166,7 +170,7 @@ def proc_cpu_with_reaped(pid):
     return total
 
 
-def one_run(a, procs, conc, n, peer):
+def one_run(a, procs, conc, n, peer, sender="plain"):
     port = C.free_port()
     pf_dir = None
     if peer in ("stp", "stp-full"):
@@ -198,7 +202,8 @@ def one_run(a, procs, conc, n, peer):
     c0 = (sum(proc_cpu_with_reaped(x) for x in pids) if reaped
           else C.proc_cpu_s(pids))
     t0 = time.monotonic()
-    wl = {"args": ["--plain", "-c", str(conc), "-n", str(n), "-s", str(a.size), "rate"],
+    wl = {"args": ["--plain"] + (["--pipeline"] if sender == "pipelined" else []) +
+          ["-c", str(conc), "-n", str(n), "-s", str(a.size), "rate"],
           "timeout": 300}
     res = C.run_loadgen(a, procs, port, wl)
     elapsed = time.monotonic() - t0
@@ -218,7 +223,8 @@ def one_run(a, procs, conc, n, peer):
         cpu = C.cpu_delta(c0, C.proc_cpu_s(pids))
         procs.stop(p)
     ok = res["sessions_ok"]
-    return {"peer": peer, "conc": conc, "ok": ok, "failed": res["sessions_failed"],
+    return {"peer": peer, "conc": conc, "sender": sender, "ok": ok,
+            "failed": res["sessions_failed"],
             "cpu_ms_per_msg": 1000.0 * cpu / max(ok, 1),
             "msgs_per_s": ok / max(drained, 1e-9),
             "p50_ms": res.get("sess_p50_ms", 0.0), "p99_ms": res.get("sess_p99_ms", 0.0)}
@@ -232,7 +238,10 @@ def main():
     ap.add_argument("--conc", default="16,64")
     ap.add_argument("-n", type=int, default=2000, help="messages per run")
     ap.add_argument("--size", type=int, default=10240)
-    ap.add_argument("--reps", type=int, default=2)
+    ap.add_argument("--reps", type=int, default=3)
+    ap.add_argument("--senders", default="plain,pipelined",
+                    help="plain (one command at a time), pipelined (MAIL RCPT DATA in one write)")
+    ap.add_argument("--keep", action="store_true", help="keep the work directory")
     ap.add_argument("--quick", action="store_true", help="n = 400, one repetition")
     ap.add_argument("--cpus-proxy", default="0", help="taskset for the relay")
     ap.add_argument("--cpus-load", default="1", help="taskset for sender, sink and MX")
@@ -263,12 +272,13 @@ def main():
                     cpus=a.cpus_load)
         if not C.smtp_probe(a.mx_port, time.monotonic() + 10):
             raise RuntimeError("the TLS MX did not come up")
-        for conc in [int(x) for x in a.conc.split(",")]:
-            for rep in range(a.reps):
-                for peer in peers:
-                    r = one_run(a, procs, conc, a.n, peer)
-                    log("c=%d rep=%d %-8s %s" % (conc, rep, peer, r))
-                    rows.append(r)
+        for sender in [x for x in a.senders.split(",") if x]:
+            for conc in [int(x) for x in a.conc.split(",")]:
+                for rep in range(a.reps):
+                    for peer in peers:
+                        r = one_run(a, procs, conc, a.n, peer, sender)
+                        log("%s c=%d rep=%d %-8s %s" % (sender, conc, rep, peer, r))
+                        rows.append(r)
     finally:
         for p in list(procs.live):
             procs.stop(p)
@@ -278,24 +288,39 @@ def main():
         import json
         with open(a.json, "w") as f:
             json.dump(rows, f, indent=1)
-    print("| relay | c | msgs/s | CPU ms/msg | vs stp | p50 ms | p99 ms | failed |")
-    print("|---|---|---|---|---|---|---|---|")
-    for conc in sorted({r["conc"] for r in rows}):
-        base = None
-        for peer in peers:
-            rs = [r for r in rows if r["peer"] == peer and r["conc"] == conc]
-            if not rs:
-                continue
-            cpu = statistics.median(r["cpu_ms_per_msg"] for r in rs)
-            if peer == "stp":
-                base = cpu
-            print("| %s | %d | %.0f | %.3f | %s | %.1f | %.1f | %d |" % (
-                peer, conc, statistics.median(r["msgs_per_s"] for r in rs), cpu,
-                "%.2fx" % (cpu / base) if base else "-",
-                statistics.median(r["p50_ms"] for r in rs),
-                statistics.median(r["p99_ms"] for r in rs),
-                sum(r["failed"] for r in rs)))
-    log("work directory: " + a.work)
+    print("| sender | relay | c | msgs/s | CPU ms/msg (min-max) | vs stp | p50 ms | p99 ms | failed |")
+    print("|---|---|---|---|---|---|---|---|---|")
+    goals = []
+    for sender in [x for x in a.senders.split(",") if x]:
+        for conc in sorted({r["conc"] for r in rows}):
+            med = {}
+            for peer in peers:
+                rs = [r for r in rows if r["peer"] == peer and r["conc"] == conc and
+                      r["sender"] == sender]
+                if not rs:
+                    continue
+                cpus = [r["cpu_ms_per_msg"] for r in rs]
+                med[peer] = cpu = statistics.median(cpus)
+                base = med.get("stp")
+                print("| %s | %s | %d | %.0f | %.3f (%.3f-%.3f) | %s | %.1f | %.1f | %d |" % (
+                    sender, peer, conc, statistics.median(r["msgs_per_s"] for r in rs), cpu,
+                    min(cpus), max(cpus), "%.2fx" % (cpu / base) if base else "-",
+                    statistics.median(r["p50_ms"] for r in rs),
+                    statistics.median(r["p99_ms"] for r in rs),
+                    sum(r["failed"] for r in rs)))
+            if med.get("stunnel"):
+                for peer in ("stp", "stp-full"):
+                    if peer in med:
+                        goals.append("%s, c=%d: %s / stunnel %.2fx%s" % (
+                            sender, conc, peer, med[peer] / med["stunnel"],
+                            " (goal <= 0.25x)" if peer == "stp" else ""))
+    print()
+    for g in goals:
+        print("- " + g)
+    if a.keep:
+        log("work directory: " + a.work)
+    else:
+        shutil.rmtree(a.work, ignore_errors=True)
 
 
 if __name__ == "__main__":

@@ -94,6 +94,8 @@ typedef struct {
 	int implicit;
 	int plain;           /* no TLS at all: a plaintext sender (the legacy
 	                        server of the outbound benchmark) */
+	int pipeline;        /* MAIL, RCPT and DATA in one write (RFC 2920),
+	                        as Postfix's SMTP client sends them */
 	int threads;
 	uint16_t tls_min, tls_max;
 	const char *prefer;  /* ecdsa, rsa or NULL */
@@ -113,7 +115,7 @@ typedef struct {
 	SSL_CTX *ctx;
 	char *msg;           /* body plus ".\r\n"; owned */
 	size_t msg_len;
-	char mail_cmd[128], rcpt_cmd[128], ehlo_cmd[300];
+	char mail_cmd[128], rcpt_cmd[128], pipe_cmd[300], ehlo_cmd[300];
 	uint64_t t0;         /* uv_hrtime() at start */
 	atomic_int unparked; /* idle: sessions neither parked nor failed yet */
 	atomic_int threads_done;
@@ -434,7 +436,11 @@ static void
 lg_send_mail(lg_client_t *c)
 {
 	lg_shared_t *sh = c->th->sh;
-	lg_step(c, ST_MAIL, sh->mail_cmd, strlen(sh->mail_cmd));
+
+	if (sh->o.pipeline)
+		lg_step(c, ST_MAIL, sh->pipe_cmd, strlen(sh->pipe_cmd));
+	else
+		lg_step(c, ST_MAIL, sh->mail_cmd, strlen(sh->mail_cmd));
 }
 
 static void
@@ -544,10 +550,17 @@ lg_on_reply(lg_client_t *c, int code)
 		lg_after_ehlo2(c);
 		return c->failed ? -1 : 0;
 	case ST_MAIL:
-		lg_step(c, ST_RCPT, sh->rcpt_cmd, strlen(sh->rcpt_cmd));
+		/* Pipelined: RCPT and DATA went with MAIL. */
+		if (sh->o.pipeline)
+			lg_step(c, ST_RCPT, NULL, 0);
+		else
+			lg_step(c, ST_RCPT, sh->rcpt_cmd, strlen(sh->rcpt_cmd));
 		return 0;
 	case ST_RCPT:
-		lg_step(c, ST_DATA, "DATA\r\n", 6);
+		if (sh->o.pipeline)
+			lg_step(c, ST_DATA, NULL, 0);
+		else
+			lg_step(c, ST_DATA, "DATA\r\n", 6);
 		return 0;
 	case ST_DATA:
 		lg_step(c, ST_EOD, sh->msg, sh->msg_len);
@@ -1097,6 +1110,7 @@ lg_usage(FILE *f)
 	    "  --max-time S   abort everything after S seconds (default: -d + 120)\n"
 	    "  --implicit     TLS from the first byte (port 465 style)\n"
 	    "  --plain        no STARTTLS, no TLS: a plaintext sender\n"
+	    "  --pipeline     MAIL, RCPT and DATA in one write (RFC 2920)\n"
 	    "  --tls 1.2|1.3  only this TLS version (default: 1.2 or 1.3)\n"
 	    "  --prefer ecdsa|rsa  offer only these signature algorithms\n"
 	    "  --groups LIST  key exchange groups (default X25519:P-256)\n"
@@ -1110,11 +1124,12 @@ lg_usage(FILE *f)
 static int
 lg_parse(int argc, char **argv, lg_opts_t *o)
 {
-	enum { O_IMPLICIT = 256, O_PLAIN, O_TLS, O_PREFER, O_GROUPS, O_CIPHERS, O_SNI,
+	enum { O_IMPLICIT = 256, O_PLAIN, O_PIPELINE, O_TLS, O_PREFER, O_GROUPS, O_CIPHERS, O_SNI,
 	    O_CA, O_EHLO, O_MAXTIME };
 	static const struct option longopts[] = {
 		{ "implicit", no_argument, NULL, O_IMPLICIT },
 		{ "plain", no_argument, NULL, O_PLAIN },
+		{ "pipeline", no_argument, NULL, O_PIPELINE },
 		{ "tls", required_argument, NULL, O_TLS },
 		{ "prefer", required_argument, NULL, O_PREFER },
 		{ "groups", required_argument, NULL, O_GROUPS },
@@ -1164,6 +1179,7 @@ lg_parse(int argc, char **argv, lg_opts_t *o)
 		case 'q': o->quiet = 1; break;
 		case O_IMPLICIT: o->implicit = 1; break;
 		case O_PLAIN: o->plain = 1; break;
+		case O_PIPELINE: o->pipeline = 1; break;
 		case O_TLS:
 			if (strcmp(optarg, "1.2") == 0)
 				o->tls_min = o->tls_max = TLS1_2_VERSION;
@@ -1310,7 +1326,7 @@ lg_report(lg_shared_t *sh, lg_thread_t *ths, int nth)
 	}
 	printf("{\"mode\":\"%s\",\"conc\":%d,\"idle_k\":%d,\"threads\":%d,"
 	    "\"body_size\":%zu,\"msgs_per_session\":%d,\"resume\":%d,"
-	    "\"implicit\":%d,\"plain\":%d,\"sessions_ok\":%" PRIu64 ",\"sessions_failed\":%" PRIu64
+	    "\"implicit\":%d,\"plain\":%d,\"pipeline\":%d,\"sessions_ok\":%" PRIu64 ",\"sessions_failed\":%" PRIu64
 	    ",\"parked\":%" PRIu64 ",\"aborted\":%" PRIu64 ",\"messages\":%" PRIu64
 	    ",\"body_bytes\":%" PRIu64 ",\"elapsed_s\":%.3f,\"sessions_per_s\":%.2f,"
 	    "\"mb_per_s\":%.2f,\"handshakes\":%zu,\"resumed\":%" PRIu64 ","
@@ -1318,7 +1334,7 @@ lg_report(lg_shared_t *sh, lg_thread_t *ths, int nth)
 	    "\"sess_p99_ms\":%.3f,\"tls_version\":\"%s\",\"cipher\":\"%s\","
 	    "\"group\":\"%s\",\"errors_total\":%" PRIu64 ",\"errors\":{",
 	    lg_mode_name(o->mode), o->conc, o->mode == MODE_IDLE ? o->idle_k : 0,
-	    o->threads, o->body_size, o->msgs, o->resume, o->implicit, o->plain, sum.ok,
+	    o->threads, o->body_size, o->msgs, o->resume, o->implicit, o->plain, o->pipeline, sum.ok,
 	    sum.failed, parked, sum.aborted, sum.messages, sum.body_bytes, elapsed,
 	    sps, mbps, sum.hs.n, sum.resumed, lg_pct_ms(&sum.hs, 50),
 	    lg_pct_ms(&sum.hs, 99), lg_pct_ms(&sum.sess, 50),
@@ -1366,6 +1382,8 @@ main(int argc, char **argv)
 	snprintf(sh->mail_cmd, sizeof(sh->mail_cmd),
 	    "MAIL FROM:<bench@loadgen.test>\r\n");
 	snprintf(sh->rcpt_cmd, sizeof(sh->rcpt_cmd), "RCPT TO:<sink@bench.test>\r\n");
+	snprintf(sh->pipe_cmd, sizeof(sh->pipe_cmd), "%sRCPT TO:<sink@bench.test>\r\n"
+	    "DATA\r\n", sh->mail_cmd);
 	snprintf(sh->ehlo_cmd, sizeof(sh->ehlo_cmd), "EHLO %.255s\r\n", sh->o.ehlo);
 
 	total = sh->o.mode == MODE_IDLE ? sh->o.idle_k : sh->o.conc;
