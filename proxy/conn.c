@@ -35,6 +35,8 @@ typedef struct {
 } conn_wreq_t;
 
 static void conn_read_update(conn_t *c);
+static void conn_alloc_cb(uv_handle_t *h, size_t suggested, uv_buf_t *buf);
+static void conn_read_cb(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf);
 static void conn_fail(conn_t *c, const char *what, const char *detail);
 
 static void *
@@ -335,6 +337,10 @@ conn_connect_cb(uv_connect_t *req, int status)
 	c->connected = 1;
 	conn_nodelay(c);
 	c->cb(c, CONN_EV_CONNECTED);
+	/* Reading went on at conn_connect; what the owner wants now rules
+	 * (its handler may not have said). */
+	if (c->open)
+		conn_read_update(c);
 }
 
 int
@@ -366,6 +372,16 @@ conn_connect(conn_t *c, const struct sockaddr *addr, uint32_t mark)
 		conn_fail(c, "connect", uv_strerror(r));
 		return -1;
 	}
+	/*
+	 * Read interest from the start: the descriptor is registered once,
+	 * for the connect and the first reply. Started after the connect,
+	 * libuv registers it again (EEXIST, then a modify): one system call
+	 * more per connection. Nothing is readable before the connection
+	 * is up, and libuv reports the connect first.
+	 */
+	if (uv_read_start((uv_stream_t *)&c->tcp, conn_alloc_cb,
+	    conn_read_cb) == 0)
+		c->reading = 1;
 	return 0;
 }
 
