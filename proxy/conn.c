@@ -685,6 +685,11 @@ conn_alloc_cb(uv_handle_t *h, size_t suggested, uv_buf_t *buf)
 	conn_t *c = h->data;
 
 	(void)suggested;
+	/* Held: nothing is read; libuv reports UV_ENOBUFS, which stops. */
+	if (c->read_held) {
+		*buf = uv_buf_init(NULL, 0);
+		return;
+	}
 	if (c->ssl != NULL) {
 		size_t left = conn_cin_left(c);
 		if (c->cin != c->tin || left == 0) {
@@ -723,6 +728,12 @@ conn_read_cb(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf)
 
 	if (!c->open)
 		return;
+	if (nread == UV_ENOBUFS && c->read_held) {
+		uv_read_stop(s);
+		c->reading = 0;
+		c->read_held = 0;
+		return;
+	}
 	if (nread == UV_EOF) {
 		c->eof = 1;
 		conn_read_update(c);
@@ -806,7 +817,17 @@ conn_take_eof(conn_t *c)
 	return 1;
 }
 
-/* Starts or stops uv reading from want_read and buffer room. */
+/*
+ * Starts or stops uv reading from want_read and buffer room.
+ *
+ * A stop is deferred (read_held): libuv keeps the descriptor's read
+ * interest, and the alloc callback hands it no buffer, so nothing is read
+ * while held. The interest ends only when the descriptor becomes readable
+ * while held. Pauses are mostly short (a write's completion is reported
+ * one loop turn later, the other leg's reply comes), and a stop that
+ * libuv carried out costs two epoll_ctl calls when reading starts again
+ * (a failing EPOLL_CTL_ADD, then a modify). Eof and failure stop at once.
+ */
 static void
 conn_read_update(conn_t *c)
 {
@@ -820,13 +841,17 @@ conn_read_update(conn_t *c)
 	else
 		room = conn_rsize(c) < CONN_RBUF_SIZE;
 	if (c->want_read && room && !c->eof && !c->failed) {
+		c->read_held = 0;
 		if (!c->reading &&
 		    uv_read_start((uv_stream_t *)&c->tcp, conn_alloc_cb,
 		    conn_read_cb) == 0)
 			c->reading = 1;
+	} else if (c->reading && !c->eof && !c->failed) {
+		c->read_held = 1;
 	} else if (c->reading) {
 		uv_read_stop((uv_stream_t *)&c->tcp);
 		c->reading = 0;
+		c->read_held = 0;
 	}
 }
 
@@ -934,6 +959,7 @@ conn_close(conn_t *c)
 		return;
 	c->open = 0;
 	c->reading = 0;
+	c->read_held = 0;
 	if (c->ssl != NULL) {
 		SSL_free(c->ssl);
 		c->ssl = NULL;

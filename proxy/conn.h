@@ -113,6 +113,9 @@ struct conn {
 	unsigned open : 1;       /* tcp initialised, uv_close not yet called */
 	unsigned connected : 1;
 	unsigned reading : 1;    /* uv_read_start in force */
+	unsigned read_held : 1;  /* reading, but no input wanted now: the
+	                            next readable event stops it (conn.c,
+	                            conn_read_update) */
 	unsigned want_read : 1;  /* owner wants input */
 	unsigned eof : 1;
 	unsigned eof_told : 1;   /* CONN_EV_EOF reported (conn_take_eof) */

@@ -936,12 +936,8 @@ session_update_reads(session_t *s)
 	/* Only a client leg that is itself in its handshake is read then. */
 	if (s->state == SS_TLS_HANDSHAKE && !session_client_hs(s))
 		cr = 0;
-	/* Held while the TLS part's backend connection is set up: what the
-	 * client sends waits in its read buffer (within its bound) and is
-	 * taken when the hold ends. Reading goes on, so it need not be armed
-	 * again then (an epoll registration per session). */
 	if (s->hold_client)
-		cr = 1;
+		cr = 0;
 	conn_set_read(s->client, cr && !s->client_eof);
 	conn_set_read(s->server, s->state != SS_CLOSING &&
 	    s->server->connected && conn_pending(s->client) < CONN_WQ_HIGH);
