@@ -201,7 +201,9 @@ worker_new(int id, shared_t *sh, runtime_t *rt)
 	proxy_t *px;
 
 	if ((px = calloc(1, sizeof(*px))) == NULL ||
-	    (px->stats = calloc(1, sizeof(*px->stats))) == NULL)
+	    (px->stats = calloc(1, sizeof(*px->stats))) == NULL ||
+	    (px->scratch = aligned_alloc(WORKER_PAGE,
+	    CONN_SCRATCH_SIZE)) == NULL)
 		goto err0;
 	px->id = id;
 	px->sh = sh;
@@ -229,8 +231,10 @@ worker_new(int id, shared_t *sh, runtime_t *rt)
 	return px;
 
 err0:
-	if (px != NULL)
+	if (px != NULL) {
 		free(px->stats);
+		free(px->scratch);
+	}
 	free(px);
 	runtime_unref(rt);
 	log_event(LOG_ERROR, "worker_failed", NULL);
@@ -304,5 +308,6 @@ worker_join(proxy_t *px)
 	outbound_sni_free(px);
 	tlscache_free(px->tlscache);
 	free(px->stats);
+	free(px->scratch);
 	free(px);
 }

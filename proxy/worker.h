@@ -11,6 +11,9 @@
 /* Heartbeat period for /healthz (main decides when silence is a stall). */
 #define WORKER_TICK_MS 1000
 
+/* Alignment of the worker's read scratch (proxy.h): a page. */
+#define WORKER_PAGE 4096
+
 /* DNSSEC probe period (worker 0), as Postfix's: at start, on reload, and
  * every ten minutes. */
 #define WORKER_PROBE_MS (10 * 60 * 1000)
