@@ -7,12 +7,21 @@ backend), then one proxy in front of it:
   stp            starttls-proxy
   nginx          nginx 1.22 + libnginx-mod-mail, as shipped
   nginx+nodelay  the same nginx with TCP_NODELAY forced by nodelay_shim.so
+  floor          stp-floor (floor.c): the same TLS handshake and SMTP
+                 exchange with no backend and no relaying, no sink behind it:
+                 the crypto floor, what no proxy can go below here
 
 and drives it with the C load generator (stp-loadgen). For each run it reads
-the proxy's CPU time (utime+stime, /proc/PID/stat) and RSS (VmRSS,
-/proc/PID/status), summed over nginx's master and workers, before and after.
-Each workload runs against each proxy in turn (A B C A B C ...), at least
-twice; the table shows medians and the ratios starttls-proxy / nginx.
+the proxy's CPU time (the scheduler's sum_exec_runtime, else utime+stime
+from /proc/PID/stat) and RSS (VmRSS, /proc/PID/status), summed over nginx's
+master and workers, before and after. Each workload runs against each proxy
+in turn (A B C D A B C D ...), at least twice; the table shows medians with
+the spread (min-max) and the ratios starttls-proxy / nginx and / floor.
+
+--syscalls N counts system calls instead: each peer (stp, nginx+nodelay,
+floor unless --peers says otherwise) is started, strace -c is attached to
+it once it is idle, N sessions run at c=1, strace is detached, and the
+table shows calls per session side by side.
 
 Nothing here is part of the test suite. Traffic stays on 127.0.0.1; every
 process is started by this script and stopped by its PID.
@@ -40,7 +49,8 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 REPO = os.path.dirname(os.path.dirname(HERE))
 CLK_TCK = os.sysconf("SC_CLK_TCK")
 NGINX_MAIL_MODULE = "/usr/lib/nginx/modules/ngx_mail_module.so"
-PEERS = ("stp", "nginx", "nginx+nodelay")
+PEERS = ("stp", "nginx", "nginx+nodelay", "floor")
+SYSCALL_PEERS = ("stp", "nginx+nodelay", "floor")
 
 
 def log(msg):
@@ -310,6 +320,24 @@ def find_shim(a):
     return out
 
 
+def find_floor(a):
+    cands = [os.environ.get("STP_FLOOR"),
+             os.path.join(os.path.dirname(a.loadgen_bin), "stp-floor"),
+             os.path.join(os.path.dirname(a.proxy), "tests/bench/stp-floor")]
+    for c in cands:
+        if c and os.access(c, os.X_OK):
+            return c
+    out = os.path.join(a.work, "stp-floor")
+    log(f"building the crypto floor into {out}")
+    ssl_dir = "/usr/lib/x86_64-linux-gnu/android"
+    subprocess.run(["cc", "-O2", "-std=c11", "-D_GNU_SOURCE",
+                    "-I/usr/include/android", os.path.join(HERE, "floor.c"),
+                    "-o", out, f"-Wl,-rpath,{ssl_dir}",
+                    os.path.join(ssl_dir, "libssl.so.0"),
+                    os.path.join(ssl_dir, "libcrypto.so.0")], check=True)
+    return out
+
+
 def stp_accepts_workers(a, n):
     path = os.path.join(a.work, "stp-check.ini")
     stp_config(path, a, n)
@@ -341,6 +369,10 @@ def start_peer(a, procs, peer):
         p = procs.start([a.proxy, "-c", path], os.path.join(a.work, "stp.log"),
                         cpus=a.cpus_proxy)
         port = a.stp_port
+    elif peer == "floor":
+        p = procs.start([a.floor_bin, "-p", str(a.floor_port), "-c", a.cert, "-k", a.key],
+                        os.path.join(a.work, "floor.log"), cpus=a.cpus_proxy)
+        port = a.floor_port
     else:
         env = dict(os.environ)
         if peer == "nginx+nodelay":
@@ -362,7 +394,7 @@ def peer_pids(a, p, peer, port):
     if not smtp_probe(port, time.monotonic() + 15) or p.poll() is not None:
         raise RuntimeError(f"{peer} did not come up; see the logs in {a.work}")
     pids = [p.pid]
-    if peer != "stp":
+    if peer.startswith("nginx"):
         deadline = time.monotonic() + 5
         while len(pids) < 1 + a.nginx_workers and time.monotonic() < deadline:
             time.sleep(0.05)
@@ -407,8 +439,23 @@ def run_loadgen(a, procs, port, wl, on_parked=None):
     raise RuntimeError(f"loadgen printed no result: {out[-500:]!r}")
 
 
+def stop_peer(procs, proc, pids, sig=signal.SIGTERM):
+    procs.stop(proc, sig)
+    # nginx's workers leave with their master; if the master had to be
+    # killed, stop any worker it left behind, by PID.
+    for pid in (pids[1:] if pids else []):
+        try:
+            with open(f"/proc/{pid}/comm") as f:
+                if f.read().strip() == "nginx":
+                    os.kill(pid, signal.SIGKILL)
+        except OSError:
+            pass
+
+
 def one_run(a, procs, wl, peer):
-    sink = start_sink(a, procs, wl.get("k", 0))
+    # The floor has no backend: no sink for it (the sink's CPU is counted
+    # for no peer anyway).
+    sink = start_sink(a, procs, wl.get("k", 0)) if peer != "floor" else None
     proc, pids = None, None
     try:
         proc, port, pids = start_peer(a, procs, peer)
@@ -427,17 +474,9 @@ def one_run(a, procs, wl, peer):
         cpu1, rss1 = proc_cpu_s(pids), proc_rss_kb(pids)
     finally:
         if proc is not None:
-            procs.stop(proc)
-            # nginx's workers leave with their master; if the master had to
-            # be killed, stop any worker it left behind, by PID.
-            for pid in (pids[1:] if pids else []):
-                try:
-                    with open(f"/proc/{pid}/comm") as f:
-                        if f.read().strip() == "nginx":
-                            os.kill(pid, signal.SIGKILL)
-                except OSError:
-                    pass
-        procs.stop(sink)
+            stop_peer(procs, proc, pids)
+        if sink is not None:
+            procs.stop(sink)
     r = {"workload": wl["name"], "peer": peer, "loadgen": res,
          "cpu_s": cpu_delta(cpu0, cpu1), "cpu_stat_s": cpu1[1] - cpu0[1],
          "rss0_kb": rss0, "rss1_kb": rss1}
@@ -476,15 +515,37 @@ def fmt(v, spec):
     return "–" if v is None else format(v, spec)
 
 
+def fmt_spread(rows, key, spec, unit=""):
+    """The median of key over rows, and "(min-max)" when there is more than
+    one run: "600 µs (560-640)"."""
+    v = [r[key] for r in rows if r.get(key) is not None]
+    if not v:
+        return "–"
+    s = format(statistics.median(v), spec) + unit
+    if len(v) > 1:
+        s += f" ({format(min(v), spec)}-{format(max(v), spec)})"
+    return s
+
+
 def ratio(a, b):
     return None if a is None or not b else a / b
+
+
+# The comparison columns: starttls-proxy's figure over each of these.
+RATIO_PEERS = ("nginx", "nginx+nodelay", "floor")
+
+
+def cpu_key(wl):
+    return {"rate": "cpu_us_per_session", "bulk": "cpu_s_per_gb"}.get(
+        wl["mode"], "cpu_us_per_setup")
 
 
 def table(a, workloads, results):
     lines = []
     hdr = ("| workload | peer | sessions/s or MB/s | CPU µs/session (idle: per set-up)"
            " · CPU s/GB | RSS KB per idle session | handshake p50/p99 ms"
-           " | session p50/p99 ms | errors | runs | stp / nginx | stp / nginx+nodelay |")
+           " | session p50/p99 ms | errors | runs | "
+           + " | ".join(f"stp / {p}" for p in RATIO_PEERS) + " |")
     lines.append(hdr)
     lines.append("|" + "|".join(["---"] * (hdr.count("|") - 1)) + "|")
     for wl in workloads:
@@ -493,37 +554,33 @@ def table(a, workloads, results):
             rows = [r for r in results if r["workload"] == wl["name"] and r["peer"] == peer]
             if not rows:
                 continue
-            m = {
-                "rate": med(rows, "rate"),
-                "cpu": med(rows, "cpu_us_per_session") if wl["mode"] == "rate" else
-                       med(rows, "cpu_s_per_gb") if wl["mode"] == "bulk" else
-                       med(rows, "cpu_us_per_setup"),
+            per[peer] = {
+                "rows": rows,
+                "cpu": med(rows, cpu_key(wl)),
                 "kb": med(rows, "kb_per_idle"),
                 "hs50": medlg(rows, "hs_p50_ms"), "hs99": medlg(rows, "hs_p99_ms"),
                 "s50": medlg(rows, "sess_p50_ms"), "s99": medlg(rows, "sess_p99_ms"),
                 "err": sum(r["loadgen"]["errors_total"] for r in rows),
                 "n": len(rows),
-                "spread": [r.get("cpu_us_per_session") or r.get("cpu_s_per_gb")
-                           or r.get("kb_per_idle") for r in rows],
             }
-            per[peer] = m
         for peer, m in per.items():
+            rows = m["rows"]
             if wl["mode"] == "rate":
-                rate = f"{fmt(m['rate'], '.0f')} sess/s"
-                cpu = f"{fmt(m['cpu'], '.0f')} µs"
+                rate = fmt_spread(rows, "rate", ".0f", " sess/s")
+                cpu = fmt_spread(rows, "cpu_us_per_session", ".0f", " µs")
             elif wl["mode"] == "bulk":
-                rate = f"{fmt(m['rate'], '.1f')} MB/s"
-                cpu = f"{fmt(m['cpu'], '.2f')} s/GB"
+                rate = fmt_spread(rows, "rate", ".1f", " MB/s")
+                cpu = fmt_spread(rows, "cpu_s_per_gb", ".2f", " s/GB")
             else:
                 rate = "–"
-                cpu = f"{fmt(m['cpu'], '.0f')} µs"
-            kb = fmt(m["kb"], ".1f") if wl["mode"] == "idle" else "–"
+                cpu = fmt_spread(rows, "cpu_us_per_setup", ".0f", " µs")
+            kb = fmt_spread(rows, "kb_per_idle", ".1f") if wl["mode"] == "idle" else "–"
             hs = f"{fmt(m['hs50'], '.2f')} / {fmt(m['hs99'], '.2f')}"
             ss = (f"{fmt(m['s50'], '.1f')} / {fmt(m['s99'], '.1f')}"
                   if wl["mode"] != "idle" else "–")
-            rat = ["", ""]
+            rat = [""] * len(RATIO_PEERS)
             if peer == "stp":
-                for i, other in enumerate(("nginx", "nginx+nodelay")):
+                for i, other in enumerate(RATIO_PEERS):
                     o = per.get(other)
                     if o is None:
                         continue
@@ -533,7 +590,143 @@ def table(a, workloads, results):
                     else:
                         rat[i] = f"cpu {fmt(ratio(m['cpu'], o['cpu']), '.2f')}x"
             lines.append(f"| {wl['name']} | {peer} | {rate} | {cpu} | {kb} | {hs} | {ss} "
-                         f"| {m['err']} | {m['n']} | {rat[0]} | {rat[1]} |")
+                         f"| {m['err']} | {m['n']} | " + " | ".join(rat) + " |")
+    return "\n".join(lines)
+
+
+def goal_notes(workloads, results):
+    """The issue's goal, from this run: starttls-proxy's CPU per session at
+    most 1.5x the floor's and 0.5x nginx+nodelay's."""
+    notes = []
+    for wl in workloads:
+        if wl["mode"] != "rate":
+            continue
+        m = {p: med([r for r in results if r["workload"] == wl["name"]
+                     and r["peer"] == p], "cpu_us_per_session")
+             for p in ("stp", "floor", "nginx+nodelay")}
+        if m["stp"] is None:
+            continue
+        parts = []
+        for other, goal in (("floor", 1.5), ("nginx+nodelay", 0.5)):
+            r = ratio(m["stp"], m[other])
+            if r is not None:
+                parts.append(f"stp / {other} {r:.2f}x (goal <= {goal}x: "
+                             f"{'met' if r <= goal else 'not met'})")
+        if parts:
+            notes.append(f"goal, {wl['name']}: " + "; ".join(parts))
+    return notes
+
+
+# ---------------------------------------------------------------------------
+# System calls per session (--syscalls N)
+
+def strace_attached(pids, tracer):
+    """True once every thread of every pid is traced by tracer."""
+    for pid in pids:
+        for tid in os.listdir(f"/proc/{pid}/task"):
+            try:
+                with open(f"/proc/{pid}/task/{tid}/status") as f:
+                    for line in f:
+                        if line.startswith("TracerPid:"):
+                            if int(line.split()[1]) != tracer:
+                                return False
+                            break
+            except OSError:
+                pass   # a thread that ended
+    return True
+
+
+def strace_parse(path):
+    """{syscall: (calls, errors)} from the summary table of strace -c:
+    "% time  seconds  usecs/call  calls  [errors]  syscall" rows between
+    two rules of dashes (the total row after the second is left out)."""
+    counts = {}
+    rules = 0
+    with open(path) as f:
+        for line in f:
+            if line.startswith("------"):
+                rules += 1
+                continue
+            if rules != 1:
+                continue
+            fields = line.split()
+            if len(fields) not in (5, 6):
+                continue
+            counts[fields[-1]] = (int(fields[3]), int(fields[4]) if len(fields) == 6 else 0)
+    if not counts:
+        raise RuntimeError(f"no strace summary in {path}")
+    return counts
+
+
+def syscall_run(a, procs, peer, n):
+    """Starts peer, lets it idle, attaches strace -c -f to all its PIDs,
+    runs n sessions at c=1 (10 KB bodies, as the rate workloads), detaches
+    with SIGINT and returns the counts. Only calls made during the load are
+    counted: start-up is before the attach, shutdown after the detach."""
+    sink = start_sink(a, procs, 0) if peer != "floor" else None
+    proc, pids, st = None, None, None
+    try:
+        proc, port, pids = start_peer(a, procs, peer)
+        time.sleep(0.3)
+        out = os.path.join(a.work, f"strace-{peer}.txt")
+        argv = ["strace", "-c", "-f", "-q", "-o", out]
+        for pid in pids:
+            argv += ["-p", str(pid)]
+        st = procs.start(argv, os.path.join(a.work, "strace.log"), cpus=a.cpus_load)
+        deadline = time.monotonic() + 10
+        while not strace_attached(pids, st.pid):
+            if st.poll() is not None or time.monotonic() > deadline:
+                raise RuntimeError(f"strace did not attach to {peer}; see {a.work}/strace.log")
+            time.sleep(0.05)
+        time.sleep(0.2)
+        wl = {"name": f"syscalls n={n}", "mode": "rate", "timeout": 300,
+              "args": ["-c", "1", "-s", "10240", "-n", str(n), "rate"]}
+        res = run_loadgen(a, procs, port, wl)
+        # The client may finish on the server's close_notify, before the
+        # server's close(): give the peer time to make its last calls.
+        time.sleep(0.5)
+        procs.stop(st, signal.SIGINT, timeout=30)
+        st = None
+        counts = strace_parse(out)
+    finally:
+        if st is not None:
+            procs.stop(st, signal.SIGINT)
+        if proc is not None:
+            stop_peer(procs, proc, pids)
+        if sink is not None:
+            procs.stop(sink)
+    return {"peer": peer, "sessions": res["sessions_ok"],
+            "errors": res["errors_total"], "syscalls": counts}
+
+
+def syscall_table(runs):
+    """syscall | calls per session of each peer, most frequent first; a
+    cell shows the calls that failed (EAGAIN and the like) in brackets."""
+    names = set()
+    for r in runs:
+        names.update(r["syscalls"])
+
+    def per(r, name):
+        c, e = r["syscalls"].get(name, (0, 0))
+        n = r["sessions"] or 1
+        return c / n, e / n
+
+    def cell(c, e):
+        if c == 0:
+            return "–"
+        return f"{c:.2f}" + (f" ({e:.2f} failed)" if e else "")
+
+    names = sorted(names, key=lambda s: (-max(per(r, s)[0] for r in runs), s))
+    hdr = "| syscall | " + " | ".join(f"{r['peer']} per session" for r in runs) + " |"
+    lines = [hdr, "|" + "|".join(["---"] * (len(runs) + 1)) + "|"]
+    for name in names:
+        lines.append(f"| {name} | " + " | ".join(cell(*per(r, name)) for r in runs) + " |")
+    tot = []
+    for r in runs:
+        c = sum(per(r, s)[0] for s in names)
+        e = sum(per(r, s)[1] for s in names)
+        tot.append(cell(c, e))
+    lines.append("| **total** | " + " | ".join(f"**{t}**" for t in tot) + " |")
     return "\n".join(lines)
 
 
@@ -583,7 +776,8 @@ def main():
     ap.add_argument("--reps", type=int, help="runs of each workload per proxy (default 2, quick 1)")
     ap.add_argument("--duration", type=float, default=10, help="seconds per rate run (default 10)")
     ap.add_argument("--quick", action="store_true", help="about a minute: smaller, one run each")
-    ap.add_argument("--peers", default=",".join(PEERS), help="subset of " + ",".join(PEERS))
+    ap.add_argument("--peers", help="subset of " + ",".join(PEERS) + " (default: all; "
+                    "with --syscalls " + ",".join(SYSCALL_PEERS) + ")")
     ap.add_argument("--only", help="workloads whose name contains one of these (comma list)")
     ap.add_argument("--idle-ks", help="idle sessions parked per idle workload (comma list; "
                     "default 2000,10000, quick 1000): the scale series, e.g. 1000,5000,9900")
@@ -595,16 +789,22 @@ def main():
                     help="seconds between PARKED and the RSS reading (default 1)")
     ap.add_argument("--keep", action="store_true", help="keep the work directory")
     ap.add_argument("--json", help="write every run's figures to this file")
+    ap.add_argument("--syscalls", type=int, metavar="N",
+                    help="instead of the workloads: strace -c each peer over N sessions "
+                    "at c=1 (e.g. 200) and print system calls per session side by side")
     a = ap.parse_args()
 
     a.proxy = os.path.abspath(a.proxy)
-    a.peers = [p for p in a.peers.split(",") if p]
+    a.peers = [p for p in (a.peers or ",".join(SYSCALL_PEERS if a.syscalls else PEERS))
+               .split(",") if p]
     for p in a.peers:
         if p not in PEERS:
             ap.error(f"unknown peer {p}")
     a.reps = a.reps or (1 if a.quick else 2)
     if not os.access(a.proxy, os.X_OK):
         sys.exit(f"compare: no starttls-proxy at {a.proxy} (build it, or --proxy/STP_BINARY)")
+    if a.syscalls is not None and (a.syscalls < 1 or not shutil.which("strace")):
+        sys.exit("compare: --syscalls needs N >= 1 and strace (apt-get install strace)")
     if not shutil.which("smtp-sink"):
         sys.exit("compare: smtp-sink missing (apt-get install postfix)")
     if any(p.startswith("nginx") for p in a.peers) and (
@@ -622,7 +822,10 @@ def main():
         a.cert, a.key = make_cert(a.work, a.key_type)
         a.sink_port, a.stp_port = free_port(), free_port()
         a.nginx_port, a.auth_port = free_port(), free_port()
+        a.floor_port = free_port()
         a.loadgen_bin = find_loadgen(a)
+        if "floor" in a.peers:
+            a.floor_bin = find_floor(a)
         if "nginx+nodelay" in a.peers:
             a.shim = find_shim(a)
 
@@ -657,6 +860,27 @@ def main():
             a.cpus_proxy = a.cpus_load = None
             notes.append("pinning: none")
 
+        if a.syscalls:
+            runs = []
+            for peer in a.peers:
+                t = time.monotonic()
+                r = syscall_run(a, procs, peer, a.syscalls)
+                runs.append(r)
+                log(f"  syscalls {peer:<14}: {r['sessions']} sessions, {r['errors']} errors, "
+                    f"{sum(c for c, _ in r['syscalls'].values()) / max(1, r['sessions']):.1f} "
+                    f"calls per session ({time.monotonic() - t:.0f} s)")
+            print(syscall_table(runs))
+            print()
+            notes.append(f"{a.syscalls} sessions per peer at c=1, 10 KB body, full "
+                         "handshakes; strace -c -f attached to every PID of the peer "
+                         "while it was idle, detached after the load")
+            for n in notes:
+                print(f"- {n}")
+            if a.json:
+                with open(a.json, "w") as f:
+                    json.dump({"notes": notes, "syscalls": runs}, f, indent=1)
+            return
+
         wls = workloads_for(a)
         log(f"compare: work directory {a.work}; {len(wls)} workloads x "
             f"{len(a.peers)} proxies x {a.reps} runs")
@@ -685,7 +909,8 @@ def main():
             notes.append(f"TLS: {tls['tls_version']} {tls['cipher']} {tls['group']}, "
                          + ("ECDSA P-256" if a.key_type == "ec" else "RSA 2048")
                          + " certificate, full handshakes (no resumption)")
-        notes.append(f"runs per cell: {a.reps}; figures are medians; "
+        notes += goal_notes(wls, results)
+        notes.append(f"runs per cell: {a.reps}; figures are medians (min-max over the runs); "
                      f"elapsed {time.monotonic() - t_start:.0f} s")
         print(table(a, wls, results))
         print()
