@@ -967,8 +967,12 @@ session_pump(session_t *s)
 		session_client_input(s);
 		if (s->state == SS_CLOSING)
 			return;
-		more = session_body_direct(s) + conn_fill(s->client) +
-		    conn_fill(s->server);
+		/* Body straight into the backend's output while that path
+		 * takes it; only then does the client's plaintext go through
+		 * its read buffer (and the filter's copy). */
+		if ((more = session_body_direct(s)) == 0)
+			more = conn_fill(s->client);
+		more += conn_fill(s->server);
 	} while (more > 0);
 
 	if (s->client_eof && s->pcount == 0) {

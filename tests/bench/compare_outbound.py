@@ -224,7 +224,7 @@ def one_run(a, procs, conc, n, peer, sender="plain"):
         procs.stop(p)
     ok = res["sessions_ok"]
     return {"peer": peer, "conc": conc, "sender": sender, "ok": ok,
-            "failed": res["sessions_failed"],
+            "failed": res["sessions_failed"], "errors": res.get("errors", {}),
             "cpu_ms_per_msg": 1000.0 * cpu / max(ok, 1),
             "msgs_per_s": ok / max(drained, 1e-9),
             "p50_ms": res.get("sess_p50_ms", 0.0), "p99_ms": res.get("sess_p99_ms", 0.0)}
@@ -317,6 +317,13 @@ def main():
     print()
     for g in goals:
         print("- " + g)
+    # Where failed sessions failed (the sender's step), so that a failure in
+    # a run of thousands says what it was.
+    for r in rows:
+        if r["failed"]:
+            print("- failed: %s, %s, c=%d: %d sessions; at %s" % (
+                r["sender"], r["peer"], r["conc"], r["failed"],
+                ", ".join("%s %s" % kv for kv in sorted(r["errors"].items())) or "?"))
     if a.keep:
         log("work directory: " + a.work)
     else:
