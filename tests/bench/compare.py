@@ -595,19 +595,24 @@ def table(a, workloads, results):
 
 
 def goal_notes(workloads, results):
-    """The issue's goal, from this run: starttls-proxy's CPU per session at
-    most 1.5x the floor's and 0.5x nginx+nodelay's."""
+    """The issue's goals, from this run: starttls-proxy's CPU per session at
+    most 1.5x the floor's and 0.5x nginx+nodelay's; its CPU per GB at most
+    0.5x nginx+nodelay's."""
     notes = []
     for wl in workloads:
-        if wl["mode"] != "rate":
+        if wl["mode"] == "rate":
+            key, goals = "cpu_us_per_session", (("floor", 1.5), ("nginx+nodelay", 0.5))
+        elif wl["mode"] == "bulk":
+            key, goals = "cpu_s_per_gb", (("nginx+nodelay", 0.5),)
+        else:
             continue
         m = {p: med([r for r in results if r["workload"] == wl["name"]
-                     and r["peer"] == p], "cpu_us_per_session")
+                     and r["peer"] == p], key)
              for p in ("stp", "floor", "nginx+nodelay")}
         if m["stp"] is None:
             continue
         parts = []
-        for other, goal in (("floor", 1.5), ("nginx+nodelay", 0.5)):
+        for other, goal in goals:
             r = ratio(m["stp"], m[other])
             if r is not None:
                 parts.append(f"stp / {other} {r:.2f}x (goal <= {goal}x: "
