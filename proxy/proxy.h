@@ -113,8 +113,8 @@ struct proxy {
 	conn_pool_t pool;              /* spare read/output buffers (conn) */
 	uint8_t *scratch;              /* CONN_SCRATCH_SIZE, page-aligned:
 	                                  ciphertext reads (conn). The
-	                                  kernel's copy into it runs at about
-	                                  half the cost per byte than into a
+	                                  kernel's copy into it costs about
+	                                  half as much per byte as into a
 	                                  buffer 4008 octets into a page
 	                                  (tests/bench/readsize.c) */
 };
