@@ -295,16 +295,22 @@ def find_loadgen(a):
     for c in cands:
         if c and os.access(c, os.X_OK):
             return c
-    out = os.path.join(a.work, "stp-loadgen")
-    log(f"building the load generator into {out}")
-    ssl_dir = "/usr/lib/x86_64-linux-gnu/android"
     uv = subprocess.run(["pkg-config", "--cflags", "--libs", "libuv"],
                         capture_output=True, text=True, check=True).stdout.split()
+    return build_boringssl_tool(a, "loadgen.c", "stp-loadgen", "the load generator", uv)
+
+
+def build_boringssl_tool(a, source, name, what, extra=()):
+    """Compiles tests/bench/SOURCE against Debian's BoringSSL into the work
+    directory (when the build tree has no such binary); returns its path."""
+    out = os.path.join(a.work, name)
+    log(f"building {what} into {out}")
+    ssl_dir = "/usr/lib/x86_64-linux-gnu/android"
     subprocess.run(["cc", "-O2", "-std=c11", "-D_GNU_SOURCE",
-                    "-I/usr/include/android", os.path.join(HERE, "loadgen.c"),
+                    "-I/usr/include/android", os.path.join(HERE, source),
                     "-o", out, f"-Wl,-rpath,{ssl_dir}",
                     os.path.join(ssl_dir, "libssl.so.0"),
-                    os.path.join(ssl_dir, "libcrypto.so.0")] + uv, check=True)
+                    os.path.join(ssl_dir, "libcrypto.so.0")] + list(extra), check=True)
     return out
 
 
@@ -327,15 +333,7 @@ def find_floor(a):
     for c in cands:
         if c and os.access(c, os.X_OK):
             return c
-    out = os.path.join(a.work, "stp-floor")
-    log(f"building the crypto floor into {out}")
-    ssl_dir = "/usr/lib/x86_64-linux-gnu/android"
-    subprocess.run(["cc", "-O2", "-std=c11", "-D_GNU_SOURCE",
-                    "-I/usr/include/android", os.path.join(HERE, "floor.c"),
-                    "-o", out, f"-Wl,-rpath,{ssl_dir}",
-                    os.path.join(ssl_dir, "libssl.so.0"),
-                    os.path.join(ssl_dir, "libcrypto.so.0")], check=True)
-    return out
+    return build_boringssl_tool(a, "floor.c", "stp-floor", "the crypto floor")
 
 
 def stp_accepts_workers(a, n):
