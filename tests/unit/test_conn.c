@@ -300,7 +300,8 @@ peer_event(conn_t *c, conn_event_t ev)
 			p->read_after_eof++;
 		if (conn_rsize(c) == CONN_RBUF_SIZE) {
 			p->full_seen++;
-			p->full_reading += c->reading;
+			/* Held counts as off: nothing is read then. */
+			p->full_reading += c->reading && !c->read_held;
 		}
 		if (p->on_read != NULL)
 			p->on_read(p, ev);
@@ -512,7 +513,7 @@ test_plain_1mib(void)
 	CHECK(got_exact(&T.srv, A, MIB));
 	CHECK_EQ_INT(T.srv.c.bytes_in, MIB);
 	CHECK_EQ_INT(T.cli.c.bytes_out, MIB);
-	/* rbuf filled, and reading was off while it was full. */
+	/* rbuf filled, and reading was off (or held) while it was full. */
 	CHECK(T.srv.full_seen > 0);
 	CHECK_EQ_INT(T.srv.full_reading, 0);
 	/* EOF once, after all the data, nothing after it. */
@@ -614,6 +615,70 @@ static void
 test_trim_idle(void)
 {
 	tls_both_ways(T.cctx, TLS1_3_VERSION, 100 * 1024, 100 * 1024);
+}
+
+/* 2b. A deferred read stop --------------------------------------------- */
+
+#define HELD_N 1000
+
+/*
+ * Every 50 ms, one step. The server stops wanting input before anything
+ * was sent: the stop is deferred (libuv keeps reading armed); a stop and a
+ * start with nothing between leave it armed. The client then sends while
+ * the server holds: nothing is read, and the first readable event ends
+ * the interest for real. Wanted again, everything arrives.
+ */
+static void
+held_step(void)
+{
+	peer_t *s = &T.srv;
+	conn_t *c = &s->c;
+
+	switch (V.done++) {
+	case 0:
+		if (!s->inited || !T.cli.c.connected) {
+			V.done--;   /* not both up yet */
+			return;
+		}
+		conn_set_read(c, 0);
+		V.pre[0] = c->reading && c->read_held;
+		conn_set_read(c, 1);
+		V.pre[1] = c->reading && !c->read_held;
+		conn_set_read(c, 0);
+		T.cli.tx = A;
+		T.cli.tx_len = T.cli.chunk = HELD_N;
+		peer_pump(&T.cli);
+		break;
+	case 1:
+		/* The bytes arrived long ago; they are still the kernel's. */
+		V.reads_window = s->n_ev[CONN_EV_READ];
+		V.kept = conn_rsize(c) + s->rx_len;
+		V.idle[0] = c->reading || c->read_held;
+		conn_set_read(c, 1);
+		break;
+	default:
+		if (s->rx_len == HELD_N || V.done > 40)
+			t_end();
+		break;
+	}
+}
+
+static void
+test_read_held(void)
+{
+	pair(CONN_TLS_NONE, NULL, CONN_TLS_NONE);
+	T.srv.slow = 1;   /* reading only as held_step says */
+	t_begin(0, 1);
+	aux_start(held_step, 50, 50);
+	t_run();
+
+	CHECK(V.pre[0]);
+	CHECK(V.pre[1]);
+	CHECK_EQ_INT(V.reads_window, 0);
+	CHECK_EQ_INT(V.kept, 0);
+	CHECK_EQ_INT(V.idle[0], 0);
+	CHECK(got_exact(&T.srv, A, HELD_N));
+	CHECK_EQ_INT(errors(), 0);
 }
 
 /* 3. Slow consumer ------------------------------------------------------ */
@@ -1179,6 +1244,7 @@ main(void)
 	RUN(test_close_after_flush_small);
 	RUN(test_close_after_flush_large);
 	RUN(test_trim_idle);
+	RUN(test_read_held);
 	SSL_CTX_free(T.sctx);
 	SSL_CTX_free(T.cctx);
 	SSL_CTX_free(T.cctx12);
