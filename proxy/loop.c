@@ -15,53 +15,80 @@
 #define LOOP_MIN_CAP 64
 
 typedef struct {
-	uint8_t a[16];
-	uint16_t port;
+	uint8_t a[16], ra[16];
+	uint16_t port, rport;
 } loop_key_t;
 
+/* One end as 16 octets (IPv4 v4-mapped) and a port. 0 or -1. */
 static int
-loop_key(const struct sockaddr *sa, loop_key_t *k)
+loop_end(const struct sockaddr *sa, uint8_t a[16], uint16_t *port)
 {
-	memset(k, 0, sizeof(*k));
+	memset(a, 0, 16);
 	if (sa->sa_family == AF_INET) {
 		const struct sockaddr_in *in = (const struct sockaddr_in *)sa;
 
-		k->a[10] = k->a[11] = 0xff;
-		memcpy(k->a + 12, &in->sin_addr, 4);
-		k->port = in->sin_port;
+		a[10] = a[11] = 0xff;
+		memcpy(a + 12, &in->sin_addr, 4);
+		*port = in->sin_port;
 		return 0;
 	}
 	if (sa->sa_family == AF_INET6) {
 		const struct sockaddr_in6 *in6 =
 		    (const struct sockaddr_in6 *)sa;
 
-		memcpy(k->a, &in6->sin6_addr, 16);
-		k->port = in6->sin6_port;
+		memcpy(a, &in6->sin6_addr, 16);
+		*port = in6->sin6_port;
 		return 0;
 	}
 	return -1;
 }
 
+static int
+loop_key(const struct sockaddr *local, const struct sockaddr *remote,
+    loop_key_t *k)
+{
+	memset(k, 0, sizeof(*k));
+	return loop_end(local, k->a, &k->port) == 0 &&
+	    loop_end(remote, k->ra, &k->rport) == 0 ? 0 : -1;
+}
+
+static void
+loop_key_of(const loop_slot_t *s, loop_key_t *k)
+{
+	memcpy(k->a, s->a, sizeof(k->a));
+	memcpy(k->ra, s->ra, sizeof(k->ra));
+	k->port = s->port;
+	k->rport = s->rport;
+}
+
+static uint64_t
+loop_fnv(uint64_t h, const uint8_t *p, size_t n)
+{
+	for (size_t i = 0; i < n; i++) {
+		h ^= p[i];
+		h *= 0x100000001b3ULL;
+	}
+	return h;
+}
+
 static size_t
 loop_hash(const loop_key_t *k)
 {
+	uint8_t ports[4] = { (uint8_t)(k->port & 0xff), (uint8_t)(k->port >> 8),
+	    (uint8_t)(k->rport & 0xff), (uint8_t)(k->rport >> 8) };
 	uint64_t h = 0xcbf29ce484222325ULL;
 
-	for (size_t i = 0; i < sizeof(k->a); i++) {
-		h ^= k->a[i];
-		h *= 0x100000001b3ULL;
-	}
-	h ^= k->port & 0xff;
-	h *= 0x100000001b3ULL;
-	h ^= k->port >> 8;
-	h *= 0x100000001b3ULL;
-	return (size_t)h;
+	h = loop_fnv(h, k->a, sizeof(k->a));
+	h = loop_fnv(h, k->ra, sizeof(k->ra));
+	return (size_t)loop_fnv(h, ports, sizeof(ports));
 }
 
 static int
 loop_slot_is(const loop_slot_t *s, const loop_key_t *k)
 {
-	return s->port == k->port && memcmp(s->a, k->a, sizeof(k->a)) == 0;
+	return s->port == k->port && s->rport == k->rport &&
+	    memcmp(s->a, k->a, sizeof(k->a)) == 0 &&
+	    memcmp(s->ra, k->ra, sizeof(k->ra)) == 0;
 }
 
 /* The slot holding k, or the empty slot where it would go. */
@@ -103,8 +130,7 @@ loop_grow(loop_t *l)
 		if (l->slots[i].count != 0) {
 			loop_key_t k;
 
-			memcpy(k.a, l->slots[i].a, sizeof(k.a));
-			k.port = l->slots[i].port;
+			loop_key_of(&l->slots[i], &k);
 			*loop_find(n, cap, &k) = l->slots[i];
 		}
 	}
@@ -127,24 +153,26 @@ loop_release(loop_t *l)
 }
 
 int
-loop_add(loop_t *l, const struct sockaddr *sa)
+loop_add(loop_t *l, const struct sockaddr *local,
+    const struct sockaddr *remote)
 {
 	int r;
 
 	uv_mutex_lock(&l->lock);
-	r = loop_add_held(l, sa);
+	r = loop_add_held(l, local, remote);
 	uv_mutex_unlock(&l->lock);
 	return r;
 }
 
 int
-loop_add_held(loop_t *l, const struct sockaddr *sa)
+loop_add_held(loop_t *l, const struct sockaddr *local,
+    const struct sockaddr *remote)
 {
 	loop_key_t k;
 	loop_slot_t *s;
 	int r = -1;
 
-	if (loop_key(sa, &k) == -1)
+	if (loop_key(local, remote, &k) == -1)
 		return -1;
 	if (l->cap == 0 && loop_grow(l) == -1)
 		goto out;
@@ -164,7 +192,9 @@ loop_add_held(loop_t *l, const struct sockaddr *sa)
 		s = loop_find(l->slots, l->cap, &k);
 	}
 	memcpy(s->a, k.a, sizeof(k.a));
+	memcpy(s->ra, k.ra, sizeof(k.ra));
 	s->port = k.port;
+	s->rport = k.rport;
 	s->count = 1;
 	l->used++;
 	r = 0;
@@ -173,12 +203,13 @@ out:
 }
 
 void
-loop_del(loop_t *l, const struct sockaddr *sa)
+loop_del(loop_t *l, const struct sockaddr *local,
+    const struct sockaddr *remote)
 {
 	loop_key_t k;
 	size_t mask, i, j;
 
-	if (loop_key(sa, &k) == -1)
+	if (loop_key(local, remote, &k) == -1)
 		return;
 	uv_mutex_lock(&l->lock);
 	if (l->cap == 0)
@@ -193,8 +224,7 @@ loop_del(loop_t *l, const struct sockaddr *sa)
 		loop_key_t kj;
 		size_t home;
 
-		memcpy(kj.a, l->slots[j].a, sizeof(kj.a));
-		kj.port = l->slots[j].port;
+		loop_key_of(&l->slots[j], &kj);
 		home = loop_hash(&kj) & mask;
 		/* Move j to i unless its home lies cyclically in (i, j]. */
 		if (((j - home) & mask) >= ((j - i) & mask)) {
@@ -208,16 +238,27 @@ out:
 }
 
 int
-loop_has(loop_t *l, const struct sockaddr *sa)
+loop_has(loop_t *l, const struct sockaddr *peer, const struct sockaddr *dst)
 {
 	loop_key_t k;
 	int r = 0;
 
-	if (loop_key(sa, &k) == -1)
+	if (loop_key(peer, dst, &k) == -1)
 		return 0;
 	uv_mutex_lock(&l->lock);
 	if (l->cap != 0)
 		r = loop_find(l->slots, l->cap, &k)->count != 0;
+	uv_mutex_unlock(&l->lock);
+	return r;
+}
+
+int
+loop_empty(loop_t *l)
+{
+	int r;
+
+	uv_mutex_lock(&l->lock);
+	r = l->used == 0;
 	uv_mutex_unlock(&l->lock);
 	return r;
 }

@@ -32,8 +32,6 @@
 #include <stdio.h>
 #include <string.h>
 #include <arpa/inet.h>
-#include <linux/netfilter_ipv4.h>
-#include <linux/netfilter_ipv6/ip6_tables.h>
 #include <netinet/in.h>
 
 #include <stdlib.h>
@@ -204,27 +202,15 @@ outbound_start_tls(session_t *s)
 static int
 outbound_original_dst(session_t *s)
 {
-	uv_os_fd_t fd;
-	struct sockaddr_storage ss, local;
-	socklen_t len = sizeof(local);
-	int r;
+	struct sockaddr_storage ss;
 
-	if (uv_fileno((uv_handle_t *)&s->client->tcp, &fd) != 0)
-		return -1;
-	if (getsockname(fd, (struct sockaddr *)&local, &len) != 0)
-		return -1;
-	len = sizeof(ss);
-	if (local.ss_family == AF_INET6)
-		r = getsockopt(fd, SOL_IPV6, IP6T_SO_ORIGINAL_DST, &ss, &len);
-	else
-		r = getsockopt(fd, SOL_IP, SO_ORIGINAL_DST, &ss, &len);
-	if (r != 0)
+	if (session_original_dst(s, &ss) != 0)
 		return -1;
 	addr_format((struct sockaddr *)&ss, s->dest_str, sizeof(s->dest_str));
 	/* Without a REDIRECT the "original" destination is the socket's own
 	 * local address (whatever the listener was bound to, 0.0.0.0 or [::]
 	 * included): connecting there would loop. */
-	if (addr_same((struct sockaddr *)&ss, (struct sockaddr *)&local))
+	if (addr_same((struct sockaddr *)&ss, (struct sockaddr *)&s->client_local))
 		return -1;
 	memcpy(&s->dest, &ss, sizeof(ss));
 	return 0;

@@ -22,6 +22,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <arpa/inet.h>
+#include <linux/netfilter_ipv4.h>
+#include <linux/netfilter_ipv6/ip6_tables.h>
+#include <netinet/in.h>
 
 #include "addr.h"
 #include "log.h"
@@ -1397,6 +1401,22 @@ session_set_peer(session_t *s)
 	addr_format((struct sockaddr *)&s->client_addr, s->peer,
 	    sizeof(s->peer));
 	return 0;
+}
+
+int
+session_original_dst(session_t *s, struct sockaddr_storage *ss)
+{
+	uv_os_fd_t fd;
+	socklen_t len = sizeof(*ss);
+	int r;
+
+	if (uv_fileno((uv_handle_t *)&s->client->tcp, &fd) != 0)
+		return -1;
+	if (s->client_local.ss_family == AF_INET6)
+		r = getsockopt(fd, SOL_IPV6, IP6T_SO_ORIGINAL_DST, ss, &len);
+	else
+		r = getsockopt(fd, SOL_IP, SO_ORIGINAL_DST, ss, &len);
+	return r == 0 ? 0 : -1;
 }
 
 /* Turns a session away before any server connection is made. */

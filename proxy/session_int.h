@@ -132,7 +132,8 @@ typedef struct session {
 	int ip_counted;
 	struct sockaddr_storage client_addr; /* the real client (PROXY header) */
 	struct sockaddr_storage client_local; /* the address it connected to */
-	struct sockaddr_storage loop_local; /* server leg's local end, in
+	struct sockaddr_storage loop_local; /* server leg's local end, and */
+	struct sockaddr_storage loop_remote; /* its remote end: in
 	                                       px->sh->loops while loop_noted */
 	int loop_noted;
 
@@ -345,9 +346,16 @@ void session_admit(session_t *s);
  */
 int session_new_server(session_t *s);
 
+/*
+ * session_original_dst reads what the client dialled before a REDIRECT
+ * (SO_ORIGINAL_DST of the client socket; without one, connection tracking
+ * gives the socket's own local address). 0, or -1 without tracking.
+ */
+int session_original_dst(session_t *s, struct sockaddr_storage *ss);
+
 /* Loop guard (session_loop.c). session_loop_connect is conn_connect for
- * the server leg that also records the leg's local end (0 or -1);
- * session_loop_forget removes it (idempotent); session_loop_seen: the
+ * the server leg that also records the leg's two ends (0 or -1);
+ * session_loop_forget removes them (idempotent); session_loop_seen: the
  * client is one of the proxy's own legs (logged). */
 int session_loop_connect(session_t *s, const struct sockaddr *addr,
     uint32_t mark);

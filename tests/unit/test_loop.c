@@ -36,57 +36,86 @@ test_table(void)
 {
 	enum { EPS = 2000 };
 	static uint16_t model[EPS];
-	struct sockaddr_storage ss;
+	struct sockaddr_storage ss, rs, other;
 	struct sockaddr_in6 m6;
 	loop_t l;
 	unsigned seed = 99;
 
 	CHECK_EQ_INT(loop_init(&l), 0);
+	CHECK_EQ_INT(loop_empty(&l), 1);
 	ep(&ss, 1, 40000);
-	CHECK_EQ_INT(loop_has(&l, (struct sockaddr *)&ss), 0);
-	CHECK_EQ_INT(loop_add(&l, (struct sockaddr *)&ss), 0);
-	CHECK_EQ_INT(loop_has(&l, (struct sockaddr *)&ss), 1);
-	/* The same endpoint as v4-mapped IPv6 (a dual-stack socket's view). */
+	ep(&rs, 2, 25);
+	CHECK_EQ_INT(loop_has(&l, (struct sockaddr *)&ss,
+	    (struct sockaddr *)&rs), 0);
+	CHECK_EQ_INT(loop_add(&l, (struct sockaddr *)&ss,
+	    (struct sockaddr *)&rs), 0);
+	CHECK_EQ_INT(loop_empty(&l), 0);
+	CHECK_EQ_INT(loop_has(&l, (struct sockaddr *)&ss,
+	    (struct sockaddr *)&rs), 1);
+	/* The same local end toward another destination: a client that the
+	 * kernel gave the same port (a sidecar's shared 127.0.0.1), not the
+	 * proxy's own leg. */
+	ep(&other, 2, 10025);
+	CHECK_EQ_INT(loop_has(&l, (struct sockaddr *)&ss,
+	    (struct sockaddr *)&other), 0);
+	ep(&other, 4, 25);
+	CHECK_EQ_INT(loop_has(&l, (struct sockaddr *)&ss,
+	    (struct sockaddr *)&other), 0);
+	/* The same ends as v4-mapped IPv6 (a dual-stack socket's view). */
 	memset(&m6, 0, sizeof(m6));
 	m6.sin6_family = AF_INET6;
 	m6.sin6_port = htons(40000);
 	inet_pton(AF_INET6, "::ffff:127.0.0.1", &m6.sin6_addr);
-	CHECK_EQ_INT(loop_has(&l, (struct sockaddr *)&m6), 1);
+	CHECK_EQ_INT(loop_has(&l, (struct sockaddr *)&m6,
+	    (struct sockaddr *)&rs), 1);
 	m6.sin6_port = htons(40001);
-	CHECK_EQ_INT(loop_has(&l, (struct sockaddr *)&m6), 0);
-	loop_del(&l, (struct sockaddr *)&ss);
-	CHECK_EQ_INT(loop_has(&l, (struct sockaddr *)&ss), 0);
+	CHECK_EQ_INT(loop_has(&l, (struct sockaddr *)&m6,
+	    (struct sockaddr *)&rs), 0);
+	loop_del(&l, (struct sockaddr *)&ss, (struct sockaddr *)&rs);
+	CHECK_EQ_INT(loop_has(&l, (struct sockaddr *)&ss,
+	    (struct sockaddr *)&rs), 0);
 	CHECK_EQ_INT(l.used, 0);
+	CHECK_EQ_INT(loop_empty(&l), 1);
 
+	/* Against a model: endpoint n's leg goes to remote n % 5, and one
+	 * local end may have legs to several remotes (n and n + EPS/2 share
+	 * their local end). */
 	for (int step = 0; step < 300000; step++) {
 		unsigned n;
 
 		seed = seed * 1103515245u + 12345u;
 		n = (seed >> 8) % EPS;
-		ep(&ss, n, (uint16_t)(30000 + n));
+		ep(&ss, n % (EPS / 2), (uint16_t)(30000 + n % (EPS / 2)));
+		ep(&rs, n % 5, (uint16_t)(25 + n / (EPS / 2)));
 		if (((seed >> 20) & 3) != 0) {
-			CHECK_EQ_INT(loop_add(&l, (struct sockaddr *)&ss), 0);
+			CHECK_EQ_INT(loop_add(&l, (struct sockaddr *)&ss,
+			    (struct sockaddr *)&rs), 0);
 			model[n]++;
 		} else if (model[n] > 0) {
-			loop_del(&l, (struct sockaddr *)&ss);
+			loop_del(&l, (struct sockaddr *)&ss,
+			    (struct sockaddr *)&rs);
 			model[n]--;
 		}
 		if (step % 1000 == 0) {
 			unsigned k = (seed >> 4) % EPS;
-			ep(&ss, k, (uint16_t)(30000 + k));
-			CHECK_EQ_INT(loop_has(&l, (struct sockaddr *)&ss),
-			    model[k] > 0);
+			ep(&ss, k % (EPS / 2), (uint16_t)(30000 + k % (EPS / 2)));
+			ep(&rs, k % 5, (uint16_t)(25 + k / (EPS / 2)));
+			CHECK_EQ_INT(loop_has(&l, (struct sockaddr *)&ss,
+			    (struct sockaddr *)&rs), model[k] > 0);
 		}
 	}
 	for (unsigned n = 0; n < EPS; n++) {
-		ep(&ss, n, (uint16_t)(30000 + n));
-		if (loop_has(&l, (struct sockaddr *)&ss) != (model[n] > 0)) {
-			CHECK_EQ_INT(loop_has(&l, (struct sockaddr *)&ss),
-			    model[n] > 0);
+		ep(&ss, n % (EPS / 2), (uint16_t)(30000 + n % (EPS / 2)));
+		ep(&rs, n % 5, (uint16_t)(25 + n / (EPS / 2)));
+		if (loop_has(&l, (struct sockaddr *)&ss,
+		    (struct sockaddr *)&rs) != (model[n] > 0)) {
+			CHECK_EQ_INT(loop_has(&l, (struct sockaddr *)&ss,
+			    (struct sockaddr *)&rs), model[n] > 0);
 			break;
 		}
 		while (model[n] > 0) {
-			loop_del(&l, (struct sockaddr *)&ss);
+			loop_del(&l, (struct sockaddr *)&ss,
+			    (struct sockaddr *)&rs);
 			model[n]--;
 		}
 	}
