@@ -97,28 +97,31 @@ stats_listener_slot(stats_names_t *names, const char *name, int dir)
 	return names->nlisteners++;
 }
 
+/* name's slot in list[0..*n), added at the end (room for max); -1 when
+ * full or out of memory. */
+static int
+stats_name_slot(char **list, int *n, int max, const char *name)
+{
+	for (int i = 0; i < *n; i++)
+		if (strcmp(list[i], name) == 0)
+			return i;
+	if (*n == max || (list[*n] = strdup(name)) == NULL)
+		return -1;
+	return (*n)++;
+}
+
 int
 stats_domain_slot(stats_names_t *names, const char *domain)
 {
-	for (int i = 0; i < names->ndomains; i++)
-		if (strcmp(names->domain[i], domain) == 0)
-			return i;
-	if (names->ndomains == STATS_DOMAINS_MAX ||
-	    (names->domain[names->ndomains] = strdup(domain)) == NULL)
-		return -1;
-	return names->ndomains++;
+	return stats_name_slot(names->domain, &names->ndomains,
+	    STATS_DOMAINS_MAX, domain);
 }
 
 int
 stats_party_slot(stats_names_t *names, const char *party)
 {
-	for (int i = 0; i < names->nparties; i++)
-		if (strcmp(names->party[i], party) == 0)
-			return i;
-	if (names->nparties == STATS_PARTIES_MAX ||
-	    (names->party[names->nparties] = strdup(party)) == NULL)
-		return -1;
-	return names->nparties++;
+	return stats_name_slot(names->party, &names->nparties,
+	    STATS_PARTIES_MAX, party);
 }
 
 void

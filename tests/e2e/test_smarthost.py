@@ -56,6 +56,18 @@ class Env:
     def client(self):
         return LegacyClient(self.px.port())
 
+    def ehlo_refused(self):
+        """A session whose EHLO gets the proxy's 421 4.7.0 (the relay
+        refused its authentication); returns when the relay's connection
+        has closed."""
+        c = self.client()
+        assert c.reply().code == 220
+        r = c.cmd("EHLO legacy.example")
+        assert r.code == 421 and r.lines[0].startswith("421 4.7.0"), r.text
+        c.read_until_close()
+        c.close()
+        self.mx.wait_closed()
+
     def metrics(self):
         return urllib.request.urlopen("http://127.0.0.1:%d/metrics" % self.admin,
                                       timeout=10).read().decode()
@@ -244,13 +256,7 @@ def test_auth_mechanisms_order_is_followed(env):
 @pytest.mark.parametrize("implicit", [False, True], ids=["starttls", "implicit"])
 def test_wrong_password_is_a_soft_failure_and_sends_nothing(env, implicit):
     e = env(implicit=implicit, relay_pass="another-password")
-    c = e.client()
-    assert c.reply().code == 220
-    r = c.cmd("EHLO legacy.example")
-    assert r.code == 421 and r.lines[0].startswith("421 4.7.0"), r.text
-    c.read_until_close()
-    c.close()
-    e.mx.wait_closed()
+    e.ehlo_refused()
     verbs = e.mx.verbs(1)
     assert "MAIL" not in verbs and "RCPT" not in verbs and "DATA" not in verbs
     assert "auth PLAIN bad" in e.mx_events(1)
@@ -264,12 +270,7 @@ def test_wrong_password_is_a_soft_failure_and_sends_nothing(env, implicit):
 def test_no_common_mechanism_is_a_soft_failure(env):
     # A password, and a relay that only takes XOAUTH2.
     e = env(relay_mechs="XOAUTH2")
-    c = e.client()
-    assert c.reply().code == 220
-    r = c.cmd("EHLO legacy.example")
-    assert r.lines[0].startswith("421 4.7.0"), r.text
-    c.close()
-    e.mx.wait_closed()
+    e.ehlo_refused()
     assert "AUTH" not in e.mx.verbs(1) and "MAIL" not in e.mx.verbs(1)
     e.px.wait_event("relay_auth", result="failed", reason="no common mechanism")
     assert metric(e.metrics(), "stp_relay_auth_total", mechanism="none", result="failed") == 1
@@ -304,12 +305,7 @@ def test_xoauth2_token_rewritten_mid_run_is_used_by_the_next_session(env, workdi
 def test_xoauth2_stale_token_fails_soft(env, workdir):
     e = env(auth="token")
     write(os.path.join(workdir, "relay-token"), TOKEN2 + "\n")
-    c = e.client()
-    assert c.reply().code == 220
-    r = c.cmd("EHLO legacy.example")
-    assert r.lines[0].startswith("421 4.7.0"), r.text
-    c.close()
-    e.mx.wait_closed()
+    e.ehlo_refused()
     assert "MAIL" not in e.mx.verbs(1)
     ev = e.px.wait_event("relay_auth", result="failed")[0]
     assert ev["mechanism"] == "xoauth2" and ev["reply"].startswith("535")
