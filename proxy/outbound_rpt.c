@@ -15,13 +15,17 @@
  *
  * With [global] tlsrpt_socket, the domain's TLSRPT record (TXT
  * _smtp._tls.DOMAIN, "v=TLSRPTv1", RFC 8460 3) is looked up beside the
- * policy lookups; a result whose domain publishes exactly one such record,
- * answered before the session closed, goes to the collector as one
- * libtlsrpt datagram ("pr" is where tlsrpt-reportd finds the rua). Like
- * Postfix, nothing is sent for a domain without a record: nobody asked for
- * reports. The send is non-blocking: a collector that is absent or full
- * costs one failed sendto, counted in stp_tlsrpt_datagrams_dropped_total.
- * The metrics count every result, with or without a collector.
+ * policy lookups; a result whose domain publishes exactly one such record
+ * goes to the collector as one libtlsrpt datagram ("pr" is where
+ * tlsrpt-reportd finds the rua). Like Postfix, nothing is sent for a
+ * domain without a record: nobody asked for reports. The session never
+ * waits for that lookup: when it closes first, the results whose record is
+ * still being looked up leave the session (copied, no pointer into it) and
+ * are sent when the answer comes, within the resolver's timeout. Only a
+ * worker stop drops them (counted as dropped). The send is non-blocking: a
+ * collector that is absent or full costs one failed sendto, counted in
+ * stp_tlsrpt_datagrams_dropped_total. The metrics count every result, with
+ * or without a collector, when the session closes.
  */
 #include <errno.h>
 #include <stdio.h>
@@ -36,6 +40,7 @@
 #include "dane.h"
 #include "dns.h"
 #include "log.h"
+#include "session.h"
 #include "session_int.h"
 #include "sts.h"
 #include "tlsrpt.h"
@@ -51,8 +56,10 @@
 enum { RPT_PENDING, RPT_DONE };
 
 struct outbound_rpt_res {
-	session_t *s;
+	session_t *s;                    /* NULL once the session closed */
+	outbound_rpt_t *owner;
 	int state;
+	int send_late;                   /* sent when its record lookup ends */
 	char domain[DNSMSG_NAME_TEXT_MAX];
 	tlsrpt_policy_t type;
 	tlsrpt_result_t result;
@@ -72,6 +79,12 @@ struct outbound_rpt_res {
 struct outbound_rpt {
 	outbound_rpt_res_t res[OUTBOUND_RPT_MAX];
 	unsigned n;
+	/* After the session closed with record lookups in flight: */
+	proxy_t *px;
+	char sid[24];                    /* the session's id, for the log */
+	struct sockaddr_un to;           /* the collector */
+	unsigned late;                   /* results waiting for a record */
+	outbound_rpt_t *next, **prevp;   /* in px->rpt_late */
 };
 
 /* Appends s (NUL included) to a packed list. Returns 0 or -1. */
@@ -106,16 +119,19 @@ outbound_rpt_unpack(const char *list, size_t n)
 	return v;
 }
 
+static void outbound_rpt_emit(proxy_t *px, const char *sid,
+    const struct sockaddr_un *to, const outbound_rpt_res_t *e);
+static void outbound_rpt_free(outbound_rpt_t *r);
+
+/* The domain's TLSRPT record from the TXT answer r, when there is exactly
+ * one; e->record stays NULL otherwise. */
 static void
-outbound_rpt_txt_cb(void *arg, const dns_result_t *r)
+outbound_rpt_record(outbound_rpt_res_t *e, const dns_result_t *r)
 {
-	outbound_rpt_res_t *e = arg;
 	const char *found = NULL;
 	size_t flen = 0, pl = sizeof(OUTBOUND_RPT_TXT_PREFIX) - 1;
 	int count = 0;
 
-	e->rq = NULL;
-	e->rq_done = 1;
 	if (r->status != DNS_OK || r->ans == NULL)
 		return;
 	for (unsigned i = 0; i < r->ans->nrr; i++) {
@@ -143,6 +159,28 @@ outbound_rpt_txt_cb(void *arg, const dns_result_t *r)
 	e->record[flen] = '\0';
 }
 
+static void
+outbound_rpt_txt_cb(void *arg, const dns_result_t *r)
+{
+	outbound_rpt_res_t *e = arg;
+	outbound_rpt_t *o = e->owner;
+
+	e->rq = NULL;
+	e->rq_done = 1;
+	outbound_rpt_record(e, r);
+	if (!e->send_late)
+		return;
+	/* The session closed before this answer came. */
+	e->send_late = 0;
+	if (e->record != NULL)
+		outbound_rpt_emit(o->px, o->sid, &o->to, e);
+	if (--o->late == 0) {
+		if ((*o->prevp = o->next) != NULL)
+			o->next->prevp = o->prevp;
+		outbound_rpt_free(o);
+	}
+}
+
 outbound_rpt_res_t *
 outbound_rpt_begin(session_t *s, outbound_rpt_t **rp, const char *domain)
 {
@@ -160,6 +198,7 @@ outbound_rpt_begin(session_t *s, outbound_rpt_t **rp, const char *domain)
 	e = &r->res[r->n++];
 	memset(e, 0, sizeof(*e));
 	e->s = s;
+	e->owner = r;
 	e->state = RPT_PENDING;
 	snprintf(e->domain, sizeof(e->domain), "%s", domain);
 	if (s->rt->cfg->tlsrpt_socket != NULL && s->px->dns != NULL) {
@@ -277,28 +316,66 @@ outbound_rpt_send(int fd, const struct sockaddr_un *to,
 	return 0;
 }
 
+/* Sends e (filled, with a record) to the collector at to, and counts. */
+static void
+outbound_rpt_emit(proxy_t *px, const char *sid, const struct sockaddr_un *to,
+    const outbound_rpt_res_t *e)
+{
+	char *buf = malloc(TLSRPT_DATAGRAM_MAX);
+	int fd = -1, rc = -1;
+
+	if (buf != NULL) {
+		fd = socket(AF_UNIX, SOCK_DGRAM | SOCK_NONBLOCK |
+		    SOCK_CLOEXEC, 0);
+		rc = outbound_rpt_send(fd, to, e, buf);
+	}
+	if (rc == 0)
+		STATS_INC(px->stats->tlsrpt_sent);
+	else {
+		STATS_INC(px->stats->tlsrpt_dropped);
+		log_event(LOG_DEBUG, "tlsrpt_dropped", "session", sid,
+		    "domain", e->domain, "error", buf == NULL ?
+		    "out of memory" : strerror(errno), NULL);
+	}
+	if (fd != -1)
+		close(fd);
+	free(buf);
+}
+
+static void
+outbound_rpt_free(outbound_rpt_t *r)
+{
+	for (unsigned i = 0; i < r->n; i++) {
+		dns_cancel(r->res[i].rq);
+		free(r->res[i].strings);
+		free(r->res[i].mxpat);
+		free(r->res[i].record);
+	}
+	free(r);
+}
+
 void
 outbound_rpt_finish(session_t *s, outbound_rpt_t **rp)
 {
 	outbound_rpt_t *r = *rp;
 	const char *path = s->rt->cfg->tlsrpt_socket;
-	struct sockaddr_un to;
-	char *buf = NULL;
-	int fd = -1;
 
 	if (r == NULL)
 		return;
 	*rp = NULL;
-	memset(&to, 0, sizeof(to));
-	to.sun_family = AF_UNIX;
+	r->px = s->px;
+	snprintf(r->sid, sizeof(r->sid), "%s", s->id);
+	r->to.sun_family = AF_UNIX;
 	if (path != NULL)
-		snprintf(to.sun_path, sizeof(to.sun_path), "%s", path);
+		snprintf(r->to.sun_path, sizeof(r->to.sun_path), "%s", path);
 	for (unsigned i = 0; i < r->n; i++) {
 		outbound_rpt_res_t *e = &r->res[i];
 
-		if (e->rq != NULL)
+		e->s = NULL;
+		if (e->state != RPT_DONE || path == NULL) {
 			dns_cancel(e->rq);
-		e->rq = NULL;
+			e->rq = NULL;
+		}
 		if (e->state != RPT_DONE)
 			continue;
 		STATS_INC(s->px->stats->tlsrpt_results[e->type][e->result]);
@@ -308,29 +385,40 @@ outbound_rpt_finish(session_t *s, outbound_rpt_t **rp)
 		    tlsrpt_result_names[e->result], "mx", e->mx[0] ? e->mx :
 		    "-", "record", e->record != NULL ? "yes" : e->rq_done ?
 		    "no" : "pending", NULL);
-		if (path == NULL || e->record == NULL)
-			continue;
-		if (buf == NULL) {
-			buf = malloc(TLSRPT_DATAGRAM_MAX);
-			fd = socket(AF_UNIX, SOCK_DGRAM | SOCK_NONBLOCK |
-			    SOCK_CLOEXEC, 0);
-		}
-		if (buf != NULL && outbound_rpt_send(fd, &to, e, buf) == 0)
-			STATS_INC(s->px->stats->tlsrpt_sent);
-		else {
-			STATS_INC(s->px->stats->tlsrpt_dropped);
-			log_event(LOG_DEBUG, "tlsrpt_dropped", "session", s->id,
-			    "domain", e->domain, "error", buf == NULL ?
-			    "out of memory" : strerror(errno), NULL);
-		}
+		if (e->rq != NULL) {
+			e->send_late = 1;
+			r->late++;
+		} else if (path != NULL && e->record != NULL)
+			outbound_rpt_emit(s->px, r->sid, &r->to, e);
 	}
-	if (fd != -1)
-		close(fd);
-	free(buf);
-	for (unsigned i = 0; i < r->n; i++) {
-		free(r->res[i].strings);
-		free(r->res[i].mxpat);
-		free(r->res[i].record);
+	if (r->late == 0) {
+		outbound_rpt_free(r);
+		return;
 	}
-	free(r);
+	/* Records still being looked up: the results wait for them, apart
+	 * from the session. */
+	if ((r->next = s->px->rpt_late) != NULL)
+		r->next->prevp = &r->next;
+	r->prevp = &s->px->rpt_late;
+	s->px->rpt_late = r;
+}
+
+void
+outbound_rpt_abandon(proxy_t *px)
+{
+	outbound_rpt_t *r;
+
+	while ((r = px->rpt_late) != NULL) {
+		if ((px->rpt_late = r->next) != NULL)
+			r->next->prevp = &px->rpt_late;
+		for (unsigned i = 0; i < r->n; i++)
+			if (r->res[i].send_late) {
+				STATS_INC(px->stats->tlsrpt_dropped);
+				log_event(LOG_DEBUG, "tlsrpt_dropped", "session",
+				    r->sid, "domain", r->res[i].domain, "error",
+				    "stopped before the TLSRPT record lookup "
+				    "ended", NULL);
+			}
+		outbound_rpt_free(r);
+	}
 }

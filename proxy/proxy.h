@@ -105,6 +105,9 @@ struct proxy {
 	dns_t *dns;
 	uv_timer_t probe_timer;        /* DNSSEC probe period (worker 0) */
 	dns_lookup_t *probe;           /* the probe in flight, or NULL */
+	struct outbound_rpt *rpt_late; /* TLS-RPT results of closed
+	                                  sessions waiting for a TLSRPT
+	                                  record (outbound_rpt.c) */
 
 	struct oa_sni_map *sni;        /* destination -> MX name for SNI
 	                                  (outbound_auth.c); lazily made */

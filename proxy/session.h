@@ -27,4 +27,9 @@ void session_shutdown_all(proxy_t *px, int force);
  * worker's end). */
 void outbound_sni_free(proxy_t *px);
 
+/* outbound_rpt_abandon drops the TLS-RPT results that wait, after their
+ * session closed, for their domain's TLSRPT record (outbound_rpt.c),
+ * counted as dropped: at PROXY_CMD_STOP, before the resolver goes. */
+void outbound_rpt_abandon(proxy_t *px);
+
 #endif

@@ -275,8 +275,10 @@ const char *outbound_sni_find(proxy_t *px, const struct sockaddr *dest);
  * an entry already, there is no room, or no memory. The entry is borrowed
  * until outbound_rpt_finish. outbound_rpt_set fills it once (later calls
  * do nothing); _tlsa and _sts add the policy strings (recs and p are
- * copied). outbound_rpt_finish cancels the lookups, counts and sends every
- * filled entry, frees *rp and sets it to NULL. NULL entries are ignored.
+ * copied). outbound_rpt_finish counts and sends every filled entry, and
+ * sets *rp to NULL; entries whose record lookup is in flight are sent when
+ * it ends (the rest is freed now, those then). NULL entries are
+ * ignored.
  */
 typedef struct outbound_rpt outbound_rpt_t;
 typedef struct outbound_rpt_res outbound_rpt_res_t;

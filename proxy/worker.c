@@ -185,6 +185,7 @@ worker_wake_cb(uv_async_t *a)
 		 * MTA-STS lookups go before the resolver they use. */
 		mtasts_free(px->mtasts);
 		px->mtasts = NULL;
+		outbound_rpt_abandon(px);
 		dns_cancel(px->probe);
 		px->probe = NULL;
 		dns_free(px->dns);

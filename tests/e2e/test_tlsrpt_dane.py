@@ -117,6 +117,49 @@ def test_bogus_tlsa_is_dnssec_invalid(world, rec):
     assert session_results(world, px, rec)["lab.test"][:2] == (TLSA, 305)
 
 
+def test_slow_tlsrpt_record_is_sent_after_the_session(world, rec):
+    """The TLSRPT record answers 1.5 s late: the session does not wait for
+    it (closed, nothing sent yet), and the result goes to the collector
+    when the answer comes."""
+    pki = world.pki
+    world.dns.set_zone(zone(tlsa_lab=[pki.tlsa("mx1", 3, 1, 1)], extra=RECORDS))
+    world.dns.set_lists(delay={"_smtp._tls.lab.test.": 1.5})
+    mx = world.mx(pki)
+    px = rproxy(world, rec, dns_timeout="4s")
+    out = world.send(["b@lab.test"])
+    assert codes(out["replies"]) == ["250 2.1.0", "250 2.1.5"], out
+    assert mx.wait_closed()
+    px.wait_event("tlsrpt", domain="lab.test", record="pending")
+    px.wait_event("session_close")
+    res = results(rec.drain(settle=3))
+    assert set(res) == {"lab.test"}, res
+    assert res["lab.test"][:2] == (TLSA, 0)
+    assert res["lab.test"][2]["pr"] == LAB_RECORD
+    m = world.metrics()
+    assert metric(m, "stp_tlsrpt_datagrams_sent_total") == 1
+    assert metric(m, "stp_tlsrpt_datagrams_dropped_total") == 0
+
+
+def test_stop_drops_a_result_still_waiting_for_its_record(world, rec):
+    """A stop while a closed session's result waits for its TLSRPT record:
+    the proxy exits cleanly (no leak under the sanitizers), the result is
+    logged as dropped and nothing reaches the collector."""
+    pki = world.pki
+    world.dns.set_zone(zone(tlsa_lab=[pki.tlsa("mx1", 3, 1, 1)], extra=RECORDS))
+    world.dns.set_lists(delay={"_smtp._tls.lab.test.": 6})
+    mx = world.mx(pki)
+    px = rproxy(world, rec, dns_timeout="8s")
+    out = world.send(["b@lab.test"])
+    assert codes(out["replies"]) == ["250 2.1.0", "250 2.1.5"], out
+    assert mx.wait_closed()
+    px.wait_event("tlsrpt", domain="lab.test", record="pending")
+    px.wait_event("session_close")
+    world.proxies.remove(px)
+    assert px.stop() == []
+    assert px.events("tlsrpt_dropped", domain="lab.test"), px.stderr()[-4000:]
+    assert rec.drain(settle=0.3) == []
+
+
 def test_no_starttls_is_starttls_not_supported(world, rec):
     """Both domains: under the DANE policy and under no policy."""
     pki = world.pki
