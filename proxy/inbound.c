@@ -167,7 +167,7 @@ inbound_backend_addrs(void *arg, dns_status_t st, int secure,
 		session_kick(s);
 		return;
 	}
-	session_connect_server(s, (const struct sockaddr *)&addrs[0], 0);
+	session_connect_addrs(s, addrs, n, 0);
 	session_kick(s);
 }
 

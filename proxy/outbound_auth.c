@@ -179,7 +179,8 @@ typedef struct {
 	int relay_pending;
 	dns_status_t relay_astatus;
 	int relay_asecure;
-	struct sockaddr_storage relay_addr;
+	struct sockaddr_storage relay_addr[SESSION_ADDRS_MAX];
+	size_t nrelay_addr;
 	oa_tlsa_t relay_tlsa;
 	oa_memo_t memo[OA_MEMO_MAX];
 	unsigned nmemo;
@@ -1116,9 +1117,7 @@ oa_relay_ready(session_t *s)
 			return;
 		}
 	}
-	memcpy(&s->dest, &st->relay_addr, sizeof(s->dest));
-	session_connect_server(s, (const struct sockaddr *)&s->dest,
-	    lc->mark);
+	session_connect_addrs(s, st->relay_addr, st->nrelay_addr, lc->mark);
 	session_kick(s);
 }
 
@@ -1133,8 +1132,11 @@ oa_relay_addrs_cb(void *arg, dns_status_t status, int secure,
 	st->relay_astatus = n > 0 ? DNS_OK : status == DNS_OK ? DNS_NODATA :
 	    status;
 	st->relay_asecure = secure;
+	if (n > SESSION_ADDRS_MAX)
+		n = SESSION_ADDRS_MAX;
 	if (n > 0)
-		memcpy(&st->relay_addr, &addrs[0], sizeof(addrs[0]));
+		memcpy(st->relay_addr, addrs, n * sizeof(addrs[0]));
+	st->nrelay_addr = n;
 	oa_relay_ready(s);
 }
 
@@ -1166,7 +1168,8 @@ outbound_auth_relay_start(session_t *s)
 	session_enter(s, SS_CONNECT);
 	st->relay_pending = 1;
 	if (config_addr_resolved(&lc->relay)) {
-		memcpy(&st->relay_addr, &lc->relay.addr, lc->relay.addrlen);
+		memcpy(&st->relay_addr[0], &lc->relay.addr, lc->relay.addrlen);
+		st->nrelay_addr = 1;
 		st->relay_astatus = DNS_OK;
 		st->relay_asecure = 0;
 	} else if ((st->relay_aq = oa_addrs(s, lc->relay.host,

@@ -41,6 +41,7 @@ static const char *const session_state_names[] = {
 
 static void session_pump(session_t *s);
 static void session_timer_cb(uv_timer_t *t);
+static int session_connect_next(session_t *s, const char *why);
 
 /* Replies the engine gives itself. */
 static const char R_BAD_LINE[] =
@@ -1057,6 +1058,7 @@ session_handle_closed(session_t *s)
 	s->dir->release(s);
 	free(s->dirstate);
 	runtime_unref(s->rt);
+	free(s->alt);
 	free(s->ehlo);
 	free(s->client);
 	free(s->server);
@@ -1205,6 +1207,8 @@ session_timer_cb(uv_timer_t *t)
 		break;
 	case SS_CONNECT:
 		STATS_INC(s->st->connect_failed);
+		if (session_connect_next(s, "connect timeout"))
+			break;
 		session_reply(s, R_SERVER_DOWN);
 		session_close(s, CR_CONNECT_FAILED, "connect timeout", 1);
 		break;
@@ -1304,6 +1308,9 @@ session_server_event(conn_t *c, conn_event_t ev)
 		return;
 	switch (ev) {
 	case CONN_EV_CONNECTED:
+		free(s->alt);
+		s->alt = NULL;
+		s->nalt = 0;
 		if (s->dir->server_connected(s))
 			break;
 		if (s->state == SS_CLOSING)
@@ -1313,6 +1320,8 @@ session_server_event(conn_t *c, conn_event_t ev)
 		break;
 	case CONN_EV_CONNECT_FAILED:
 		STATS_INC(s->st->connect_failed);
+		if (session_connect_next(s, c->err))
+			return;
 		log_event(LOG_WARN, "connect_failed", "session", s->id,
 		    "server", s->dest_str, "error", c->err, NULL);
 		session_reply(s, R_SERVER_DOWN);
@@ -1357,6 +1366,50 @@ session_connect_server(session_t *s, const struct sockaddr *addr,
 		session_reply(s, R_SERVER_DOWN);
 		session_close(s, CR_CONNECT_FAILED, s->server->err, 1);
 	}
+}
+
+void
+session_connect_addrs(session_t *s, const struct sockaddr_storage *addrs,
+    size_t n, uint32_t mark)
+{
+	free(s->alt);
+	s->alt = NULL;
+	s->nalt = 0;
+	if (n > SESSION_ADDRS_MAX)
+		n = SESSION_ADDRS_MAX;
+	/* Without memory for the others, the first is still tried. */
+	if (n > 1 && (s->alt = malloc((n - 1) * sizeof(*addrs))) != NULL) {
+		memcpy(s->alt, addrs + 1, (n - 1) * sizeof(*addrs));
+		s->nalt = (unsigned)(n - 1);
+		s->alt_mark = mark;
+	}
+	memcpy(&s->dest, &addrs[0], sizeof(s->dest));
+	session_connect_server(s, (const struct sockaddr *)&s->dest, mark);
+}
+
+/*
+ * The server leg's connect failed (why) before anything was said on it:
+ * the next address of the name, if there is one (session_connect_addrs).
+ * The failed leg is closed at once. Returns 1 when the next one is being
+ * dialled, 0 when the caller fails the session as before.
+ */
+static int
+session_connect_next(session_t *s, const char *why)
+{
+	char failed[64], next[64];
+
+	if (s->nalt == 0 || session_new_server(s) == -1)
+		return 0;
+	conn_close(s->retired);
+	addr_format((const struct sockaddr *)&s->dest, failed, sizeof(failed));
+	memcpy(&s->dest, &s->alt[0], sizeof(s->dest));
+	memmove(&s->alt[0], &s->alt[1], --s->nalt * sizeof(s->alt[0]));
+	addr_format((const struct sockaddr *)&s->dest, next, sizeof(next));
+	log_event(LOG_WARN, "connect_failed", "session", s->id, "server",
+	    s->dest_str, "addr", failed, "error", why, "next", next, NULL);
+	session_connect_server(s, (const struct sockaddr *)&s->dest,
+	    s->alt_mark);
+	return 1;
 }
 
 int

@@ -27,6 +27,9 @@
 /* EHLO/HELO argument kept for the outbound upgrade: a domain (RFC 1035:
  * 255) or an address literal; longer ones are refused with 501. */
 #define SESSION_HELO_MAX 512
+/* SESSION_ADDRS_MAX: addresses of a server's name tried in turn (Postfix's
+ * smtp_mx_address_limit is 5 for all of a domain's MX hosts). */
+#define SESSION_ADDRS_MAX 4
 
 typedef enum {
 	SS_PROXY_HDR,     /* inbound: waiting for a load balancer's PROXY header */
@@ -136,6 +139,12 @@ typedef struct session {
 	struct sockaddr_storage loop_remote; /* its remote end: in
 	                                       px->sh->loops while loop_noted */
 	int loop_noted;
+
+	struct sockaddr_storage *alt;  /* the server name's further addresses,
+	                                  tried in turn when a connect fails
+	                                  (session_connect_addrs); owned */
+	unsigned nalt;
+	uint32_t alt_mark;
 
 	/* outbound */
 	struct sockaddr_storage dest;  /* upstream address */
@@ -333,6 +342,15 @@ void session_tls_failed(session_t *s, tls_fail_t why);
 void session_client_starttls(session_t *s, SSL_CTX *ctx);
 void session_connect_server(session_t *s, const struct sockaddr *addr,
     uint32_t mark);
+/*
+ * session_connect_addrs: session_connect_server to the first of the n
+ * addresses of one name (at most SESSION_ADDRS_MAX are used), copied to
+ * s->dest. A connection to it that is refused, unreachable or not up
+ * within connect_timeout is given up for the next one, each with its own
+ * connect_timeout; only the last one's failure is the client's 421.
+ */
+void session_connect_addrs(session_t *s, const struct sockaddr_storage *addrs,
+    size_t n, uint32_t mark);
 void session_bdat(session_t *s);
 /* session_auth forwards an AUTH command; the SASL exchange that follows
  * (RFC 4954 4) is the engine's. */

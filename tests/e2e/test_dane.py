@@ -426,10 +426,10 @@ def test_sni_learned_for_the_next_session(world):
 # --------------------------------------------------------------------------
 # Relay mode
 
-def relay_zone(port, tlsa=(), addr="127.0.0.1"):
+def relay_zone(port, tlsa=(), addrs=("127.0.0.1",)):
     lines = ["$TTL 300",
-             "lab.test. 300 IN SOA ns.lab.test. host.lab.test. 1 3600 600 86400 60",
-             "mx1.lab.test. 300 IN A %s" % addr]
+             "lab.test. 300 IN SOA ns.lab.test. host.lab.test. 1 3600 600 86400 60"]
+    lines += ["mx1.lab.test. 300 IN A %s" % a for a in addrs]
     for rdata in tlsa:
         lines.append("_%d._tcp.mx1.lab.test. 300 IN TLSA %s" % (port, rdata))
     return "\n".join(lines) + "\n"
@@ -462,12 +462,12 @@ def relay_env(workdir, dane_pki, make_outproxy):
     started = []
 
     def factory(tlsa_of=None, cert="mx1", mode="normal", secure=True, servfail=(),
-                relay_dane="yes", tls="may"):
+                relay_dane="yes", tls="may", addrs=("127.0.0.1",)):
         mx = MX(workdir, dane_pki.path(cert + "-chain.pem"), dane_pki.path(cert + ".key"),
                 name="rmx%d" % len(started), mode=mode)
         started.append(mx)
         tlsa = [dane_pki.tlsa(*tlsa_of)] if tlsa_of else []
-        dns = fake_dns(workdir, relay_zone(mx.port, tlsa), secure=["lab.test."] if secure else [],
+        dns = fake_dns(workdir, relay_zone(mx.port, tlsa, addrs), secure=["lab.test."] if secure else [],
                        servfail=servfail, name="rdns%d" % len(started))
         d = dns.__enter__()
         started.append(dns)
@@ -492,6 +492,21 @@ def test_relay_name_resolved_by_the_proxys_resolver(relay_env):
     assert mx.wait_closed()
     assert mx.messages() == [MESSAGE]
     assert ("udp", "mx1.lab.test.", "A") in dns.queries(), dns.queries()
+
+
+def test_relay_second_address_when_first_refuses(relay_env):
+    """The relay's name has two addresses and nothing listens on the first:
+    the second is dialled, DANE still authenticates the relay, and the
+    message arrives."""
+    mx, dns, px = relay_env(tlsa_of=("mx1", 3, 1, 1), addrs=("127.0.0.2", "127.0.0.1"))
+    out = relay_session(px)
+    assert out.get("eod") == 250, out
+    assert mx.wait_closed()
+    assert mx.messages() == [MESSAGE]
+    ev = px.wait_event("connect_failed")[-1]
+    assert (ev["addr"], ev["next"]) == ("127.0.0.2:%d" % mx.port, "127.0.0.1:%d" % mx.port), ev
+    assert px.wait_event("dane", result="match")[-1]["relay"] == "mx1.lab.test"
+    assert px.wait_event("session_close")[-1]["verify"] == "Verified"
 
 
 def test_relay_dane_match(relay_env):
