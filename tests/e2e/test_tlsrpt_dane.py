@@ -12,6 +12,7 @@ that reporting never holds up delivery.
 
 import os
 import subprocess
+import time
 
 import pytest
 
@@ -37,6 +38,18 @@ def rproxy(world, rec, sections=(), **g):
     keys = {"tlsrpt_socket": rec.path}
     keys.update(g)
     return world.proxy(sections=sections, global_keys=keys)
+
+
+def settled_metrics(world, done, timeout=10):
+    """The metrics once done(metrics) holds, or as they are after timeout:
+    a result whose TLSRPT record answers after its session closed is sent
+    (or dropped) then."""
+    deadline = time.monotonic() + timeout
+    while True:
+        m = world.metrics()
+        if done(m) or time.monotonic() > deadline:
+            return m
+        time.sleep(0.1)
 
 
 def session_results(world, px, rec, count=1):
@@ -275,7 +288,7 @@ def test_missing_collector_costs_nothing(world):
     assert mx.wait_closed()
     assert mx.messages() == [MESSAGE]
     px.wait_event("session_close")
-    m = world.metrics()
+    m = settled_metrics(world, lambda m: metric(m, "stp_tlsrpt_datagrams_dropped_total") >= 2)
     assert metric(m, "stp_tlsrpt_datagrams_dropped_total") == 2
     assert metric(m, "stp_tlsrpt_datagrams_sent_total") == 0
     assert metric(m, "stp_tlsrpt_results_total", policy_type="tlsa", result="success") == 1
@@ -315,7 +328,8 @@ def test_full_collector_costs_nothing(world):
         assert mx.wait_closed(min_conns=2)
         assert mx.messages() == [MESSAGE, MESSAGE]
         px.wait_event("session_close", count=2)
-        m = world.metrics()
+        m = settled_metrics(world, lambda m: metric(m, "stp_tlsrpt_datagrams_sent_total") +
+                            metric(m, "stp_tlsrpt_datagrams_dropped_total") >= 4)
         sent = metric(m, "stp_tlsrpt_datagrams_sent_total")
         dropped = metric(m, "stp_tlsrpt_datagrams_dropped_total")
         assert sent + dropped == 4 and sent >= 1 and dropped >= 1, (sent, dropped)
