@@ -133,6 +133,7 @@ struct dns_addrs {
 	int secure[2];
 	size_t n[2];
 	struct sockaddr_storage a[2][DNS_ADDRS_MAX];
+	char expanded[2][DNSMSG_NAME_TEXT_MAX]; /* "" unless a CNAME led */
 	uint16_t port;
 	dns_addrs_cb cb;
 	void *arg;
@@ -784,6 +785,9 @@ dns_addrs_part(dns_addrs_t *a, int i, const dns_result_t *r)
 	a->n[i] = 0;
 	if (r->status != DNS_OK || r->ans == NULL)
 		return;
+	if (r->ans->ncname > 0 && dnsmsg_name_text(r->ans->owner,
+	    r->ans->owner_len, a->expanded[i], sizeof(a->expanded[i])) <= 0)
+		a->expanded[i][0] = '\0';
 	for (unsigned k = 0; k < r->ans->nrr && a->n[i] < DNS_ADDRS_MAX;
 	    k++) {
 		const dnsmsg_rr_t *rr = &r->ans->rr[k];
@@ -816,6 +820,8 @@ dns_addrs_done(dns_addrs_t *a)
 	size_t n = 0;
 	dns_status_t st;
 	int secure = a->secure[0] && a->secure[1];
+	const char *x = a->n[0] > 0 && a->expanded[0][0] ? a->expanded[0] :
+	    a->n[1] > 0 && a->expanded[1][0] ? a->expanded[1] : NULL;
 
 	for (int i = 0; i < 2; i++)
 		for (size_t k = 0; k < a->n[i] && n < DNS_ADDRS_MAX; k++)
@@ -828,7 +834,7 @@ dns_addrs_done(dns_addrs_t *a)
 	if (st == DNS_OK && n == 0)
 		st = DNS_NODATA; /* OK answers whose RRs were not addresses */
 	dns_list_del(&a->link);
-	a->cb(a->arg, st, secure, out, n);
+	a->cb(a->arg, st, secure, out, n, x);
 	free(a);
 }
 

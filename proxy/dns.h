@@ -155,14 +155,18 @@ void dns_cancel(dns_lookup_t *l);
  * the order of the answer). status: DNS_OK when either answer has
  * addresses; otherwise the more telling failure of the two (SERVFAIL,
  * then TIMEOUT, then ERROR, then NXDOMAIN, then NODATA). secure: both
- * answers secure. The addresses are borrowed for the call only. name is a
+ * answers secure. expanded: the name the addresses were found at when a
+ * CNAME chain led there (the A answer's, else the AAAA answer's), in text
+ * without the final dot; NULL when name owns them. The addresses and
+ * expanded are borrowed for the call only. name is a
  * host name, not an address literal. Returns a handle for
  * dns_addrs_cancel, or NULL when name is not a valid host name or memory
  * ran out (cb never runs).
  */
 typedef struct dns_addrs dns_addrs_t;
 typedef void (*dns_addrs_cb)(void *arg, dns_status_t status, int secure,
-    const struct sockaddr_storage *addrs, size_t naddrs);
+    const struct sockaddr_storage *addrs, size_t naddrs,
+    const char *expanded);
 dns_addrs_t *dns_addrs(dns_t *d, const char *name, uint16_t port,
     dns_addrs_cb cb, void *arg);
 

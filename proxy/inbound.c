@@ -150,12 +150,13 @@ inbound_tls_rate(session_t *s, int take)
 
 static void
 inbound_backend_addrs(void *arg, dns_status_t st, int secure,
-    const struct sockaddr_storage *addrs, size_t n)
+    const struct sockaddr_storage *addrs, size_t n, const char *expanded)
 {
 	session_t *s = arg;
 	inbound_state_t *is = s->dirstate;
 
 	(void)secure;
+	(void)expanded;
 	is->q = NULL;
 	if (n == 0) {
 		log_event(LOG_WARN, "backend_dns", "session", s->id, "backend",

@@ -139,6 +139,12 @@ typedef struct {
 	int has_dest;                 /* the session's destination is one of
 	                                 its addresses */
 	oa_tlsa_t tlsa;
+	/* RFC 7672 2.2.2: the name's addresses came, secure, through a
+	 * CNAME chain ending at xname; its TLSA RRset is asked for too and
+	 * comes first. */
+	char xname[DNSMSG_NAME_TEXT_MAX];
+	dns_lookup_t *xtq;
+	oa_tlsa_t xtlsa;
 } oa_mx_t;
 
 /* One RCPT waiting for its lookups. */
@@ -396,7 +402,9 @@ oa_job_free(oa_job_t *j)
 			dns_addrs_cancel(j->mx[i].aq);
 		if (j->mx[i].tq != NULL)
 			dns_cancel(j->mx[i].tq);
+		dns_cancel(j->mx[i].xtq);
 		oa_tlsa_clear(&j->mx[i].tlsa);
+		oa_tlsa_clear(&j->mx[i].xtlsa);
 	}
 	if (j->stsq != NULL)
 		mtasts_cancel(j->stsq);
@@ -524,28 +532,57 @@ oa_dane_log(oa_job_t *j, const char *mx, const char *tlsa, oa_dane_t r,
 	oa_dane_count(j->s, r);
 }
 
+/*
+ * The TLSA RRset that decides for MX host m, and its base domain (RFC 7672
+ * 2.2.2): the CNAME-expanded name's when it was asked (a secure chain) and
+ * did not deny TLSA, or failed (a failure there is not skipped); else the
+ * MX name's.
+ */
+static const oa_tlsa_t *
+oa_mx_tlsa(const oa_mx_t *m, const char **base)
+{
+	const oa_tlsa_t *x = &m->xtlsa;
+
+	if (m->xname[0] != '\0' && (x->status == DNS_SERVFAIL ||
+	    x->status == DNS_TIMEOUT || x->status == DNS_ERROR ||
+	    (x->status == DNS_OK && x->secure))) {
+		*base = m->xname;
+		return x;
+	}
+	*base = m->name;
+	return &m->tlsa;
+}
+
 /* DANE: every MX host's lookups are in; decide. */
 static void
 oa_dane_decide(oa_job_t *j)
 {
 	session_t *s = j->s;
 	oa_mx_t *h = NULL;
+	const oa_tlsa_t *t = NULL;
+	const char *base = NULL;
 	int i, usable_elsewhere = 0, bogus = 0, timeout = 0;
 
 	for (i = 0; i < j->nmx; i++) {
 		oa_mx_t *m = &j->mx[i];
+		const char *mbase;
+		const oa_tlsa_t *mt = oa_mx_tlsa(m, &mbase);
 
+		/* SNI: the TLSA base domain (RFC 7672 3.2.3). */
 		if (m->has_dest)
 			outbound_sni_learn(s->px,
-			    (const struct sockaddr *)&s->dest, m->name);
-		if (m->has_dest && m->asecure && h == NULL)
+			    (const struct sockaddr *)&s->dest, mbase);
+		if (m->has_dest && m->asecure && h == NULL) {
 			h = m;
-		if (oa_tlsa_usable(&m->tlsa))
+			t = mt;
+			base = mbase;
+		}
+		if (oa_tlsa_usable(mt))
 			usable_elsewhere = 1;
-		if (m->tlsa.status == DNS_SERVFAIL ||
+		if (mt->status == DNS_SERVFAIL ||
 		    m->astatus == DNS_SERVFAIL)
 			bogus = 1;
-		if (m->tlsa.status == DNS_TIMEOUT ||
+		if (mt->status == DNS_TIMEOUT ||
 		    m->astatus == DNS_TIMEOUT)
 			timeout = 1;
 	}
@@ -579,48 +616,51 @@ oa_dane_decide(oa_job_t *j)
 		oa_sts_start(j);
 		return;
 	}
-	switch (h->tlsa.status) {
+	switch (t->status) {
 	case DNS_SERVFAIL:
-		oa_dane_log(j, h->name, "bogus", OA_DANE_BOGUS, NULL);
+		oa_dane_log(j, base, "bogus", OA_DANE_BOGUS, NULL);
 		oa_rpt(j, TLSRPT_POLICY_TLSA, TLSRPT_DNSSEC_INVALID, h->name,
 		    "TLSA lookup SERVFAIL");
 		oa_decide(j, R_DANE_BOGUS, SRC_DANE, "TLSA lookup SERVFAIL");
 		return;
 	case DNS_TIMEOUT:
-		oa_dane_log(j, h->name, "timeout", OA_DANE_TIMEOUT, NULL);
+		oa_dane_log(j, base, "timeout", OA_DANE_TIMEOUT, NULL);
 		oa_decide(j, R_LOOKUP_TIMEOUT, SRC_DANE,
 		    "TLSA lookup timed out");
 		return;
 	case DNS_ERROR:
-		oa_dane_log(j, h->name, "error", OA_DANE_ERROR, NULL);
+		oa_dane_log(j, base, "error", OA_DANE_ERROR, NULL);
 		oa_decide(j, R_LOOKUP_FAILED, SRC_DANE, "TLSA lookup failed");
 		return;
 	default:
-		if (h->tlsa.status == DNS_OK && h->tlsa.secure)
+		if (t->status == DNS_OK && t->secure)
 			break;
 		/* Insecure, or a secure denial: no DANE for this MX. */
-		oa_dane_log(j, h->name, h->tlsa.status == DNS_OK ?
+		oa_dane_log(j, base, t->status == DNS_OK ?
 		    "insecure" : "none", OA_DANE_NONE, NULL);
 		oa_sts_start(j);
 		return;
 	}
-	outbound_rpt_tlsa(j->rpt, h->tlsa.recs, h->tlsa.n);
+	outbound_rpt_tlsa(j->rpt, t->recs, t->n);
 	if (!s->tls) {
-		oa_dane_log(j, h->name, "secure", OA_DANE_NO_TLS, NULL);
+		oa_dane_log(j, base, "secure", OA_DANE_NO_TLS, NULL);
 		oa_rpt(j, TLSRPT_POLICY_TLSA, TLSRPT_STARTTLS_NOT_SUPPORTED,
 		    h->name, s->tls_fail);
 		oa_decide(j, R_DANE_NO_TLS, SRC_DANE, "no TLS to a DANE MX");
 		return;
 	}
 	{
-		const char *names[2] = { h->name, j->domain };
+		/* DANE-TA reference names: the base domain, the MX name
+		 * when a CNAME led elsewhere (RFC 7672 3.2.3), the domain. */
+		const char *names[3] = { base, j->domain, h->name };
 		dane_info_t info;
-		dane_result_t r = dane_verify(h->tlsa.recs, h->tlsa.n,
-		    oa_chain(s), names, 2, time(NULL), &info);
+		dane_result_t r = dane_verify(t->recs, t->n,
+		    oa_chain(s), names, base == h->name ? 2 : 3, time(NULL),
+		    &info);
 
 		switch (r) {
 		case DANE_MATCH:
-			oa_dane_log(j, h->name, "secure", OA_DANE_MATCH, &info);
+			oa_dane_log(j, base, "secure", OA_DANE_MATCH, &info);
 			oa_rpt(j, TLSRPT_POLICY_TLSA, TLSRPT_SUCCESS, h->name,
 			    NULL);
 			j->auth = 1;
@@ -629,7 +669,7 @@ oa_dane_decide(oa_job_t *j)
 			return;
 		case DANE_NONE_USABLE:
 			/* TLS was the whole demand. */
-			oa_dane_log(j, h->name, "secure", OA_DANE_UNUSABLE,
+			oa_dane_log(j, base, "secure", OA_DANE_UNUSABLE,
 			    &info);
 			oa_rpt(j, TLSRPT_POLICY_TLSA, TLSRPT_TLSA_INVALID,
 			    h->name, "no usable TLSA record");
@@ -637,7 +677,7 @@ oa_dane_decide(oa_job_t *j)
 			    "TLSA unusable, encrypted");
 			return;
 		default:
-			oa_dane_log(j, h->name, "secure", OA_DANE_NOMATCH,
+			oa_dane_log(j, base, "secure", OA_DANE_NOMATCH,
 			    &info);
 			/* dane.c's reasons: only the DANE-TA name check says
 			 * which kind; the rest is a plain mismatch. */
@@ -659,12 +699,15 @@ oa_mx_done(oa_job_t *j)
 		oa_dane_decide(j);
 }
 
+static void oa_mx_xtlsa_cb(void *arg, const dns_result_t *r);
+
 static void
 oa_mx_addrs_cb(void *arg, dns_status_t st, int secure,
-    const struct sockaddr_storage *addrs, size_t n)
+    const struct sockaddr_storage *addrs, size_t n, const char *expanded)
 {
 	oa_mx_t *m = arg;
 	oa_job_t *j = m->job;
+	char q[DNSMSG_NAME_TEXT_MAX + 16];
 
 	m->aq = NULL;
 	m->astatus = st;
@@ -673,7 +716,29 @@ oa_mx_addrs_cb(void *arg, dns_status_t st, int secure,
 		if (oa_addr_eq((const struct sockaddr *)&addrs[i],
 		    (const struct sockaddr *)&j->s->dest))
 			m->has_dest = 1;
+	/* Secure all the way through a CNAME chain: the expanded name is
+	 * the preferred TLSA base domain (RFC 7672 2.2.2). A TLSA query
+	 * that cannot be asked leaves the MX name's alone in use. */
+	if (m->asecure && expanded != NULL &&
+	    strcasecmp(expanded, m->name) != 0 &&
+	    (size_t)snprintf(q, sizeof(q), "_25._tcp.%s", expanded) <
+	    sizeof(q) && (m->xtq = oa_lookup(j->s, q, DNSMSG_TYPE_TLSA,
+	    oa_mx_xtlsa_cb, m)) != NULL) {
+		snprintf(m->xname, sizeof(m->xname), "%s", expanded);
+		j->pending++;
+	}
 	oa_mx_done(j);
+}
+
+static void
+oa_mx_xtlsa_cb(void *arg, const dns_result_t *r)
+{
+	oa_mx_t *m = arg;
+
+	m->xtq = NULL;
+	if (oa_tlsa_copy(&m->xtlsa, r) == -1)
+		m->xtlsa.status = DNS_ERROR;
+	oa_mx_done(m->job);
 }
 
 static void
@@ -698,8 +763,14 @@ oa_mx_lookup(oa_job_t *j, oa_mx_t *m)
 	m->aq = oa_addrs(j->s, m->name, 25, oa_mx_addrs_cb, m);
 	m->tq = oa_lookup(j->s, q, DNSMSG_TYPE_TLSA, oa_mx_tlsa_cb,
 	    m);
-	if (m->aq == NULL || m->tq == NULL)
+	if (m->aq == NULL || m->tq == NULL) {
+		/* Neither callback may count down the job's lookups. */
+		dns_addrs_cancel(m->aq);
+		dns_cancel(m->tq);
+		m->aq = NULL;
+		m->tq = NULL;
 		return -1;
+	}
 	j->pending += 2;
 	return 0;
 }
@@ -1123,10 +1194,12 @@ oa_relay_ready(session_t *s)
 
 static void
 oa_relay_addrs_cb(void *arg, dns_status_t status, int secure,
-    const struct sockaddr_storage *addrs, size_t n)
+    const struct sockaddr_storage *addrs, size_t n, const char *expanded)
 {
 	session_t *s = arg;
 	oa_state_t *st = s->dirstate;
+
+	(void)expanded;   /* the relay's TLSA are at the name configured */
 
 	st->relay_aq = NULL;
 	st->relay_astatus = n > 0 ? DNS_OK : status == DNS_OK ? DNS_NODATA :

@@ -423,6 +423,118 @@ def test_sni_learned_for_the_next_session(world):
     assert px.wait_event("session_close", count=2)[-1]["relay"] == "mx1.lab.test"
 
 
+def cname_zone(tlsa_mx1=(), tlsa_host=(), extra=""):
+    """lab.test's MX mx1.lab.test is an alias of host.lab.test (one signed
+    zone, so the chain is secure): RFC 7672 2.2.2's TLSA base domain is
+    host.lab.test, then mx1.lab.test."""
+    lines = [
+        "$TTL 300",
+        "lab.test. 300 IN SOA ns.lab.test. host.lab.test. 1 3600 600 86400 60",
+        "lab.test. 300 IN MX 10 mx1.lab.test.",
+        "mx1.lab.test. 300 IN CNAME host.lab.test.",
+        "host.lab.test. 300 IN A %s" % MX_ADDR,
+    ]
+    lines += ["_25._tcp.mx1.lab.test. 300 IN TLSA %s" % r for r in tlsa_mx1]
+    lines += ["_25._tcp.host.lab.test. 300 IN TLSA %s" % r for r in tlsa_host]
+    return "\n".join(lines) + "\n" + extra
+
+
+def test_cname_mx_tlsa_at_the_expanded_name(world):
+    """TLSA only at the CNAME target: it authenticates, the dane event names
+    that base domain, and the next session sends it as SNI."""
+    pki = world.pki
+    world.dns.set_zone(cname_zone(tlsa_host=[pki.tlsa("mx1", 3, 1, 1)]))
+    mx = world.mx(pki)
+    px = world.proxy(global_keys={"workers": "1"})
+    out = world.send(["b@lab.test"])
+    assert codes(out["replies"]) == ["250 2.1.0", "250 2.1.5"], out
+    d = px.wait_event("dane", result="match")[-1]
+    assert d["mx"] == "host.lab.test", d
+    assert ("udp", "_25._tcp.host.lab.test.", "TLSA") in world.dns.queries()
+    world.send(["b@lab.test"])
+    assert mx.wait_closed(min_conns=2)
+    assert mx.messages() == [MESSAGE, MESSAGE]
+    assert mx.meta(2)["sni"] == "host.lab.test"
+
+
+def test_cname_expanded_name_comes_first(world):
+    """The target's TLSA (another key) decide, not the alias's (the right
+    one): 450 4.7.5."""
+    pki = world.pki
+    world.dns.set_zone(cname_zone(tlsa_mx1=[pki.tlsa("mx1", 3, 1, 1)],
+                                  tlsa_host=[pki.tlsa("other", 3, 1, 1)]))
+    mx = world.mx(pki)
+    px = world.proxy()
+    out = world.send(["b@lab.test"])
+    assert codes(out["replies"]) == ["250 2.1.0", "450 4.7.5"], out
+    assert mx.wait_closed()
+    assert not rcpt_seen(mx, "b@lab.test")
+    d = px.wait_event("dane", result="nomatch")[-1]
+    assert d["mx"] == "host.lab.test", d
+
+
+def test_cname_no_tlsa_at_the_target_uses_the_mx_name(world):
+    pki = world.pki
+    world.dns.set_zone(cname_zone(tlsa_mx1=[pki.tlsa("mx1", 3, 1, 1)]))
+    mx = world.mx(pki)
+    px = world.proxy()
+    out = world.send(["b@lab.test"])
+    assert codes(out["replies"]) == ["250 2.1.0", "250 2.1.5"], out
+    assert mx.wait_closed()
+    assert mx.messages() == [MESSAGE]
+    assert px.wait_event("dane", result="match")[-1]["mx"] == "mx1.lab.test"
+
+
+def test_cname_ta_accepts_the_original_mx_name(world):
+    """DANE-TA at the target; the certificate names mx1.lab.test (the MX
+    name, not the target): a reference identifier too (RFC 7672 3.2.3)."""
+    pki = world.pki
+    world.dns.set_zone(cname_zone(tlsa_host=[pki.tlsa("int", 2, 0, 1)]))
+    mx = world.mx(pki, cert="mx1")
+    px = world.proxy()
+    out = world.send(["b@lab.test"])
+    assert codes(out["replies"]) == ["250 2.1.0", "250 2.1.5"], out
+    assert mx.wait_closed()
+    d = px.wait_event("dane", result="match")[-1]
+    assert (d["mx"], d["dane"]) == ("host.lab.test", "ta"), d
+
+
+def test_cname_bogus_tlsa_at_the_target_defers(world):
+    """A SERVFAIL for the target's TLSA is not skipped for the alias's."""
+    pki = world.pki
+    world.dns.set_zone(cname_zone(tlsa_mx1=[pki.tlsa("mx1", 3, 1, 1)],
+                                  tlsa_host=[pki.tlsa("mx1", 3, 1, 1)]))
+    world.dns.set_lists(servfail=["_25._tcp.host.lab.test./TLSA"])
+    mx = world.mx(pki)
+    px = world.proxy()
+    out = world.send(["b@lab.test"])
+    assert codes(out["replies"]) == ["250 2.1.0", "450 4.7.5"], out
+    assert mx.wait_closed()
+    assert not rcpt_seen(mx, "b@lab.test")
+    assert px.wait_event("dane", result="bogus")[-1]["mx"] == "host.lab.test"
+
+
+LONG_MX = ".".join(["a" * 63, "b" * 63, "c" * 63, "d" * 50]) + ".lab.test"
+
+
+def test_mx_name_too_long_for_its_tlsa_query(world):
+    """The first MX's name fits an address query but not "_25._tcp." in
+    front of it: that host counts as failed, the other MX decides."""
+    pki = world.pki
+    assert len(LONG_MX) <= 253 < len("_25._tcp." + LONG_MX)
+    world.dns.set_zone(zone(tlsa_lab=[pki.tlsa("mx1", 3, 1, 1)]).replace(
+        "lab.test. 300 IN MX 10 mx1.lab.test.",
+        "lab.test. 300 IN MX 5 %s.\nlab.test. 300 IN MX 10 mx1.lab.test.\n"
+        "%s. 300 IN A 192.0.2.1" % (LONG_MX, LONG_MX)))
+    mx = world.mx(pki)
+    px = world.proxy()
+    out = world.send(["b@lab.test"])
+    assert codes(out["replies"]) == ["250 2.1.0", "250 2.1.5"], out
+    assert mx.wait_closed()
+    assert mx.messages() == [MESSAGE]
+    assert px.wait_event("dane", result="match")[-1]["mx"] == "mx1.lab.test"
+
+
 # --------------------------------------------------------------------------
 # Relay mode
 

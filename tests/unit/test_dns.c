@@ -197,18 +197,34 @@ fake_recv_cb(uv_udp_t *h, ssize_t nread, const uv_buf_t *buf,
 		o16(&o, 0);
 	} else if (strcmp(label, "bad") == 0) {
 		o16(&o, 1); /* an answer RR announced, then cut short */
+	} else if (strcmp(label, "cname") == 0) {
+		o16(&o, 2); /* the CNAME, then the address at its target */
 	} else {
 		o16(&o, 1);
 	}
 	o16(&o, 0);
 	o16(&o, 0);
 	oput(&o, q + 12, qend - 12);
-	if (o.b[7] == 1) {
+	if (o.b[7] >= 1) {
 		uint32_t ttl = strcmp(label, "ttl") == 0 ? 1 : 300;
 
 		if (strcmp(label, "bad") == 0) {
 			o16(&o, 0xc00c);
 			o16(&o, qtype);
+		} else if (strcmp(label, "cname") == 0) {
+			static const uint8_t target[] = "\006Target\004test";
+			size_t at = o.n + 12;   /* the CNAME's rdata */
+
+			orr(&o, 5, ttl, target, sizeof(target));
+			o16(&o, 0xc000 | (unsigned)at);
+			o16(&o, qtype);
+			o16(&o, 1);
+			o32(&o, ttl);
+			o16(&o, qtype == 28 ? 16 : 4);
+			if (qtype == 28)
+				oput(&o, v6, sizeof(v6));
+			else
+				oput(&o, v4, sizeof(v4));
 		} else if (qtype == 28)
 			orr(&o, 28, ttl, v6, sizeof(v6));
 		else
@@ -799,14 +815,17 @@ typedef struct {
 	int secure;
 	size_t n;
 	struct sockaddr_storage a[DNS_ADDRS_MAX];
+	char expanded[DNSMSG_NAME_TEXT_MAX];  /* "" for NULL */
 } gota_t;
 
 static void
 gota_cb(void *arg, dns_status_t status, int secure,
-    const struct sockaddr_storage *addrs, size_t n)
+    const struct sockaddr_storage *addrs, size_t n, const char *expanded)
 {
 	gota_t *g = arg;
 
+	snprintf(g->expanded, sizeof(g->expanded), "%s",
+	    expanded != NULL ? expanded : "");
 	g->calls++;
 	g->status = status;
 	g->secure = secure;
@@ -852,6 +871,16 @@ test_addrs(void)
 	CHECK_EQ_INT(g.n, 2);
 	CHECK(is_addr(&g.a[0], "127.0.0.2", 25));
 	CHECK(is_addr(&g.a[1], "::2", 25));
+	CHECK(g.expanded[0] == '\0'); /* the name owns them */
+	/* Through a CNAME: the name the addresses were found at. */
+	memset(&g, 0, sizeof(g));
+	CHECK(dns_addrs(d, "cname.test", 25, gota_cb, &g) != NULL);
+	run_until(&g.calls, 1, 5000);
+	CHECK_EQ_INT(g.status, DNS_OK);
+	CHECK_EQ_INT(g.n, 2);
+	CHECK(is_addr(&g.a[0], "127.0.0.2", 25));
+	CHECK(is_addr(&g.a[1], "::2", 25));
+	CHECK(strcmp(g.expanded, "Target.test") == 0);
 	/* One family only: OK; not secure when one answer is not. */
 	memset(&g, 0, sizeof(g));
 	dns_addrs(d, "v4only.test", 587, gota_cb, &g);
