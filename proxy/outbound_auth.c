@@ -730,15 +730,23 @@ oa_mx_addrs_cb(void *arg, dns_status_t st, int secure,
 	oa_mx_done(j);
 }
 
+/* A TLSA answer of MX host m into t (its lookup *q ends). */
+static void
+oa_mx_tlsa_in(oa_mx_t *m, oa_tlsa_t *t, dns_lookup_t **q,
+    const dns_result_t *r)
+{
+	*q = NULL;
+	if (oa_tlsa_copy(t, r) == -1)
+		t->status = DNS_ERROR;
+	oa_mx_done(m->job);
+}
+
 static void
 oa_mx_xtlsa_cb(void *arg, const dns_result_t *r)
 {
 	oa_mx_t *m = arg;
 
-	m->xtq = NULL;
-	if (oa_tlsa_copy(&m->xtlsa, r) == -1)
-		m->xtlsa.status = DNS_ERROR;
-	oa_mx_done(m->job);
+	oa_mx_tlsa_in(m, &m->xtlsa, &m->xtq, r);
 }
 
 static void
@@ -746,10 +754,7 @@ oa_mx_tlsa_cb(void *arg, const dns_result_t *r)
 {
 	oa_mx_t *m = arg;
 
-	m->tq = NULL;
-	if (oa_tlsa_copy(&m->tlsa, r) == -1)
-		m->tlsa.status = DNS_ERROR;
-	oa_mx_done(m->job);
+	oa_mx_tlsa_in(m, &m->tlsa, &m->tq, r);
 }
 
 /* Starts the address and TLSA lookups of MX host i. */

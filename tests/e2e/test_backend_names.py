@@ -52,6 +52,14 @@ class Blackhole:
         self.ls.close()
 
 
+def named_proxy(workdir, certs, dns, backend, **g):
+    """A proxy whose backend is a name, resolved by the fake resolver."""
+    keys = {"dns": "127.0.0.1:%d" % dns.port, "dnssec_probe": "no"}
+    keys.update(g)
+    return stplib.Proxy(workdir, certs, [stplib.Listener(backend=backend)],
+                        global_keys=keys)
+
+
 def deliver(port):
     c = stplib.Client(port)
     banner = c.reply()
@@ -72,9 +80,7 @@ def deliver(port):
 def test_backend_by_name_through_the_resolver(workdir, certs):
     sink = stplib.Sink(workdir)
     with fake_dns(workdir, ZONE) as dns:
-        px = stplib.Proxy(workdir, certs, [stplib.Listener(
-            backend="legacy.lab.test:%d" % sink.port)],
-            global_keys={"dns": "127.0.0.1:%d" % dns.port, "dnssec_probe": "no"})
+        px = named_proxy(workdir, certs, dns, "legacy.lab.test:%d" % sink.port)
         try:
             banner, eod = deliver(px.port())
             assert banner.code == 220 and eod.code == 250, (banner, eod)
@@ -92,9 +98,7 @@ def test_backend_by_name_through_the_resolver(workdir, certs):
 
 def test_backend_name_not_found_is_421(workdir, certs):
     with fake_dns(workdir, ZONE) as dns:
-        px = stplib.Proxy(workdir, certs, [stplib.Listener(backend="gone.lab.test:25")],
-                          global_keys={"dns": "127.0.0.1:%d" % dns.port,
-                                       "dnssec_probe": "no"})
+        px = named_proxy(workdir, certs, dns, "gone.lab.test:25")
         try:
             banner, _ = deliver(px.port())
             assert banner.code == 421 and banner.lines[-1].startswith("421 4.3.0"), banner
@@ -120,9 +124,7 @@ def test_backend_second_address_when_first_refuses(workdir, certs):
     both messages arrive."""
     sink = stplib.Sink(workdir)
     with fake_dns(workdir, MULTI) as dns:
-        px = stplib.Proxy(workdir, certs, [stplib.Listener(
-            backend="legacy2.lab.test:%d" % sink.port)],
-            global_keys={"dns": "127.0.0.1:%d" % dns.port, "dnssec_probe": "no"})
+        px = named_proxy(workdir, certs, dns, "legacy2.lab.test:%d" % sink.port)
         try:
             banner, eod = deliver(px.port())
             assert banner.code == 220 and eod.code == 250, (banner, eod)
@@ -157,10 +159,8 @@ def test_backend_unanswering_address_times_out_to_the_next(workdir, certs):
     sink = stplib.Sink(workdir)
     hole = Blackhole(sink.port)
     with fake_dns(workdir, MULTI) as dns:
-        px = stplib.Proxy(workdir, certs, [stplib.Listener(
-            backend="legacy3.lab.test:%d" % sink.port)],
-            global_keys={"dns": "127.0.0.1:%d" % dns.port, "dnssec_probe": "no",
-                         "connect_timeout": "1s"})
+        px = named_proxy(workdir, certs, dns, "legacy3.lab.test:%d" % sink.port,
+                         connect_timeout="1s")
         try:
             banner, eod = deliver(px.port())
             assert banner.code == 220 and eod.code == 250, (banner, eod)
@@ -177,9 +177,7 @@ def test_backend_unanswering_address_times_out_to_the_next(workdir, certs):
 def test_backend_no_address_answers_is_421(workdir, certs):
     port = stplib.free_port()
     with fake_dns(workdir, MULTI) as dns:
-        px = stplib.Proxy(workdir, certs, [stplib.Listener(backend="dead.lab.test:%d" % port)],
-                          global_keys={"dns": "127.0.0.1:%d" % dns.port,
-                                       "dnssec_probe": "no"})
+        px = named_proxy(workdir, certs, dns, "dead.lab.test:%d" % port)
         try:
             banner, _ = deliver(px.port())
             assert banner.code == 421, banner

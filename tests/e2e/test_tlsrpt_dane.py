@@ -130,20 +130,28 @@ def test_bogus_tlsa_is_dnssec_invalid(world, rec):
     assert session_results(world, px, rec)["lab.test"][:2] == (TLSA, 305)
 
 
-def test_slow_tlsrpt_record_is_sent_after_the_session(world, rec):
-    """The TLSRPT record answers 1.5 s late: the session does not wait for
-    it (closed, nothing sent yet), and the result goes to the collector
-    when the answer comes."""
+def late_record_session(world, rec, delay):
+    """One delivered DANE session whose TLSRPT record answers delay s late
+    (within dns_timeout): returns the proxy once the session closed with
+    its result waiting for the record."""
     pki = world.pki
     world.dns.set_zone(zone(tlsa_lab=[pki.tlsa("mx1", 3, 1, 1)], extra=RECORDS))
-    world.dns.set_lists(delay={"_smtp._tls.lab.test.": 1.5})
+    world.dns.set_lists(delay={"_smtp._tls.lab.test.": delay})
     mx = world.mx(pki)
-    px = rproxy(world, rec, dns_timeout="4s")
+    px = rproxy(world, rec, dns_timeout="%ds" % (delay + 3))
     out = world.send(["b@lab.test"])
     assert codes(out["replies"]) == ["250 2.1.0", "250 2.1.5"], out
     assert mx.wait_closed()
     px.wait_event("tlsrpt", domain="lab.test", record="pending")
     px.wait_event("session_close")
+    return px
+
+
+def test_slow_tlsrpt_record_is_sent_after_the_session(world, rec):
+    """The TLSRPT record answers 1.5 s late: the session does not wait for
+    it (closed, nothing sent yet), and the result goes to the collector
+    when the answer comes."""
+    px = late_record_session(world, rec, 1.5)
     res = results(rec.drain(settle=3))
     assert set(res) == {"lab.test"}, res
     assert res["lab.test"][:2] == (TLSA, 0)
@@ -157,16 +165,7 @@ def test_stop_drops_a_result_still_waiting_for_its_record(world, rec):
     """A stop while a closed session's result waits for its TLSRPT record:
     the proxy exits cleanly (no leak under the sanitizers), the result is
     logged as dropped and nothing reaches the collector."""
-    pki = world.pki
-    world.dns.set_zone(zone(tlsa_lab=[pki.tlsa("mx1", 3, 1, 1)], extra=RECORDS))
-    world.dns.set_lists(delay={"_smtp._tls.lab.test.": 6})
-    mx = world.mx(pki)
-    px = rproxy(world, rec, dns_timeout="8s")
-    out = world.send(["b@lab.test"])
-    assert codes(out["replies"]) == ["250 2.1.0", "250 2.1.5"], out
-    assert mx.wait_closed()
-    px.wait_event("tlsrpt", domain="lab.test", record="pending")
-    px.wait_event("session_close")
+    px = late_record_session(world, rec, 6)
     world.proxies.remove(px)
     assert px.stop() == []
     assert px.events("tlsrpt_dropped", domain="lab.test"), px.stderr()[-4000:]
