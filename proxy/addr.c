@@ -50,9 +50,7 @@ addr_format(const struct sockaddr *sa, char *out, size_t outlen)
 	return out;
 }
 
-/* addr_key: 16 address bytes (IPv4 v4-mapped), port and scope. -1 if not
- * an Internet family. */
-static int
+int
 addr_key(const struct sockaddr *sa, uint8_t a[16], uint16_t *port,
     uint32_t *scope)
 {

@@ -23,6 +23,14 @@ char *addr_format(const struct sockaddr *sa, char *out, size_t outlen);
 uint16_t addr_port(const struct sockaddr *sa);
 
 /*
+ * addr_key: sa as 16 address octets (IPv4 v4-mapped), its port (network
+ * order) and its IPv6 scope (0 for IPv4 and v4-mapped). Returns 0, or -1
+ * for a family other than AF_INET and AF_INET6.
+ */
+int addr_key(const struct sockaddr *sa, uint8_t a[16], uint16_t *port,
+    uint32_t *scope);
+
+/*
  * addr_same: a and b name the same endpoint: family, whole address and
  * port (IPv6: all 16 bytes and the scope). An IPv4 address and its
  * v4-mapped IPv6 form are the same endpoint, as a dual-stack socket sees

@@ -14,81 +14,36 @@
 
 #define LOOP_MIN_CAP 64
 
-typedef struct {
-	uint8_t a[16], ra[16];
-	uint16_t port, rport;
-} loop_key_t;
-
-/* One end as 16 octets (IPv4 v4-mapped) and a port. 0 or -1. */
-static int
-loop_end(const struct sockaddr *sa, uint8_t a[16], uint16_t *port)
-{
-	memset(a, 0, 16);
-	if (sa->sa_family == AF_INET) {
-		const struct sockaddr_in *in = (const struct sockaddr_in *)sa;
-
-		a[10] = a[11] = 0xff;
-		memcpy(a + 12, &in->sin_addr, 4);
-		*port = in->sin_port;
-		return 0;
-	}
-	if (sa->sa_family == AF_INET6) {
-		const struct sockaddr_in6 *in6 =
-		    (const struct sockaddr_in6 *)sa;
-
-		memcpy(a, &in6->sin6_addr, 16);
-		*port = in6->sin6_port;
-		return 0;
-	}
-	return -1;
-}
+_Static_assert(sizeof(loop_key_t) == 36, "loop_key_t has padding");
 
 static int
 loop_key(const struct sockaddr *local, const struct sockaddr *remote,
     loop_key_t *k)
 {
+	uint32_t scope;   /* not part of the key */
+
 	memset(k, 0, sizeof(*k));
-	return loop_end(local, k->a, &k->port) == 0 &&
-	    loop_end(remote, k->ra, &k->rport) == 0 ? 0 : -1;
-}
-
-static void
-loop_key_of(const loop_slot_t *s, loop_key_t *k)
-{
-	memcpy(k->a, s->a, sizeof(k->a));
-	memcpy(k->ra, s->ra, sizeof(k->ra));
-	k->port = s->port;
-	k->rport = s->rport;
-}
-
-static uint64_t
-loop_fnv(uint64_t h, const uint8_t *p, size_t n)
-{
-	for (size_t i = 0; i < n; i++) {
-		h ^= p[i];
-		h *= 0x100000001b3ULL;
-	}
-	return h;
+	return addr_key(local, k->a, &k->port, &scope) == 0 &&
+	    addr_key(remote, k->ra, &k->rport, &scope) == 0 ? 0 : -1;
 }
 
 static size_t
 loop_hash(const loop_key_t *k)
 {
-	uint8_t ports[4] = { (uint8_t)(k->port & 0xff), (uint8_t)(k->port >> 8),
-	    (uint8_t)(k->rport & 0xff), (uint8_t)(k->rport >> 8) };
-	uint64_t h = 0xcbf29ce484222325ULL;
+	const uint8_t *p = (const uint8_t *)k;
+	uint64_t h = 0xcbf29ce484222325ULL;   /* FNV-1a */
 
-	h = loop_fnv(h, k->a, sizeof(k->a));
-	h = loop_fnv(h, k->ra, sizeof(k->ra));
-	return (size_t)loop_fnv(h, ports, sizeof(ports));
+	for (size_t i = 0; i < sizeof(*k); i++) {
+		h ^= p[i];
+		h *= 0x100000001b3ULL;
+	}
+	return (size_t)h;
 }
 
 static int
 loop_slot_is(const loop_slot_t *s, const loop_key_t *k)
 {
-	return s->port == k->port && s->rport == k->rport &&
-	    memcmp(s->a, k->a, sizeof(k->a)) == 0 &&
-	    memcmp(s->ra, k->ra, sizeof(k->ra)) == 0;
+	return memcmp(&s->k, k, sizeof(*k)) == 0;
 }
 
 /* The slot holding k, or the empty slot where it would go. */
@@ -127,12 +82,8 @@ loop_grow(loop_t *l)
 	if ((n = calloc(cap, sizeof(*n))) == NULL)
 		return -1;
 	for (size_t i = 0; i < l->cap; i++) {
-		if (l->slots[i].count != 0) {
-			loop_key_t k;
-
-			loop_key_of(&l->slots[i], &k);
-			*loop_find(n, cap, &k) = l->slots[i];
-		}
+		if (l->slots[i].count != 0)
+			*loop_find(n, cap, &l->slots[i].k) = l->slots[i];
 	}
 	free(l->slots);
 	l->slots = n;
@@ -191,10 +142,7 @@ loop_add_held(loop_t *l, const struct sockaddr *local,
 			goto out;
 		s = loop_find(l->slots, l->cap, &k);
 	}
-	memcpy(s->a, k.a, sizeof(k.a));
-	memcpy(s->ra, k.ra, sizeof(k.ra));
-	s->port = k.port;
-	s->rport = k.rport;
+	s->k = k;
 	s->count = 1;
 	l->used++;
 	r = 0;
@@ -221,11 +169,8 @@ loop_del(loop_t *l, const struct sockaddr *local,
 	l->used--;
 	/* Backward-shift: pull later members of the run into the hole. */
 	for (j = (i + 1) & mask; l->slots[j].count != 0; j = (j + 1) & mask) {
-		loop_key_t kj;
-		size_t home;
+		size_t home = loop_hash(&l->slots[j].k) & mask;
 
-		loop_key_of(&l->slots[j], &kj);
-		home = loop_hash(&kj) & mask;
 		/* Move j to i unless its home lies cyclically in (i, j]. */
 		if (((j - home) & mask) >= ((j - i) & mask)) {
 			l->slots[i] = l->slots[j];

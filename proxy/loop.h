@@ -16,7 +16,7 @@
  * loop_t is shared by all workers: its own mutex guards it, taken once per
  * accepted connection and once per server leg (connect and close).
  * Memory: an open-addressing table that doubles when half full, holding
- * only live legs, and never more than LOOP_MAX entries (at 40 octets a slot,
+ * only live legs, and never more than LOOP_MAX entries (at 38 octets a slot,
  * at most 10 MiB); a leg that finds it full is not recorded (logged by the
  * caller): the guard fails open rather than refusing mail.
  */
@@ -33,11 +33,16 @@
 
 #define LOOP_MAX 131072
 
+/* One leg's ends: 36 octets without padding, hashed and compared whole. */
 typedef struct {
 	uint8_t a[16];        /* local address, IPv4 v4-mapped */
 	uint8_t ra[16];       /* remote address, the same */
 	uint16_t port;        /* local port, network order */
 	uint16_t rport;       /* remote port, network order */
+} loop_key_t;
+
+typedef struct {
+	loop_key_t k;
 	uint16_t count;       /* legs with these ends; 0: empty slot */
 } loop_slot_t;
 

@@ -21,8 +21,9 @@
  * domain without a record: nobody asked for reports. The session never
  * waits for that lookup: when it closes first, the results whose record is
  * still being looked up leave the session (copied, no pointer into it) and
- * are sent when the answer comes, within the resolver's timeout. Only a
- * worker stop drops them (counted as dropped). The send is non-blocking: a
+ * are sent when the answer comes, within the resolver's timeout. A worker
+ * stop drops them, and so does a worker that already holds
+ * OUTBOUND_RPT_LATE_MAX such sessions (counted as dropped). The send is non-blocking: a
  * collector that is absent or full costs one failed sendto, counted in
  * stp_tlsrpt_datagrams_dropped_total. The metrics count every result, with
  * or without a collector, when the session closes.
@@ -49,8 +50,12 @@
  * OUTBOUND_RPT_MAX: policy domains with a result per session (a message to
  * more recipient domains than this reports the first ones).
  * OUTBOUND_RPT_TXT_PREFIX: what a TLSRPT record begins with (RFC 8460 3).
+ * OUTBOUND_RPT_LATE_MAX: closed sessions per worker whose results wait for
+ * a TLSRPT record (each about 14 KB, each for at most dns_timeout); the
+ * results of one more are dropped, counted as dropped.
  */
 #define OUTBOUND_RPT_MAX 16
+#define OUTBOUND_RPT_LATE_MAX 1024
 #define OUTBOUND_RPT_TXT_PREFIX "v=TLSRPTv1"
 
 enum { RPT_PENDING, RPT_DONE };
@@ -122,6 +127,7 @@ outbound_rpt_unpack(const char *list, size_t n)
 static void outbound_rpt_emit(proxy_t *px, const char *sid,
     const struct sockaddr_un *to, const outbound_rpt_res_t *e);
 static void outbound_rpt_free(outbound_rpt_t *r);
+static void outbound_rpt_drop(outbound_rpt_t *r, const char *why);
 
 /* The domain's TLSRPT record from the TXT answer r, when there is exactly
  * one; e->record stays NULL otherwise. */
@@ -177,6 +183,7 @@ outbound_rpt_txt_cb(void *arg, const dns_result_t *r)
 	if (--o->late == 0) {
 		if ((*o->prevp = o->next) != NULL)
 			o->next->prevp = o->prevp;
+		o->px->nrpt_late--;
 		outbound_rpt_free(o);
 	}
 }
@@ -395,12 +402,31 @@ outbound_rpt_finish(session_t *s, outbound_rpt_t **rp)
 		outbound_rpt_free(r);
 		return;
 	}
+	if (s->px->nrpt_late >= OUTBOUND_RPT_LATE_MAX) {
+		outbound_rpt_drop(r, "too many results waiting for a TLSRPT "
+		    "record");
+		return;
+	}
 	/* Records still being looked up: the results wait for them, apart
 	 * from the session. */
 	if ((r->next = s->px->rpt_late) != NULL)
 		r->next->prevp = &r->next;
 	r->prevp = &s->px->rpt_late;
 	s->px->rpt_late = r;
+	s->px->nrpt_late++;
+}
+
+/* Drops (counts and logs) r's results that wait for a record, frees r. */
+static void
+outbound_rpt_drop(outbound_rpt_t *r, const char *why)
+{
+	for (unsigned i = 0; i < r->n; i++)
+		if (r->res[i].send_late) {
+			STATS_INC(r->px->stats->tlsrpt_dropped);
+			log_event(LOG_DEBUG, "tlsrpt_dropped", "session", r->sid,
+			    "domain", r->res[i].domain, "error", why, NULL);
+		}
+	outbound_rpt_free(r);
 }
 
 void
@@ -411,14 +437,8 @@ outbound_rpt_abandon(proxy_t *px)
 	while ((r = px->rpt_late) != NULL) {
 		if ((px->rpt_late = r->next) != NULL)
 			r->next->prevp = &px->rpt_late;
-		for (unsigned i = 0; i < r->n; i++)
-			if (r->res[i].send_late) {
-				STATS_INC(px->stats->tlsrpt_dropped);
-				log_event(LOG_DEBUG, "tlsrpt_dropped", "session",
-				    r->sid, "domain", r->res[i].domain, "error",
-				    "stopped before the TLSRPT record lookup "
-				    "ended", NULL);
-			}
-		outbound_rpt_free(r);
+		px->nrpt_late--;
+		outbound_rpt_drop(r, "stopped before the TLSRPT record lookup "
+		    "ended");
 	}
 }

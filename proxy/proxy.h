@@ -108,6 +108,7 @@ struct proxy {
 	struct outbound_rpt *rpt_late; /* TLS-RPT results of closed
 	                                  sessions waiting for a TLSRPT
 	                                  record (outbound_rpt.c) */
+	unsigned nrpt_late;            /* on that list; bounded there */
 
 	struct oa_sni_map *sni;        /* destination -> MX name for SNI
 	                                  (outbound_auth.c); lazily made */
